@@ -1,0 +1,319 @@
+/**
+ * Throwaway PKIs for the demo, the tests and the benchmarks: CAs, leaf certificates and CRLs
+ * made in code, so no private key is ever committed.
+ *
+ * Certificates are made with @peculiar/x509; CRLs are encoded here with the DER writer so a
+ * 1M-entry CRL takes a second, not minutes.
+ */
+import {
+  createPrivateKey,
+  type KeyObject,
+  X509Certificate as NodeX509,
+  randomBytes,
+  sign,
+  webcrypto,
+} from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { parseCertificate } from '../pki/certificate.js';
+import * as der from '../pki/der.js';
+import { toPem } from '../pki/pem.js';
+import { serialBytes } from '../pki/revocation-set.js';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+export type KeyAlgorithm = 'ec' | 'rsa';
+
+export interface IssuedCert {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly der: Buffer;
+  readonly x509: NodeX509;
+  /** Uppercase hex, no leading zero bytes (Node's form). */
+  readonly serial: string;
+  readonly privateKey: KeyObject;
+  readonly keyAlgorithm: KeyAlgorithm;
+  /** Only for signing further certificates. */
+  readonly cryptoKeys: CryptoKeyPair;
+  readonly peculiar: x509.X509Certificate;
+}
+
+export interface NameSpec {
+  readonly commonName?: string;
+  readonly organizations?: readonly string[];
+}
+
+export interface CertOptions extends NameSpec {
+  readonly usage?: 'client' | 'server' | 'client+server';
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  /** Hex serial; random 16 bytes when absent. */
+  readonly serial?: string;
+  readonly keyAlgorithm?: KeyAlgorithm;
+}
+
+export interface CaOptions extends NameSpec {
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  readonly keyAlgorithm?: KeyAlgorithm;
+  readonly serial?: string;
+}
+
+export interface RevokedSpec {
+  readonly serial: string | Uint8Array;
+  readonly revokedAt?: Date;
+  /** RFC 5280 reason code, written as a CRL entry extension. */
+  readonly reason?: number;
+}
+
+export interface CrlOptions {
+  readonly revoked?: Iterable<RevokedSpec>;
+  readonly thisUpdate?: Date;
+  /** `null` writes a CRL without nextUpdate. Default: thisUpdate + 7 days. */
+  readonly nextUpdate?: Date | null;
+  /** Default 1. `null` writes no cRLNumber extension. */
+  readonly crlNumber?: number | bigint | null;
+  /** Sign with another key (a forged CRL for tests). */
+  readonly signingKey?: KeyObject;
+  /** Override the issuer Name (DER), e.g. to claim to be a CA that did not sign it. */
+  readonly issuerDer?: Uint8Array;
+  /** Extra raw CRL extensions (DER Extension elements). */
+  readonly extraExtensions?: readonly Uint8Array[];
+}
+
+const DAY = 86_400_000;
+const EKU_SERVER = '1.3.6.1.5.5.7.3.1';
+const EKU_CLIENT = '1.3.6.1.5.5.7.3.2';
+
+async function generateKeys(alg: KeyAlgorithm): Promise<CryptoKeyPair> {
+  const params =
+    alg === 'ec'
+      ? { name: 'ECDSA', namedCurve: 'P-256' }
+      : {
+          name: 'RSASSA-PKCS1-v1_5',
+          modulusLength: 2048,
+          publicExponent: new Uint8Array([1, 0, 1]),
+          hash: 'SHA-256',
+        };
+  return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as CryptoKeyPair;
+}
+
+function signingAlgorithm(alg: KeyAlgorithm): webcrypto.EcdsaParams | webcrypto.Algorithm {
+  return alg === 'ec'
+    ? { name: 'ECDSA', hash: 'SHA-256' }
+    : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+}
+
+function jsonName(spec: NameSpec): x509.JsonName {
+  const name: x509.JsonName = [];
+  for (const o of spec.organizations ?? []) name.push({ O: [o] });
+  if (spec.commonName !== undefined) name.push({ CN: [spec.commonName] });
+  return name;
+}
+
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] as number) & 0x7f) | 0x10;
+  return bytes.toString('hex');
+}
+
+async function toIssued(
+  cert: x509.X509Certificate,
+  keys: CryptoKeyPair,
+  keyAlgorithm: KeyAlgorithm,
+): Promise<IssuedCert> {
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const derBytes = Buffer.from(cert.rawData);
+  const node = new NodeX509(derBytes);
+  return {
+    certPem: toPem('CERTIFICATE', derBytes),
+    keyPem: toPem('PRIVATE KEY', pkcs8),
+    der: derBytes,
+    x509: node,
+    serial: node.serialNumber.toUpperCase(),
+    privateKey: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }),
+    keyAlgorithm,
+    cryptoKeys: keys,
+    peculiar: cert,
+  };
+}
+
+export class Authority {
+  private constructor(
+    readonly cert: IssuedCert,
+    private readonly parent: Authority | null,
+  ) {}
+
+  get certPem(): string {
+    return this.cert.certPem;
+  }
+
+  /** This CA followed by its parents: the bundle a client presents beyond its leaf. */
+  get chainPem(): string {
+    return this.cert.certPem + (this.parent?.chainPem ?? '');
+  }
+
+  /** A root CA, or an intermediate when `parent` is given. */
+  static async create(options: CaOptions = {}, parent?: Authority): Promise<Authority> {
+    const keyAlgorithm = options.keyAlgorithm ?? 'ec';
+    const keys = await generateKeys(keyAlgorithm);
+    const now = Date.now();
+    const base: {
+      serialNumber: string;
+      notBefore: Date;
+      notAfter: Date;
+      extensions: x509.Extension[];
+    } = {
+      serialNumber: options.serial ?? randomSerial(),
+      notBefore: options.notBefore ?? new Date(now - DAY),
+      notAfter: options.notAfter ?? new Date(now + 3650 * DAY),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign |
+            x509.KeyUsageFlags.cRLSign |
+            x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    };
+    const name = jsonName({
+      commonName: options.commonName ?? 'kube-crl-proxy test CA',
+      ...options,
+    });
+    let cert: x509.X509Certificate;
+    if (parent === undefined) {
+      cert = await x509.X509CertificateGenerator.createSelfSigned({
+        ...base,
+        name,
+        keys,
+        signingAlgorithm: signingAlgorithm(keyAlgorithm),
+      });
+    } else {
+      base.extensions.push(
+        await x509.AuthorityKeyIdentifierExtension.create(parent.cert.cryptoKeys.publicKey),
+      );
+      cert = await x509.X509CertificateGenerator.create({
+        ...base,
+        subject: name,
+        issuer: parent.cert.peculiar.subject,
+        publicKey: keys.publicKey,
+        signingKey: parent.cert.cryptoKeys.privateKey,
+        signingAlgorithm: signingAlgorithm(parent.cert.keyAlgorithm),
+      });
+    }
+    return new Authority(await toIssued(cert, keys, keyAlgorithm), parent ?? null);
+  }
+
+  async issue(options: CertOptions = {}): Promise<IssuedCert> {
+    const keyAlgorithm = options.keyAlgorithm ?? 'ec';
+    const keys = await generateKeys(keyAlgorithm);
+    const usage = options.usage ?? 'client';
+    const ekus: string[] = [];
+    if (usage.includes('server')) ekus.push(EKU_SERVER);
+    if (usage.includes('client')) ekus.push(EKU_CLIENT);
+    const extensions: x509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension(ekus),
+      await x509.AuthorityKeyIdentifierExtension.create(this.cert.cryptoKeys.publicKey),
+    ];
+    const sans = [
+      ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+      ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ];
+    if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans));
+    const now = Date.now();
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: options.serial ?? randomSerial(),
+      subject: jsonName(options),
+      issuer: this.cert.peculiar.subject,
+      notBefore: options.notBefore ?? new Date(now - DAY),
+      notAfter: options.notAfter ?? new Date(now + 365 * DAY),
+      publicKey: keys.publicKey,
+      signingKey: this.cert.cryptoKeys.privateKey,
+      signingAlgorithm: signingAlgorithm(this.cert.keyAlgorithm),
+      extensions,
+    });
+    return toIssued(cert, keys, keyAlgorithm);
+  }
+
+  /** A DER CRL signed by this CA (or by `signingKey`). */
+  crl(options: CrlOptions = {}): Buffer {
+    const thisUpdate = options.thisUpdate ?? new Date(Date.now() - 60_000);
+    const nextUpdate =
+      options.nextUpdate === undefined
+        ? new Date(thisUpdate.getTime() + 7 * DAY)
+        : options.nextUpdate;
+    const isEc = this.cert.keyAlgorithm === 'ec';
+    const algorithm = isEc
+      ? der.seq(der.oid('1.2.840.10045.4.3.2'))
+      : der.seq(der.oid('1.2.840.113549.1.1.11'), der.tlv(der.Tag.null, new Uint8Array(0)));
+    const extensions: Uint8Array[] = [];
+    const ski = this.cert.peculiar.getExtension(x509.SubjectKeyIdentifierExtension);
+    if (ski !== null) {
+      const aki = der.seq(der.tlv(0x80, Buffer.from(ski.keyId, 'hex')));
+      extensions.push(der.seq(der.oid('2.5.29.35'), der.octetString(aki)));
+    }
+    const crlNumber = options.crlNumber === undefined ? 1 : options.crlNumber;
+    if (crlNumber !== null) {
+      extensions.push(der.seq(der.oid('2.5.29.20'), der.octetString(der.integer(crlNumber))));
+    }
+    extensions.push(...(options.extraExtensions ?? []));
+    const tbsParts: Uint8Array[] = [
+      der.integer(1),
+      algorithm,
+      options.issuerDer ?? parseCertificate(this.cert.der).subjectDer,
+      der.time(thisUpdate.getTime()),
+    ];
+    if (nextUpdate !== null) tbsParts.push(der.time(nextUpdate.getTime()));
+    const entries = encodeEntries(options.revoked ?? [], thisUpdate.getTime());
+    if (entries.length > 0) tbsParts.push(der.seq(entries));
+    if (extensions.length > 0) tbsParts.push(der.tlv(der.contextTag(0), der.seq(...extensions)));
+    const tbs = der.seq(...tbsParts);
+    const signature = sign('sha256', tbs, options.signingKey ?? this.cert.privateKey);
+    return der.seq(tbs, algorithm, der.bitString(signature));
+  }
+}
+
+/** Encodes revoked entries straight into one buffer (fast enough for millions). */
+function encodeEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buffer {
+  const chunks: Buffer[] = [];
+  let cachedTime = Number.NaN;
+  let cachedTimeDer: Buffer = Buffer.alloc(0);
+  for (const entry of revoked) {
+    const serial = typeof entry.serial === 'string' ? serialBytes(entry.serial) : entry.serial;
+    const when = entry.revokedAt?.getTime() ?? defaultTime;
+    if (when !== cachedTime) {
+      cachedTime = when;
+      cachedTimeDer = der.time(when);
+    }
+    const parts = [der.integerFromBytes(serial), cachedTimeDer];
+    if (entry.reason !== undefined) {
+      const ext = der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason)));
+      parts.push(der.seq(ext));
+    }
+    chunks.push(der.seq(...parts));
+  }
+  return Buffer.concat(chunks);
+}
+
+export function crlPem(crlDer: Uint8Array): string {
+  return toPem('X509 CRL', crlDer);
+}
+
+/** Sequential serials 1..count as revoked entries (big CRLs for tests and benchmarks). */
+export function* sequentialSerials(count: number, first = 1): Generator<RevokedSpec> {
+  const at = new Date(Date.now() - DAY);
+  for (let i = 0; i < count; i++) {
+    yield { serial: (first + i).toString(16), revokedAt: at };
+  }
+}

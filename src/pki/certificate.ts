@@ -1,0 +1,128 @@
+/**
+ * Certificates: Node's X509Certificate does the cryptography and validity; the few fields it
+ * does not expose (the subject's DER bytes, key identifiers) are read here with the DER reader.
+ */
+import { X509Certificate } from 'node:crypto';
+import {
+  children,
+  contents,
+  contextTag,
+  DerError,
+  expectTlv,
+  readOid,
+  readTlv,
+  Tag,
+  type Tlv,
+  whole,
+} from './der.js';
+import { formatName } from './names.js';
+
+export const OID_SUBJECT_KEY_ID = '2.5.29.14';
+export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+
+export interface Certificate {
+  readonly x509: X509Certificate;
+  readonly der: Buffer;
+  /** DER of the subject Name, byte-compared with CRL issuers. */
+  readonly subjectDer: Buffer;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly subjectKeyId: string | null;
+  readonly authorityKeyId: string | null;
+  readonly isCA: boolean;
+  readonly selfIssued: boolean;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** Uppercase hex without leading zero bytes, as Node reports peer serials. */
+  readonly serial: string;
+  readonly fingerprint256: string;
+}
+
+export interface Extension {
+  readonly oid: string;
+  readonly critical: boolean;
+  /** The contents of extnValue's OCTET STRING. */
+  readonly value: Tlv;
+}
+
+/** Reads an `Extensions` SEQUENCE. */
+export function readExtensions(buf: Uint8Array, extensions: Tlv): Extension[] {
+  if (extensions.tag !== Tag.sequence) {
+    throw new DerError('expected Extensions (SEQUENCE)', extensions.start);
+  }
+  return children(buf, extensions).map((ext) => {
+    const parts = children(buf, ext);
+    const [idTlv, second, third] = parts;
+    if (idTlv === undefined || second === undefined) {
+      throw new DerError('extension without id or value', ext.start);
+    }
+    const critical =
+      third !== undefined && second.tag === Tag.boolean && buf[second.contentStart] !== 0;
+    const valueTlv = third ?? second;
+    if (valueTlv.tag !== Tag.octetString) {
+      throw new DerError('extension value must be an OCTET STRING', valueTlv.start);
+    }
+    return { oid: readOid(buf, idTlv), critical, value: valueTlv };
+  });
+}
+
+/** keyIdentifier of an AuthorityKeyIdentifier extension value, as lowercase hex. */
+export function readAuthorityKeyId(buf: Uint8Array, value: Tlv): string | null {
+  const aki = readTlv(buf, value.contentStart, value.end);
+  for (const field of children(buf, aki)) {
+    if (field.tag === 0x80) return Buffer.from(contents(buf, field)).toString('hex');
+  }
+  return null;
+}
+
+function readSubjectKeyId(buf: Uint8Array, value: Tlv): string {
+  const ski = expectTlv(
+    buf,
+    value.contentStart,
+    value.end,
+    Tag.octetString,
+    'SubjectKeyIdentifier',
+  );
+  return Buffer.from(contents(buf, ski)).toString('hex');
+}
+
+export function parseCertificate(der: Buffer): Certificate {
+  const x509 = new X509Certificate(der);
+  const cert = expectTlv(der, 0, der.length, Tag.sequence, 'Certificate');
+  const tbs = expectTlv(der, cert.contentStart, cert.end, Tag.sequence, 'TBSCertificate');
+  const fields = children(der, tbs);
+  let i = fields[0]?.tag === contextTag(0) ? 1 : 0;
+  i += 2; // serialNumber, signature
+  const issuer = fields[i++];
+  i++; // validity
+  const subject = fields[i++];
+  if (issuer === undefined || subject === undefined) {
+    throw new DerError('TBSCertificate is missing issuer or subject', tbs.start);
+  }
+  let subjectKeyId: string | null = null;
+  let authorityKeyId: string | null = null;
+  const extField = fields.find((f) => f.tag === contextTag(3));
+  if (extField !== undefined) {
+    const extensions = readTlv(der, extField.contentStart, extField.end);
+    for (const ext of readExtensions(der, extensions)) {
+      if (ext.oid === OID_SUBJECT_KEY_ID) subjectKeyId = readSubjectKeyId(der, ext.value);
+      if (ext.oid === OID_AUTHORITY_KEY_ID) authorityKeyId = readAuthorityKeyId(der, ext.value);
+    }
+  }
+  const subjectDer = Buffer.from(whole(der, subject));
+  return {
+    x509,
+    der,
+    subjectDer,
+    subject: formatName(der, subject),
+    issuer: formatName(der, issuer),
+    subjectKeyId,
+    authorityKeyId,
+    isCA: x509.ca,
+    selfIssued: subjectDer.equals(whole(der, issuer)),
+    notBefore: Date.parse(x509.validFrom),
+    notAfter: Date.parse(x509.validTo),
+    serial: x509.serialNumber.toUpperCase(),
+    fingerprint256: x509.fingerprint256,
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * The revoked serials of one issuer: a sorted, de-duplicated, fixed-width byte buffer with a
+ * parallel array of revocation times. 1M serials of 20 bytes cost 28 MB; a lookup is a binary
+ * search of ~20 byte-wise comparisons. Built once per CRL load (in the worker), transferable
+ * to the main thread and to cluster workers without copying, never mutated.
+ */
+import type { RevokedEntries } from './crl.js';
+
+export interface RevocationSet {
+  readonly count: number;
+  readonly width: number;
+  readonly serials: Uint8Array;
+  readonly revokedAt: Float64Array;
+}
+
+export const EMPTY_REVOCATION_SET: RevocationSet = {
+  count: 0,
+  width: 1,
+  serials: new Uint8Array(0),
+  revokedAt: new Float64Array(0),
+};
+
+/** Merges the entries of one issuer's CRLs; a serial listed twice keeps its earliest time. */
+export function buildRevocationSet(lists: readonly RevokedEntries[]): RevocationSet {
+  const total = lists.reduce((n, l) => n + l.count, 0);
+  if (total === 0) return EMPTY_REVOCATION_SET;
+  const width = lists.reduce((w, l) => Math.max(w, l.width), 1);
+  const serials = new Uint8Array(total * width);
+  const times = new Float64Array(total);
+  let row = 0;
+  for (const list of lists) {
+    const pad = width - list.width;
+    for (let i = 0; i < list.count; i++, row++) {
+      serials.set(list.serials.subarray(i * list.width, (i + 1) * list.width), row * width + pad);
+      times[row] = list.revokedAt[i] as number;
+    }
+  }
+  const order = radixOrder(serials, width, total);
+  return dedupeInOrder(serials, times, width, order);
+}
+
+/**
+ * LSD radix sort of fixed-width rows, returning the row order. Linear in rows × width, which
+ * for a 1M-entry CRL is a fraction of what a comparison sort costs in JS.
+ */
+function radixOrder(serials: Uint8Array, width: number, count: number): Uint32Array {
+  let order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  if (isSorted(serials, width, count)) return order;
+  let scratch = new Uint32Array(count);
+  const counts = new Uint32Array(257);
+  for (let byte = width - 1; byte >= 0; byte--) {
+    counts.fill(0);
+    for (let i = 0; i < count; i++) {
+      const b = serials[(order[i] as number) * width + byte] as number;
+      counts[b + 1] = (counts[b + 1] as number) + 1;
+    }
+    if (counts[(serials[byte] as number) + 1] === count) continue; // every row has the same byte here
+    for (let b = 0; b < 256; b++) counts[b + 1] = (counts[b + 1] as number) + (counts[b] as number);
+    for (let i = 0; i < count; i++) {
+      const row = order[i] as number;
+      const b = serials[row * width + byte] as number;
+      const slot = counts[b] as number;
+      scratch[slot] = row;
+      counts[b] = slot + 1;
+    }
+    [order, scratch] = [scratch, order];
+  }
+  return order;
+}
+
+function isSorted(serials: Uint8Array, width: number, count: number): boolean {
+  for (let i = 1; i < count; i++) {
+    if (compareRows(serials, (i - 1) * width, serials, i * width, width) > 0) return false;
+  }
+  return true;
+}
+
+function compareRows(
+  a: Uint8Array,
+  aOff: number,
+  b: Uint8Array,
+  bOff: number,
+  width: number,
+): number {
+  for (let k = 0; k < width; k++) {
+    const d = (a[aOff + k] as number) - (b[bOff + k] as number);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function dedupeInOrder(
+  serials: Uint8Array,
+  times: Float64Array,
+  width: number,
+  order: Uint32Array,
+): RevocationSet {
+  const outSerials = new Uint8Array(order.length * width);
+  const outTimes = new Float64Array(order.length);
+  let n = 0;
+  for (let i = 0; i < order.length; i++) {
+    const row = order[i] as number;
+    const time = times[row] as number;
+    if (n > 0 && compareRows(outSerials, (n - 1) * width, serials, row * width, width) === 0) {
+      if (time < (outTimes[n - 1] as number)) outTimes[n - 1] = time;
+      continue;
+    }
+    outSerials.set(serials.subarray(row * width, (row + 1) * width), n * width);
+    outTimes[n] = time;
+    n++;
+  }
+  return {
+    count: n,
+    width,
+    serials: n === order.length ? outSerials : outSerials.slice(0, n * width),
+    revokedAt: n === order.length ? outTimes : outTimes.slice(0, n),
+  };
+}
+
+/** Magnitude bytes of a hex serial as Node reports it (`3BCA…`, no 0x, any case). */
+export function serialBytes(hex: string): Uint8Array {
+  const even = hex.length % 2 === 1 ? `0${hex}` : hex;
+  const bytes = Buffer.from(even, 'hex');
+  if (bytes.length * 2 !== even.length) throw new TypeError(`not a hex serial: ${hex}`);
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return bytes.subarray(start);
+}
+
+/** Revocation time (ms) of `serial` in `set`, or -1 when it is not revoked. */
+export function revokedAt(set: RevocationSet, serial: Uint8Array): number {
+  const { width, serials, count } = set;
+  if (count === 0) return -1;
+  let start = 0;
+  while (start < serial.length - 1 && serial[start] === 0) start++;
+  const len = serial.length - start;
+  if (len > width) return -1;
+  const pad = width - len;
+  let lo = 0;
+  let hi = count - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const base = mid * width;
+    let cmp = 0;
+    for (let k = 0; k < pad; k++) {
+      if (serials[base + k] !== 0) {
+        cmp = 1;
+        break;
+      }
+    }
+    if (cmp === 0) {
+      for (let k = 0; k < len; k++) {
+        const d = (serials[base + pad + k] as number) - (serial[start + k] as number);
+        if (d !== 0) {
+          cmp = d;
+          break;
+        }
+      }
+    }
+    if (cmp === 0) return set.revokedAt[mid] as number;
+    if (cmp < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
