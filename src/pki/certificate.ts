@@ -15,7 +15,7 @@ import {
   type Tlv,
   whole,
 } from './der.js';
-import { formatName } from './names.js';
+import { formatName, type NameAttribute, readNameAttributes } from './names.js';
 
 export const OID_SUBJECT_KEY_ID = '2.5.29.14';
 export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
@@ -86,19 +86,34 @@ function readSubjectKeyId(buf: Uint8Array, value: Tlv): string {
   return Buffer.from(contents(buf, ski)).toString('hex');
 }
 
-export function parseCertificate(der: Buffer): Certificate {
-  const x509 = new X509Certificate(der);
+interface TbsFields {
+  readonly issuer: Tlv;
+  readonly subject: Tlv;
+  readonly all: readonly Tlv[];
+}
+
+function readTbsFields(der: Uint8Array): TbsFields {
   const cert = expectTlv(der, 0, der.length, Tag.sequence, 'Certificate');
   const tbs = expectTlv(der, cert.contentStart, cert.end, Tag.sequence, 'TBSCertificate');
-  const fields = children(der, tbs);
-  let i = fields[0]?.tag === contextTag(0) ? 1 : 0;
-  i += 2; // serialNumber, signature
-  const issuer = fields[i++];
-  i++; // validity
-  const subject = fields[i++];
+  const all = children(der, tbs);
+  // [0] version is optional; then serialNumber, signature, issuer, validity, subject.
+  const first = all[0]?.tag === contextTag(0) ? 1 : 0;
+  const issuer = all[first + 2];
+  const subject = all[first + 4];
   if (issuer === undefined || subject === undefined) {
     throw new DerError('TBSCertificate is missing issuer or subject', tbs.start);
   }
+  return { issuer, subject, all };
+}
+
+/** The subject's attributes (CN, O, …) exactly as encoded, for identity extraction. */
+export function subjectAttributes(der: Uint8Array): NameAttribute[] {
+  return readNameAttributes(der, readTbsFields(der).subject);
+}
+
+export function parseCertificate(der: Buffer): Certificate {
+  const x509 = new X509Certificate(der);
+  const { issuer, subject, all: fields } = readTbsFields(der);
   let subjectKeyId: string | null = null;
   let authorityKeyId: string | null = null;
   const extField = fields.find((f) => f.tag === contextTag(3));

@@ -26,24 +26,43 @@ const STRING_TAGS: ReadonlySet<number> = new Set([
   Tag.ia5String,
 ]);
 
-/** `O=acme, CN=kubernetes-ca`: RDNs in certificate order, as `openssl x509 -subject` lists them. */
-export function formatName(buf: Uint8Array, name: Tlv): string {
+export const OID_COMMON_NAME = '2.5.4.3';
+export const OID_ORGANIZATION = '2.5.4.10';
+
+export interface NameAttribute {
+  readonly oid: string;
+  readonly value: string;
+  /** Index of the RDN it belongs to (attributes of a multi-valued RDN share it). */
+  readonly rdn: number;
+}
+
+/** Every attribute of a Name, in certificate order, values decoded to text. */
+export function readNameAttributes(buf: Uint8Array, name: Tlv): NameAttribute[] {
   if (name.tag !== Tag.sequence) throw new DerError('expected a Name (SEQUENCE)', name.start);
-  const parts: string[] = [];
-  for (const rdn of children(buf, name)) {
-    if (rdn.tag !== Tag.set) throw new DerError('expected an RDN (SET)', rdn.start);
-    const atoms: string[] = [];
-    for (const atv of children(buf, rdn)) {
+  const out: NameAttribute[] = [];
+  children(buf, name).forEach((rdnTlv, rdn) => {
+    if (rdnTlv.tag !== Tag.set) throw new DerError('expected an RDN (SET)', rdnTlv.start);
+    for (const atv of children(buf, rdnTlv)) {
       const [type, value] = children(buf, atv);
       if (type === undefined || value === undefined) {
         throw new DerError('attribute without type or value', atv.start);
       }
-      const oid = readOid(buf, type);
-      atoms.push(`${SHORT_NAMES[oid] ?? oid}=${escapeValue(attributeText(buf, value))}`);
+      out.push({ oid: readOid(buf, type), value: attributeText(buf, value), rdn });
     }
-    parts.push(atoms.join('+'));
+  });
+  return out;
+}
+
+/** `O=acme, CN=kubernetes-ca`: RDNs in certificate order, as `openssl x509 -subject` lists them. */
+export function formatName(buf: Uint8Array, name: Tlv): string {
+  const rdns: string[][] = [];
+  for (const attr of readNameAttributes(buf, name)) {
+    const atom = `${SHORT_NAMES[attr.oid] ?? attr.oid}=${escapeValue(attr.value)}`;
+    const rdn = rdns[attr.rdn] ?? [];
+    rdn.push(atom);
+    rdns[attr.rdn] = rdn;
   }
-  return parts.join(', ');
+  return rdns.map((atoms) => atoms.join('+')).join(', ');
 }
 
 function attributeText(buf: Uint8Array, value: Tlv): string {

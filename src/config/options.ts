@@ -1,0 +1,169 @@
+/**
+ * Every flag of the proxy, declared once. yargs, `--help`, the config file's key check and the
+ * README's flag table all come from this table.
+ */
+import type { Options } from 'yargs';
+
+export const GROUPS = {
+  listen: 'Listeners:',
+  tls: 'Client TLS and certificates:',
+  revocation: 'Revocation:',
+  upstream: 'Upstream (kube-apiserver):',
+  identity: 'Identity headers (must match kube-apiserver --requestheader-*):',
+  limits: 'Limits and timeouts:',
+  process: 'Process:',
+} as const;
+
+export const RUN_OPTIONS = {
+  listen: {
+    group: GROUPS.listen,
+    type: 'string',
+    default: '0.0.0.0:6443',
+    describe: 'address:port for clients (TLS, ALPN h2 and http/1.1)',
+  },
+  'metrics-listen': {
+    group: GROUPS.listen,
+    type: 'string',
+    default: '127.0.0.1:9443',
+    describe: 'admin address:port for /metrics, /healthz, /readyz (plain HTTP)',
+  },
+  'tls-cert-file': {
+    group: GROUPS.tls,
+    type: 'string',
+    describe: 'serving certificate (PEM, may include intermediates) [required]',
+  },
+  'tls-private-key-file': {
+    group: GROUPS.tls,
+    type: 'string',
+    describe: 'private key of the serving certificate (PEM) [required]',
+  },
+  'client-ca-file': {
+    group: GROUPS.tls,
+    type: 'string',
+    describe: 'PEM bundle of the CAs that sign client certificates [required]',
+  },
+  'require-client-cert': {
+    group: GROUPS.tls,
+    type: 'boolean',
+    default: false,
+    describe:
+      'reject requests without a client certificate (default: pass them on anonymously, so bearer tokens work)',
+  },
+  'reject-mode': {
+    group: GROUPS.tls,
+    choices: ['http', 'close'],
+    default: 'http',
+    describe:
+      'http: answer a rejected client with 401 and a Status naming the reason, then close; close: drop it after the handshake',
+  },
+  'crl-file': {
+    group: GROUPS.revocation,
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe: 'CRL file (PEM or DER, one or more CRLs) or directory of CRL files; repeatable',
+  },
+  'crl-missing-policy': {
+    group: GROUPS.revocation,
+    choices: ['reject', 'allow'],
+    default: 'reject',
+    describe:
+      'a CA of --client-ca-file without a CRL: reject its certificates (and refuse to start) or allow them',
+  },
+  'crl-expired-policy': {
+    group: GROUPS.revocation,
+    choices: ['reject', 'allow'],
+    default: 'reject',
+    describe:
+      'a CRL past its nextUpdate: reject the certificates of its issuer or keep using the stale CRL',
+  },
+  upstream: {
+    group: GROUPS.upstream,
+    type: 'string',
+    describe: 'kube-apiserver URL, e.g. https://127.0.0.1:16443 [required]',
+  },
+  'upstream-ca-file': {
+    group: GROUPS.upstream,
+    type: 'string',
+    describe:
+      "CA bundle that signs the apiserver's serving certificate (hostname/IP is verified) [required]",
+  },
+  'proxy-client-cert-file': {
+    group: GROUPS.upstream,
+    type: 'string',
+    describe: 'front-proxy-client certificate presented to the apiserver [required]',
+  },
+  'proxy-client-key-file': {
+    group: GROUPS.upstream,
+    type: 'string',
+    describe: 'private key of the front-proxy-client certificate [required]',
+  },
+  'upstream-pool-size': {
+    group: GROUPS.upstream,
+    type: 'number',
+    default: 2,
+    describe: 'pre-handshaken upstream TLS connections kept warm per protocol (0 disables)',
+  },
+  'upstream-timeout': {
+    group: GROUPS.upstream,
+    type: 'string',
+    default: '5s',
+    describe: 'time allowed to connect and handshake with the apiserver before answering 503',
+  },
+  'requestheader-username-headers': {
+    group: GROUPS.identity,
+    type: 'string',
+    default: 'X-Remote-User',
+    describe:
+      'comma-separated; the first is set to the certificate CN, all are stripped from client requests',
+  },
+  'requestheader-group-headers': {
+    group: GROUPS.identity,
+    type: 'string',
+    default: 'X-Remote-Group',
+    describe:
+      'comma-separated; the first is set once per certificate O, all are stripped from client requests',
+  },
+  'requestheader-extra-headers-prefix': {
+    group: GROUPS.identity,
+    type: 'string',
+    default: 'X-Remote-Extra-',
+    describe: 'comma-separated; headers with these prefixes are stripped from client requests',
+  },
+  'requestheader-uid-headers': {
+    group: GROUPS.identity,
+    type: 'string',
+    default: 'X-Remote-Uid',
+    describe: 'comma-separated; stripped from client requests (certificates carry no UID)',
+  },
+  'shutdown-grace': {
+    group: GROUPS.limits,
+    type: 'string',
+    default: '30s',
+    describe: 'on SIGTERM, time given to in-flight requests before connections are closed',
+  },
+  workers: {
+    group: GROUPS.process,
+    type: 'string',
+    default: '1',
+    describe: 'processes serving clients: a number, or "auto" for one per CPU core',
+  },
+  'log-level': {
+    group: GROUPS.process,
+    choices: ['debug', 'info', 'warn', 'error'],
+    default: 'info',
+    describe: 'log level (JSON lines on stdout)',
+  },
+} satisfies Record<string, Options>;
+
+export type RunOptionName = keyof typeof RUN_OPTIONS;
+
+export const REQUIRED_RUN_OPTIONS: readonly RunOptionName[] = [
+  'tls-cert-file',
+  'tls-private-key-file',
+  'client-ca-file',
+  'upstream',
+  'upstream-ca-file',
+  'proxy-client-cert-file',
+  'proxy-client-key-file',
+];

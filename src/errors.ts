@@ -1,0 +1,55 @@
+/**
+ * Named error types, in one place. Each carries a stable `code`; callers branch on the type,
+ * never on message text.
+ */
+
+/** Bad configuration: printed as one line naming the flag, exit code 2, before listening. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(
+    readonly flag: string,
+    readonly problem: string,
+  ) {
+    super(`--${flag}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A watched input that failed to load; the last good snapshot stays in force. */
+export class InputError extends Error {
+  readonly code = 'ERR_INPUT';
+  constructor(
+    readonly flag: string,
+    readonly file: string | null,
+    readonly problem: string,
+  ) {
+    super(file === null ? `--${flag}: ${problem}` : `--${flag}: ${file}: ${problem}`);
+    this.name = 'InputError';
+  }
+
+  toConfigError(): ConfigError {
+    return new ConfigError(
+      this.flag,
+      this.file === null ? this.problem : `${this.file}: ${this.problem}`,
+    );
+  }
+}
+
+export type UpstreamErrorKind = 'connect' | 'tls' | 'timeout' | 'reset' | 'protocol';
+
+/** The apiserver could not be reached or broke a connection. */
+export class UpstreamError extends Error {
+  readonly code = 'ERR_UPSTREAM';
+  constructor(
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

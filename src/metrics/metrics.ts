@@ -1,0 +1,113 @@
+/**
+ * Every metric of kube-crl-proxy, declared together (DESIGN.md's metrics contract). Help texts
+ * are the documentation. Label values are bounded: reasons, protocols, result, status codes,
+ * normalised methods and CA names (one per CA of the bundle) — never serials, users or paths.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'kube_crl_proxy_' });
+
+export const handshakes = new Counter({
+  name: 'kube_crl_proxy_handshakes_total',
+  help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, ...).',
+  labelNames: ['outcome', 'reason'] as const,
+  registers: [registry],
+});
+
+export const tlsErrors = new Counter({
+  name: 'kube_crl_proxy_tls_handshake_errors_total',
+  help: 'Client connections that failed before a TLS handshake completed (protocol errors, timeouts, resets).',
+  registers: [registry],
+});
+
+export const crlReloads = new Counter({
+  name: 'kube_crl_proxy_crl_reloads_total',
+  help: 'Loads of the inputs (CRLs, CA bundle, certificates) by result; a failure leaves the last good snapshot in force.',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const crlEntries = new Gauge({
+  name: 'kube_crl_proxy_crl_entries',
+  help: 'Revoked serials in force per issuing CA.',
+  labelNames: ['issuer'] as const,
+  registers: [registry],
+});
+
+export const crlNextUpdate = new Gauge({
+  name: 'kube_crl_proxy_crl_next_update_timestamp_seconds',
+  help: 'nextUpdate of the CRL in force per issuing CA, as a Unix timestamp (absent when the CRL has none).',
+  labelNames: ['issuer'] as const,
+  registers: [registry],
+});
+
+export const crlLastSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_last_success_timestamp_seconds',
+  help: 'Unix time of the last successful load of the inputs.',
+  registers: [registry],
+});
+
+export const snapshotLoadDuration = new Gauge({
+  name: 'kube_crl_proxy_crl_last_load_duration_seconds',
+  help: 'Wall time of the last successful load of the inputs (read, parse, verify, index).',
+  registers: [registry],
+});
+
+export const revokedConnectionsClosed = new Counter({
+  name: 'kube_crl_proxy_revoked_connections_closed_total',
+  help: 'Open client connections closed because a new snapshot no longer accepts their certificate.',
+  registers: [registry],
+});
+
+export const requests = new Counter({
+  name: 'kube_crl_proxy_requests_total',
+  help: 'Requests forwarded (or answered by the proxy) by method, status code and client protocol.',
+  labelNames: ['method', 'code', 'protocol'] as const,
+  registers: [registry],
+});
+
+export const requestDuration = new Histogram({
+  name: 'kube_crl_proxy_request_duration_seconds',
+  help: 'Time from request head to the end of the response, for ordinary requests; watches, logs -f and upgrades are excluded (they are long by design).',
+  labelNames: ['protocol'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  registers: [registry],
+});
+
+export const activeConnections = new Gauge({
+  name: 'kube_crl_proxy_active_connections',
+  help: 'Open client connections by negotiated protocol.',
+  labelNames: ['protocol'] as const,
+  registers: [registry],
+});
+
+export const activeUpgrades = new Gauge({
+  name: 'kube_crl_proxy_active_upgrades',
+  help: 'Open upgraded tunnels (exec, attach, port-forward) by kind: websocket or spdy.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const upstreamErrors = new Counter({
+  name: 'kube_crl_proxy_upstream_errors_total',
+  help: 'Failures talking to the apiserver by kind: connect, tls, timeout, reset, protocol.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+]);
+
+/** Keeps the method label bounded. */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+}

@@ -1,0 +1,140 @@
+/**
+ * The proxy's own key material: the serving certificate, the front-proxy-client certificate
+ * and the CA bundle that signs the apiserver. Small files, read and checked on the main thread.
+ */
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import type { InputFiles } from '../config/config.js';
+import { errorMessage, InputError } from '../errors.js';
+import { readBlocksOf } from './files.js';
+import { type PemBlock, toPem } from './pem.js';
+
+export interface Credentials {
+  /** Serving chain (leaf first) and key, PEM. */
+  readonly servingCertPem: string;
+  readonly servingKeyPem: string;
+  readonly proxyClientCertPem: string;
+  readonly proxyClientKeyPem: string;
+  readonly upstreamCaPem: string;
+  readonly servingNotAfter: number;
+  readonly proxyClientNotAfter: number;
+  readonly warnings: readonly string[];
+}
+
+const KEY_LABELS = ['PRIVATE KEY', 'EC PRIVATE KEY', 'RSA PRIVATE KEY'];
+const CERT_LABELS = ['CERTIFICATE'];
+const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+interface KeyPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly leaf: X509Certificate;
+}
+
+export function loadCredentials(files: InputFiles): Credentials {
+  const warnings: string[] = [];
+  const serving = loadKeyPair(
+    'tls-cert-file',
+    files.tlsCertFile,
+    'tls-private-key-file',
+    files.tlsPrivateKeyFile,
+  );
+  checkUsage(
+    serving.leaf,
+    EKU_SERVER_AUTH,
+    'tls-cert-file',
+    files.tlsCertFile,
+    'serverAuth',
+    warnings,
+  );
+  const proxyClient = loadKeyPair(
+    'proxy-client-cert-file',
+    files.proxyClientCertFile,
+    'proxy-client-key-file',
+    files.proxyClientKeyFile,
+  );
+  checkUsage(
+    proxyClient.leaf,
+    EKU_CLIENT_AUTH,
+    'proxy-client-cert-file',
+    files.proxyClientCertFile,
+    'clientAuth',
+    null,
+  );
+  const upstreamCas = readCertificates('upstream-ca-file', files.upstreamCaFile);
+  return {
+    servingCertPem: serving.certPem,
+    servingKeyPem: serving.keyPem,
+    proxyClientCertPem: proxyClient.certPem,
+    proxyClientKeyPem: proxyClient.keyPem,
+    upstreamCaPem: upstreamCas.map((c) => c.toString()).join(''),
+    servingNotAfter: Date.parse(serving.leaf.validTo),
+    proxyClientNotAfter: Date.parse(proxyClient.leaf.validTo),
+    warnings,
+  };
+}
+
+function readCertificates(flag: string, file: string): X509Certificate[] {
+  return readBlocksOf(flag, file, CERT_LABELS, 'certificate').map((block) => {
+    try {
+      return new X509Certificate(block.der);
+    } catch (err) {
+      throw new InputError(flag, file, `unreadable certificate: ${errorMessage(err)}`);
+    }
+  });
+}
+
+function loadKeyPair(
+  certFlag: string,
+  certFile: string,
+  keyFlag: string,
+  keyFile: string,
+): KeyPair {
+  const chain = readCertificates(certFlag, certFile);
+  const leaf = chain[0] as X509Certificate;
+  const [block] = readBlocksOf(keyFlag, keyFile, KEY_LABELS, 'private key');
+  let key: KeyObject;
+  try {
+    // readBlocksOf returns at least one block; DER key files come labelled as PKCS#8.
+    key = createPrivateKey(toPem((block as PemBlock).label, (block as PemBlock).der));
+  } catch (err) {
+    throw new InputError(keyFlag, keyFile, `unreadable private key: ${errorMessage(err)}`);
+  }
+  if (!leaf.checkPrivateKey(key)) {
+    throw new InputError(
+      keyFlag,
+      keyFile,
+      `key does not match the certificate in --${certFlag} (${certFile})`,
+    );
+  }
+  return {
+    certPem: chain.map((c) => c.toString()).join(''),
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    leaf,
+  };
+}
+
+/**
+ * A certificate with an extendedKeyUsage that lacks the purpose it is used for: fatal for the
+ * front-proxy-client (kube-apiserver refuses it), a warning for the serving certificate.
+ */
+function checkUsage(
+  cert: X509Certificate,
+  oid: string,
+  flag: string,
+  file: string,
+  name: string,
+  warnings: string[] | null,
+): void {
+  const usages = cert.keyUsage;
+  if (usages === undefined || usages.includes(oid)) return;
+  const problem = `certificate lacks the ${name} extended key usage`;
+  if (warnings === null) {
+    throw new InputError(
+      flag,
+      file,
+      `${problem}; kube-apiserver's requestheader authentication refuses it`,
+    );
+  }
+  warnings.push(`--${flag}: ${file}: ${problem}; clients may refuse it`);
+}

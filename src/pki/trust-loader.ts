@@ -1,0 +1,72 @@
+/**
+ * Main-thread side of the trust worker: one long-lived worker thread, one load at a time.
+ */
+import { Worker } from 'node:worker_threads';
+import { InputError } from '../errors.js';
+import { baselineOf, type TrustData, type TrustInputs } from './trust.js';
+import type { TrustRequest, TrustResponse } from './trust-worker.js';
+
+export interface LoadedTrust {
+  readonly data: TrustData;
+  readonly elapsedMs: number;
+}
+
+export class TrustLoader {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Loads in the worker; rejects with InputError exactly as loadTrustData would throw. */
+  load(inputs: TrustInputs, previous: TrustData | null): Promise<LoadedTrust> {
+    const run = this.queue.then(() => this.run(inputs, previous));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private run(inputs: TrustInputs, previous: TrustData | null): Promise<LoadedTrust> {
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    // Keep the process alive while a load is pending (the worker is otherwise unref'd).
+    worker.ref();
+    return new Promise((resolve, reject) => {
+      const onMessage = (response: TrustResponse) => {
+        if (response.id !== id) return;
+        cleanup();
+        if (response.ok) resolve({ data: response.data, elapsedMs: response.elapsedMs });
+        else reject(new InputError(response.flag, response.file, response.problem));
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        this.worker = null;
+        reject(new InputError('crl-file', null, `trust loader failed: ${err.message}`));
+      };
+      const cleanup = () => {
+        worker.unref();
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      const request: TrustRequest = {
+        id,
+        inputs,
+        previous: previous === null ? null : baselineOf(previous),
+      };
+      worker.postMessage(request);
+    });
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker === null) {
+      this.worker = new Worker(new URL('./trust-worker.js', import.meta.url));
+      this.worker.unref();
+    }
+    return this.worker;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker !== null) await worker.terminate();
+  }
+}

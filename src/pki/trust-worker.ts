@@ -1,0 +1,51 @@
+/**
+ * Worker-thread entry: loads TrustData off the main thread, so parsing and verifying a
+ * 1M-entry CRL never stalls the serving event loop. The serial buffers are transferred, not
+ * copied.
+ */
+import { parentPort } from 'node:worker_threads';
+import { errorMessage, InputError } from '../errors.js';
+import { loadTrustData, type TrustBaseline, type TrustData, type TrustInputs } from './trust.js';
+
+export interface TrustRequest {
+  readonly id: number;
+  readonly inputs: TrustInputs;
+  readonly previous: TrustBaseline | null;
+}
+
+export type TrustResponse =
+  | { readonly id: number; readonly ok: true; readonly data: TrustData; readonly elapsedMs: number }
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly flag: string;
+      readonly file: string | null;
+      readonly problem: string;
+    };
+
+parentPort?.on('message', (request: TrustRequest) => {
+  const started = performance.now();
+  try {
+    const data = loadTrustData(request.inputs, request.previous);
+    const transfer = data.issuers.flatMap((i) => [i.set.serials.buffer, i.set.revokedAt.buffer]);
+    const response: TrustResponse = {
+      id: request.id,
+      ok: true,
+      data,
+      elapsedMs: performance.now() - started,
+    };
+    parentPort?.postMessage(response, transfer.filter((b) => b.byteLength > 0) as ArrayBuffer[]);
+  } catch (err) {
+    const response: TrustResponse =
+      err instanceof InputError
+        ? { id: request.id, ok: false, flag: err.flag, file: err.file, problem: err.problem }
+        : {
+            id: request.id,
+            ok: false,
+            flag: 'crl-file',
+            file: null,
+            problem: `unexpected error: ${errorMessage(err)}`,
+          };
+    parentPort?.postMessage(response);
+  }
+});

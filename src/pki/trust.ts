@@ -1,0 +1,350 @@
+/**
+ * The trust inputs — the client CA bundle and the CRLs — turned into TrustData: plain,
+ * transferable data (CA DERs and one RevocationSet per CA) built in a worker thread by
+ * `loadTrustData`, and read on the serving path through a TrustStore.
+ */
+import { errorMessage, InputError } from '../errors.js';
+import { type Certificate, parseCertificate } from './certificate.js';
+import {
+  CrlError,
+  type ParsedCrl,
+  parseCrl,
+  type RevokedEntries,
+  verifyCrlSignature,
+} from './crl.js';
+import { DerError } from './der.js';
+import { expandCrlPaths, readBlocksOf } from './files.js';
+import { PemError } from './pem.js';
+import {
+  buildRevocationSet,
+  type RevocationSet,
+  revokedAt,
+  serialBytes,
+} from './revocation-set.js';
+
+/** A CRL whose thisUpdate is further ahead than this is refused (clock skew allowance). */
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+export interface CrlSummary {
+  readonly file: string;
+  readonly issuer: string;
+  readonly crlNumber: string | null;
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | null;
+  readonly entries: number;
+}
+
+/** Revocation state of one CA: the union of its CRLs. */
+export interface IssuerRevocations {
+  readonly caIndex: number;
+  readonly set: RevocationSet;
+  readonly thisUpdate: number;
+  /** The latest nextUpdate among its CRLs; null when a CRL has none (never stale). */
+  readonly nextUpdate: number | null;
+  readonly crlNumber: string | null;
+  readonly files: readonly string[];
+}
+
+export interface TrustData {
+  readonly clientCaFile: string;
+  /** DER of every CA certificate of --client-ca-file, in file order. */
+  readonly caDers: readonly Uint8Array[];
+  readonly issuers: readonly IssuerRevocations[];
+  readonly crls: readonly CrlSummary[];
+  /** Things an operator should know that do not stop the load. */
+  readonly warnings: readonly string[];
+}
+
+/** What the rollback check needs from the snapshot in force (not its serial buffers). */
+export interface TrustBaseline {
+  readonly caDers: readonly Uint8Array[];
+  readonly issuers: readonly Pick<IssuerRevocations, 'caIndex' | 'crlNumber' | 'thisUpdate'>[];
+}
+
+export function baselineOf(data: TrustData): TrustBaseline {
+  return {
+    caDers: data.caDers,
+    issuers: data.issuers.map(({ caIndex, crlNumber, thisUpdate }) => ({
+      caIndex,
+      crlNumber,
+      thisUpdate,
+    })),
+  };
+}
+
+export interface TrustInputs {
+  readonly clientCaFile: string;
+  readonly crlFiles: readonly string[];
+  readonly crlMissingPolicy: 'reject' | 'allow';
+}
+
+const CLIENT_CA = 'client-ca-file';
+const CRL_FILE = 'crl-file';
+
+/**
+ * Reads and verifies every trust input. Throws InputError naming the flag and file for
+ * anything that must not be used; `previous` (the snapshot in force) guards against rollback.
+ */
+export function loadTrustData(
+  inputs: TrustInputs,
+  previous: TrustBaseline | null,
+  now = Date.now(),
+): TrustData {
+  const warnings: string[] = [];
+  const cas = readCaBundle(inputs.clientCaFile, warnings);
+  const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
+  const summaries: CrlSummary[] = [];
+
+  for (const file of expandCrlPaths(CRL_FILE, inputs.crlFiles)) {
+    for (const block of readBlocksOf(
+      CRL_FILE,
+      file,
+      ['X509 CRL'],
+      'CRL (PEM "X509 CRL" block or DER)',
+    )) {
+      const crl = parseCrlOf(file, block.der);
+      const caIndex = findSigner(crl, cas, file);
+      if (crl.thisUpdate > now + MAX_FUTURE_SKEW_MS) {
+        throw new InputError(
+          CRL_FILE,
+          file,
+          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
+        );
+      }
+      if (crl.nextUpdate !== null && crl.nextUpdate < now) {
+        warnings.push(
+          `${file}: CRL of "${crl.issuer}" expired at ${iso(crl.nextUpdate)} (--crl-expired-policy applies)`,
+        );
+      }
+      const group = perCa.get(caIndex) ?? { crls: [], files: [] };
+      group.crls.push(crl);
+      if (!group.files.includes(file)) group.files.push(file);
+      perCa.set(caIndex, group);
+      summaries.push({
+        file,
+        issuer: crl.issuer,
+        crlNumber: crl.crlNumber,
+        thisUpdate: crl.thisUpdate,
+        nextUpdate: crl.nextUpdate,
+        entries: crl.entries.count,
+      });
+    }
+  }
+
+  const issuers: IssuerRevocations[] = [];
+  cas.forEach((ca, caIndex) => {
+    const group = perCa.get(caIndex);
+    if (group === undefined) {
+      if (inputs.crlMissingPolicy === 'reject') {
+        throw new InputError(
+          CRL_FILE,
+          null,
+          `no CRL for CA "${ca.subject}" of --client-ca-file (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow`,
+        );
+      }
+      warnings.push(
+        `no CRL for CA "${ca.subject}": its certificates are accepted without a revocation check (--crl-missing-policy=allow)`,
+      );
+      return;
+    }
+    issuers.push(mergeIssuer(caIndex, group.crls, group.files));
+  });
+  if (previous !== null) refuseRollback(previous, cas, issuers);
+
+  return {
+    clientCaFile: inputs.clientCaFile,
+    caDers: cas.map((ca) => ca.der),
+    issuers,
+    crls: summaries,
+    warnings,
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+function readCaBundle(file: string, warnings: string[]): Certificate[] {
+  const cas: Certificate[] = [];
+  for (const block of readBlocksOf(
+    CLIENT_CA,
+    file,
+    ['CERTIFICATE', 'TRUSTED CERTIFICATE'],
+    'certificate',
+  )) {
+    let cert: Certificate;
+    try {
+      cert = parseCertificate(block.der);
+    } catch (err) {
+      throw new InputError(CLIENT_CA, file, `unreadable certificate: ${errorMessage(err)}`);
+    }
+    if (cert.isCA) cas.push(cert);
+    else
+      warnings.push(
+        `${file}: "${cert.subject}" is not a CA certificate (basicConstraints CA:FALSE) and is ignored`,
+      );
+  }
+  if (cas.length === 0) {
+    throw new InputError(CLIENT_CA, file, 'contains no CA certificate (basicConstraints CA:TRUE)');
+  }
+  return cas;
+}
+
+function parseCrlOf(file: string, der: Buffer): ParsedCrl {
+  try {
+    return parseCrl(der);
+  } catch (err) {
+    if (err instanceof DerError || err instanceof CrlError || err instanceof PemError) {
+      throw new InputError(CRL_FILE, file, `invalid CRL: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/** The CA of the bundle that signed `crl`: same subject bytes, and the signature verifies. */
+function findSigner(crl: ParsedCrl, cas: readonly Certificate[], file: string): number {
+  const issuerDer = Buffer.from(crl.issuerDer);
+  const candidates = cas.flatMap((ca, i) => (ca.subjectDer.equals(issuerDer) ? [i] : []));
+  if (candidates.length === 0) {
+    throw new InputError(
+      CRL_FILE,
+      file,
+      `CRL issuer "${crl.issuer}" is not a CA of --client-ca-file`,
+    );
+  }
+  for (const i of candidates) {
+    const ca = cas[i] as Certificate;
+    if (
+      crl.authorityKeyId !== null &&
+      ca.subjectKeyId !== null &&
+      crl.authorityKeyId !== ca.subjectKeyId
+    )
+      continue;
+    try {
+      if (verifyCrlSignature(crl, ca.x509.publicKey)) return i;
+    } catch (err) {
+      throw new InputError(CRL_FILE, file, errorMessage(err));
+    }
+  }
+  throw new InputError(
+    CRL_FILE,
+    file,
+    `CRL signature of "${crl.issuer}" does not verify against any CA of --client-ca-file`,
+  );
+}
+
+function mergeIssuer(
+  caIndex: number,
+  crls: readonly ParsedCrl[],
+  files: readonly string[],
+): IssuerRevocations {
+  const entries: RevokedEntries[] = crls.map((c) => c.entries);
+  let crlNumber: string | null = null;
+  let thisUpdate = 0;
+  let nextUpdate: number | null = 0;
+  for (const crl of crls) {
+    if (
+      crl.crlNumber !== null &&
+      (crlNumber === null || BigInt(crl.crlNumber) > BigInt(crlNumber))
+    ) {
+      crlNumber = crl.crlNumber;
+    }
+    thisUpdate = Math.max(thisUpdate, crl.thisUpdate);
+    nextUpdate =
+      nextUpdate === null || crl.nextUpdate === null ? null : Math.max(nextUpdate, crl.nextUpdate);
+  }
+  return { caIndex, set: buildRevocationSet(entries), thisUpdate, nextUpdate, crlNumber, files };
+}
+
+/** A CA's CRL must not go back: a lower CRL number (or, without numbers, an older thisUpdate). */
+function refuseRollback(
+  previous: TrustBaseline,
+  cas: readonly Certificate[],
+  issuers: readonly IssuerRevocations[],
+): void {
+  const previousBySubjectKey = new Map<string, TrustBaseline['issuers'][number]>();
+  for (const issuer of previous.issuers) {
+    const der = previous.caDers[issuer.caIndex];
+    if (der !== undefined) previousBySubjectKey.set(Buffer.from(der).toString('base64'), issuer);
+  }
+  for (const issuer of issuers) {
+    const ca = cas[issuer.caIndex] as Certificate;
+    const before = previousBySubjectKey.get(ca.der.toString('base64'));
+    if (before === undefined) continue;
+    const file = issuer.files[0] ?? null;
+    if (before.crlNumber !== null && issuer.crlNumber !== null) {
+      if (BigInt(issuer.crlNumber) < BigInt(before.crlNumber)) {
+        throw new InputError(
+          CRL_FILE,
+          file,
+          `CRL number ${issuer.crlNumber} of "${ca.subject}" is lower than the one in force (${before.crlNumber}): refusing a rollback`,
+        );
+      }
+    } else if (issuer.thisUpdate < before.thisUpdate) {
+      throw new InputError(
+        CRL_FILE,
+        file,
+        `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
+      );
+    }
+  }
+}
+
+// ---- serving side ---------------------------------------------------------------------------
+
+export interface CaEntry {
+  readonly cert: Certificate;
+  readonly serialBytes: Uint8Array;
+  /** The CA of the bundle that issued this one (null for roots and for CAs whose issuer is absent). */
+  parent: CaEntry | null;
+  readonly revocations: IssuerRevocations | null;
+}
+
+/** Read-only view of TrustData for the per-connection check. Built once per snapshot. */
+export class TrustStore {
+  private readonly bySubject = new Map<string, CaEntry[]>();
+  readonly entries: readonly CaEntry[];
+  /** The CA bundle for the TLS server's `ca` option (chain verification by OpenSSL). */
+  readonly caPem: string;
+
+  constructor(readonly data: TrustData) {
+    const revocationsByCa = new Map(data.issuers.map((i) => [i.caIndex, i]));
+    this.entries = data.caDers.map((der, i) => {
+      const cert = parseCertificate(Buffer.from(der));
+      return {
+        cert,
+        serialBytes: serialBytes(cert.serial),
+        parent: null,
+        revocations: revocationsByCa.get(i) ?? null,
+      };
+    });
+    this.caPem = this.entries.map((e) => e.cert.x509.toString()).join('');
+    for (const entry of this.entries) {
+      const key = entry.cert.x509.subject;
+      const list = this.bySubject.get(key) ?? [];
+      list.push(entry);
+      this.bySubject.set(key, list);
+    }
+    for (const entry of this.entries) {
+      if (!entry.cert.selfIssued) entry.parent = this.issuerOf(entry.cert.x509);
+    }
+  }
+
+  /** The CA of this bundle that issued `cert` (name and key identifier match), if any. */
+  issuerOf(cert: {
+    readonly issuer: string;
+    checkIssued(other: Certificate['x509']): boolean;
+  }): CaEntry | null {
+    const candidates = this.bySubject.get(cert.issuer);
+    if (candidates === undefined) return null;
+    if (candidates.length === 1) {
+      const only = candidates[0] as CaEntry;
+      return cert.checkIssued(only.cert.x509) ? only : null;
+    }
+    return candidates.find((c) => cert.checkIssued(c.cert.x509)) ?? null;
+  }
+
+  static revokedAt(entry: CaEntry, serial: Uint8Array): number {
+    return entry.revocations === null ? -1 : revokedAt(entry.revocations.set, serial);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * One accepted client connection and the registry of all of them, grouped by certificate so
+ * that a snapshot swap can close exactly the connections whose certificate is now refused.
+ */
+import type { TLSSocket } from 'node:tls';
+import { activeConnections, revokedConnectionsClosed } from '../metrics/metrics.js';
+import type { Identity, PeerCert, Verdict } from '../tls/verify.js';
+
+export type ClientProtocol = 'h2' | 'http/1.1';
+
+let nextId = 1;
+
+export class ClientConnection {
+  readonly id = nextId++;
+  readonly remoteAddress: string;
+  /** How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both sides). */
+  private terminator: (reason: string) => void;
+  private closed = false;
+
+  constructor(
+    readonly socket: TLSSocket,
+    readonly protocol: ClientProtocol,
+    readonly identity: Identity | null,
+    readonly peer: PeerCert | null,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.terminator = () => socket.destroy();
+  }
+
+  setTerminator(terminator: (reason: string) => void): void {
+    this.terminator = terminator;
+  }
+
+  terminate(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.terminator(reason);
+  }
+}
+
+interface CertConnections {
+  readonly peer: PeerCert;
+  readonly connections: Set<ClientConnection>;
+}
+
+export class ConnectionRegistry {
+  private readonly byCert = new Map<string, CertConnections>();
+  private readonly all = new Set<ClientConnection>();
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  add(conn: ClientConnection): void {
+    this.all.add(conn);
+    activeConnections.inc({ protocol: conn.protocol });
+    if (conn.peer !== null) {
+      const entry = this.byCert.get(conn.peer.key) ?? { peer: conn.peer, connections: new Set() };
+      entry.connections.add(conn);
+      this.byCert.set(conn.peer.key, entry);
+    }
+    conn.socket.once('close', () => this.remove(conn));
+  }
+
+  private remove(conn: ClientConnection): void {
+    if (!this.all.delete(conn)) return;
+    activeConnections.dec({ protocol: conn.protocol });
+    if (conn.peer === null) return;
+    const entry = this.byCert.get(conn.peer.key);
+    if (entry === undefined) return;
+    entry.connections.delete(conn);
+    if (entry.connections.size === 0) this.byCert.delete(conn.peer.key);
+  }
+
+  /**
+   * Re-decides every certificate with open connections (once per certificate, not per
+   * connection) and closes the connections of those now refused. Returns how many closed.
+   */
+  closeRefused(
+    decide: (peer: PeerCert) => Verdict,
+    onClose: (peer: PeerCert, verdict: Verdict, count: number) => void,
+  ): number {
+    let closed = 0;
+    for (const [key, entry] of [...this.byCert]) {
+      const verdict = decide(entry.peer);
+      if (verdict.outcome !== 'rejected') continue;
+      const connections = [...entry.connections];
+      this.byCert.delete(key);
+      onClose(entry.peer, verdict, connections.length);
+      for (const conn of connections) {
+        conn.terminate(verdict.message);
+        closed++;
+      }
+    }
+    if (closed > 0) revokedConnectionsClosed.inc(closed);
+    return closed;
+  }
+
+  /** Every open connection (for draining on shutdown). */
+  connections(): ClientConnection[] {
+    return [...this.all];
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The proxy layer behind the listener: accepted connections are registered and handed to the
+ * forwarder of their protocol; rejected ones to the Rejecter. Forwarding sits behind
+ * `Forwarder` so the HTTP/1.1 and HTTP/2 paths can be replaced under the same tests.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls/listener.js';
+import type { PeerCert, Verdict } from '../tls/verify.js';
+import { ClientConnection, type ClientProtocol, ConnectionRegistry } from './connection.js';
+import { H1Forwarder } from './h1.js';
+import { H2Forwarder } from './h2.js';
+import { identityHeaderRules } from './headers.js';
+import { Rejecter } from './reject.js';
+import { UpgradeForwarder } from './upgrade.js';
+import type { Upstream } from './upstream.js';
+
+/** Takes ownership of an accepted client connection and forwards its requests. */
+export interface Forwarder {
+  serve(connection: ClientConnection): void;
+}
+
+export class ProxyLayer implements ConnectionHandler {
+  readonly registry = new ConnectionRegistry();
+  private readonly forwarders: Record<ClientProtocol, Forwarder>;
+  private readonly rejecter: Rejecter;
+
+  constructor(
+    config: Config,
+    upstream: Upstream,
+    private readonly log: Logger,
+  ) {
+    const rules = identityHeaderRules(config.requestHeaders);
+    const upgrades = new UpgradeForwarder({ upstream, rules, log });
+    this.forwarders = {
+      'http/1.1': new H1Forwarder({ upstream, rules, upgrades, log }),
+      h2: new H2Forwarder({ upstream, rules, upstreamUrl: config.upstream.url, log }),
+    };
+    this.rejecter = new Rejecter(config.rejectMode);
+  }
+
+  accept(socket: TLSSocket, verdict: AcceptedVerdict): void {
+    const protocol: ClientProtocol = socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
+    const connection =
+      verdict.outcome === 'accepted'
+        ? new ClientConnection(socket, protocol, verdict.identity, verdict.peer)
+        : new ClientConnection(socket, protocol, null, null);
+    socket.on('error', (err) =>
+      this.log.debug({ err: err.message, connection: connection.id }, 'client connection error'),
+    );
+    this.registry.add(connection);
+    this.forwarders[protocol].serve(connection);
+  }
+
+  reject(socket: TLSSocket, verdict: RejectedVerdict): void {
+    socket.on('error', () => socket.destroy());
+    this.rejecter.reject(socket, verdict);
+  }
+
+  /** After a snapshot swap: closes the open connections of every certificate now refused. */
+  closeRefused(decide: (peer: PeerCert) => Verdict): number {
+    return this.registry.closeRefused(decide, (peer, verdict, count) => {
+      if (verdict.outcome !== 'rejected') return;
+      this.log.warn(
+        {
+          reason: verdict.reason,
+          serial: peer.serial,
+          subject: peer.subject.split('\n').join(', '),
+          connections: count,
+        },
+        `closing open connections: ${verdict.message}`,
+      );
+    });
+  }
+}

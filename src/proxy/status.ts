@@ -1,0 +1,54 @@
+/**
+ * Kubernetes Status bodies for the answers the proxy gives itself (rejections, upstream
+ * failures), shaped as kube-apiserver writes them so kubectl prints their message.
+ */
+
+export type StatusReason =
+  | 'Unauthorized'
+  | 'ServiceUnavailable'
+  | 'BadRequest'
+  | 'BadGateway'
+  | 'InternalError'
+  | 'Timeout';
+
+export interface StatusResponse {
+  readonly code: number;
+  readonly body: string;
+}
+
+export function statusResponse(
+  code: number,
+  reason: StatusReason,
+  message: string,
+): StatusResponse {
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
+  return { code, body };
+}
+
+export function unauthorized(message: string): StatusResponse {
+  return statusResponse(401, 'Unauthorized', message);
+}
+
+export function upstreamUnavailable(detail: string): StatusResponse {
+  return statusResponse(
+    503,
+    'ServiceUnavailable',
+    `kube-crl-proxy: the apiserver is unavailable: ${detail}`,
+  );
+}
+
+export function badGateway(detail: string): StatusResponse {
+  return statusResponse(502, 'BadGateway', `kube-crl-proxy: ${detail}`);
+}
+
+export function badRequest(detail: string): StatusResponse {
+  return statusResponse(400, 'BadRequest', `kube-crl-proxy: ${detail}`);
+}

@@ -1,0 +1,278 @@
+/**
+ * Upgrade requests (exec, attach, port-forward: WebSocket or SPDY/3.1) — the lessons of
+ * CVE-2018-1002105 and CVE-2020-8559 written down as code:
+ *  1. the client is authenticated (by the listener) and its headers sanitised before anything
+ *     is dialled upstream;
+ *  2. each upgrade gets a fresh upstream connection that is never pooled or reused;
+ *  3. client bytes flow upstream only after the apiserver answered a real 101 for the
+ *     protocol that was asked for;
+ *  4. any other answer is relayed (bounded) and both connections are closed.
+ */
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { errorMessage, UpstreamError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { activeUpgrades, methodLabel, requests, upstreamErrors } from '../metrics/metrics.js';
+import type { ClientConnection } from './connection.js';
+import {
+  type IdentityHeaderRules,
+  pairsFromRaw,
+  sanitizeRequestHeaders,
+  sanitizeResponseHeaders,
+} from './headers.js';
+import { badGateway, badRequest, type StatusResponse, upstreamUnavailable } from './status.js';
+import type { Upstream } from './upstream.js';
+
+export type UpgradeKind = 'websocket' | 'spdy';
+
+/** A refused upgrade's body is relayed up to this size, then cut. */
+export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
+/** Time the apiserver has to answer an upgrade request. */
+const UPGRADE_RESPONSE_TIMEOUT_MS = 30_000;
+
+export interface UpgradeOptions {
+  readonly upstream: Upstream;
+  readonly rules: IdentityHeaderRules;
+  readonly log: Logger;
+}
+
+export function upgradeKind(upgradeHeader: string | undefined): UpgradeKind | null {
+  const value = (upgradeHeader ?? '').trim().toLowerCase();
+  if (value === 'websocket') return 'websocket';
+  if (value === 'spdy/3.1') return 'spdy';
+  return null;
+}
+
+export class UpgradeForwarder {
+  constructor(private readonly options: UpgradeOptions) {}
+
+  forward(client: ClientConnection, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Nothing the client sends goes anywhere until the apiserver has said 101.
+    socket.pause();
+    const method = methodLabel(req.method);
+    const kind = upgradeKind(req.headers.upgrade);
+    if (kind === null) {
+      requests.inc({ method, code: '400', protocol: 'http/1.1' });
+      refuse(
+        socket,
+        null,
+        badRequest(
+          `unsupported upgrade protocol "${req.headers.upgrade ?? ''}" (only websocket and SPDY/3.1)`,
+        ),
+      );
+      return;
+    }
+    const headers = sanitizeRequestHeaders(
+      pairsFromRaw(req.rawHeaders),
+      client.identity,
+      this.options.rules,
+      {
+        keepUpgrade: true,
+        forwardedFor: client.remoteAddress,
+      },
+    );
+    let upstreamSocket: TLSSocket | null = null;
+    client.setTerminator(() => {
+      socket.destroy();
+      upstreamSocket?.destroy();
+    });
+    this.options.upstream.dialFresh('http/1.1').then(
+      (dialled) => {
+        if (socket.destroyed) {
+          dialled.destroy();
+          return;
+        }
+        upstreamSocket = dialled;
+        this.exchange(req, headers, kind, socket, head, dialled);
+      },
+      (err: Error) => {
+        requests.inc({ method, code: '503', protocol: 'http/1.1' });
+        refuse(socket, null, upstreamUnavailable(errorMessage(err)));
+      },
+    );
+  }
+
+  /** Sends the request head on the fresh connection and acts on the apiserver's answer. */
+  private exchange(
+    req: IncomingMessage,
+    headers: Array<[string, string]>,
+    kind: UpgradeKind,
+    socket: Duplex,
+    clientHead: Buffer,
+    upstreamSocket: TLSSocket,
+  ): void {
+    const method = methodLabel(req.method);
+    const upstreamRequest = request({
+      createConnection: () => upstreamSocket,
+      method: req.method,
+      path: req.url,
+      headers: headers.flat(),
+      setHost: false,
+    });
+    const timer = setTimeout(() => {
+      upstreamErrors.inc({ kind: 'timeout' });
+      requests.inc({ method, code: '504', protocol: 'http/1.1' });
+      upstreamRequest.destroy();
+      refuse(
+        socket,
+        upstreamSocket,
+        upstreamUnavailable(
+          `no answer to the upgrade request within ${UPGRADE_RESPONSE_TIMEOUT_MS / 1000} s`,
+        ),
+      );
+    }, UPGRADE_RESPONSE_TIMEOUT_MS);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      upstreamSocket.destroy();
+    });
+
+    upstreamRequest.on(
+      'upgrade',
+      (response: IncomingMessage, tunnelSocket: Duplex, upstreamHead: Buffer) => {
+        clearTimeout(timer);
+        requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
+        const problem = switchingProblem(response, kind);
+        if (problem !== null) {
+          upstreamErrors.inc({ kind: 'protocol' });
+          this.options.log.warn({ problem }, 'upstream upgrade answer refused');
+          refuse(
+            socket,
+            tunnelSocket,
+            badGateway(`invalid upgrade response from the apiserver: ${problem}`),
+          );
+          return;
+        }
+        socket.write(responseHead(response, pairsFromRaw(response.rawHeaders)));
+        if (upstreamHead.length > 0) socket.write(upstreamHead);
+        if (clientHead.length > 0) tunnelSocket.write(clientHead);
+        tunnel(socket, tunnelSocket, kind);
+      },
+    );
+
+    upstreamRequest.on('response', (response: IncomingMessage) => {
+      clearTimeout(timer);
+      requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
+      relayRefusal(response, socket, upstreamSocket);
+    });
+
+    upstreamRequest.on('error', (err) => {
+      clearTimeout(timer);
+      if (socket.destroyed) return;
+      const upstreamError =
+        err instanceof UpstreamError ? err : new UpstreamError('reset', errorMessage(err));
+      upstreamErrors.inc({ kind: upstreamError.kind });
+      requests.inc({ method, code: '502', protocol: 'http/1.1' });
+      refuse(
+        socket,
+        upstreamSocket,
+        badGateway(`upgrade request failed: ${upstreamError.message}`),
+      );
+    });
+    upstreamRequest.end();
+  }
+}
+
+/** Why a 101 is not the switch we asked for, or null when it is. */
+function switchingProblem(response: IncomingMessage, kind: UpgradeKind): string | null {
+  if (response.statusCode !== 101) return `status ${response.statusCode}`;
+  if (upgradeKind(response.headers.upgrade) !== kind) {
+    return `asked for ${kind}, the answer switches to "${response.headers.upgrade ?? ''}"`;
+  }
+  const connection = (response.headers.connection ?? '').toLowerCase();
+  if (!connection.split(',').some((t) => t.trim() === 'upgrade'))
+    return 'the 101 lacks Connection: Upgrade';
+  return null;
+}
+
+function responseHead(response: IncomingMessage, headers: Array<[string, string]>): string {
+  const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n${lines}\r\n`;
+}
+
+/** Bytes both ways until either side ends; then both are closed. */
+function tunnel(client: Duplex, upstream: Duplex, kind: UpgradeKind): void {
+  activeUpgrades.inc({ kind });
+  let open = 2;
+  const finish = (err: Error | null | undefined) => {
+    if (err) {
+      client.destroy();
+      upstream.destroy();
+    }
+    if (--open === 0) {
+      client.destroy();
+      upstream.destroy();
+    }
+  };
+  let counted = true;
+  const uncount = () => {
+    if (!counted) return;
+    counted = false;
+    activeUpgrades.dec({ kind });
+  };
+  client.once('close', uncount);
+  upstream.once('close', uncount);
+  pipeline(client, upstream, finish);
+  pipeline(upstream, client, finish);
+  client.resume();
+}
+
+/**
+ * A non-101 answer: status, headers and at most MAX_REFUSAL_BODY_BYTES of body go to the
+ * client, then both connections close. No client byte ever reaches the apiserver here.
+ */
+function relayRefusal(response: IncomingMessage, client: Duplex, upstream: Duplex): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  const send = () => {
+    const body = Buffer.concat(chunks);
+    const headers = sanitizeResponseHeaders(pairsFromRaw(response.rawHeaders)).filter(
+      ([n]) => n.toLowerCase() !== 'content-length',
+    );
+    headers.push(['Content-Length', String(body.length)], ['Connection', 'close']);
+    client.end(Buffer.concat([Buffer.from(responseHead(response, headers), 'latin1'), body]));
+    upstream.destroy();
+    closeSoon(client);
+  };
+  response.on('data', (chunk: Buffer) => {
+    if (truncated) return;
+    const room = MAX_REFUSAL_BODY_BYTES - size;
+    if (chunk.length > room) {
+      chunks.push(chunk.subarray(0, room));
+      truncated = true;
+      send();
+      return;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  });
+  response.on('end', () => {
+    if (!truncated) send();
+  });
+  response.on('error', () => {
+    if (!truncated) send();
+  });
+}
+
+/** Answers the client ourselves and closes both sides. */
+function refuse(client: Duplex, upstream: Duplex | null, status: StatusResponse): void {
+  upstream?.destroy();
+  if (client.destroyed) return;
+  const reason =
+    status.code === 503
+      ? 'Service Unavailable'
+      : status.code === 400
+        ? 'Bad Request'
+        : 'Bad Gateway';
+  client.end(
+    `HTTP/1.1 ${status.code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(status.body)}\r\nConnection: close\r\n\r\n${status.body}`,
+  );
+  closeSoon(client);
+}
+
+function closeSoon(socket: Duplex): void {
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

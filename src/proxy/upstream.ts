@@ -1,0 +1,240 @@
+/**
+ * Connections to the apiserver: the one place that builds upstream TLS options
+ * (front-proxy-client certificate, apiserver CA, hostname/IP check), a small warm pool of
+ * already-handshaken connections per protocol, and TLS session resumption.
+ */
+import {
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from 'node:tls';
+import type { UpstreamTarget } from '../config/config.js';
+import { UpstreamError, type UpstreamErrorKind } from '../errors.js';
+import type { Logger } from '../log.js';
+import { upstreamErrors } from '../metrics/metrics.js';
+import type { Credentials } from '../pki/credentials.js';
+
+export type UpstreamProtocol = 'h2' | 'http/1.1';
+
+export interface UpstreamOptions {
+  readonly target: UpstreamTarget;
+  readonly poolSize: number;
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}
+
+interface Pooled {
+  readonly socket: TLSSocket;
+  readonly createdAt: number;
+  readonly generation: number;
+  readonly onClose: () => void;
+}
+
+/**
+ * A pooled connection older than this is replaced: kube-apiserver closes connections that send
+ * no request head within its ReadHeaderTimeout (32 s).
+ */
+const POOL_MAX_AGE_MS = 20_000;
+const PROTOCOLS: readonly UpstreamProtocol[] = ['h2', 'http/1.1'];
+
+export class Upstream {
+  private context: SecureContext | null = null;
+  private generation = 0;
+  private readonly pools = new Map<UpstreamProtocol, Pooled[]>(PROTOCOLS.map((p) => [p, []]));
+  private readonly filling = new Set<UpstreamProtocol>();
+  private readonly sessions = new Map<UpstreamProtocol, Buffer>();
+  private readonly refresh: NodeJS.Timeout;
+  private closed = false;
+  /** When a TLS connection to the apiserver last succeeded (for readiness). */
+  lastContactAt = 0;
+
+  constructor(private readonly options: UpstreamOptions) {
+    this.refresh = setInterval(() => this.recycleStale(), POOL_MAX_AGE_MS / 2);
+    this.refresh.unref();
+  }
+
+  /** New credentials apply to every connection opened from now on; pooled ones are replaced. */
+  setCredentials(credentials: Credentials): void {
+    this.context = createSecureContext({
+      ca: credentials.upstreamCaPem,
+      cert: credentials.proxyClientCertPem,
+      key: credentials.proxyClientKeyPem,
+    });
+    this.generation++;
+    this.sessions.clear();
+    for (const protocol of PROTOCOLS) {
+      this.drainPool(protocol);
+      this.fill(protocol);
+    }
+  }
+
+  /** A connection for one client connection: from the warm pool when one is ready. */
+  async connect(protocol: UpstreamProtocol): Promise<TLSSocket> {
+    const pool = this.pools.get(protocol) as Pooled[];
+    while (pool.length > 0) {
+      const item = pool.pop() as Pooled;
+      if (this.usable(item)) {
+        item.socket.off('close', item.onClose);
+        this.fill(protocol);
+        return item.socket;
+      }
+      item.socket.destroy();
+    }
+    this.fill(protocol);
+    return this.dial(protocol);
+  }
+
+  /** A fresh connection that never was and never will be pooled (upgrades). */
+  dialFresh(protocol: UpstreamProtocol): Promise<TLSSocket> {
+    return this.dial(protocol);
+  }
+
+  /** Checks that the apiserver accepts a TLS connection now (readiness). */
+  async probe(): Promise<void> {
+    const socket = await this.dial('http/1.1');
+    socket.destroy();
+  }
+
+  private usable(item: Pooled): boolean {
+    return (
+      item.generation === this.generation &&
+      !item.socket.destroyed &&
+      item.socket.readable &&
+      Date.now() - item.createdAt < POOL_MAX_AGE_MS
+    );
+  }
+
+  private dial(protocol: UpstreamProtocol): Promise<TLSSocket> {
+    const context = this.context;
+    if (context === null)
+      return Promise.reject(new UpstreamError('tls', 'no upstream credentials loaded'));
+    const { target, timeoutMs } = this.options;
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        host: target.host,
+        port: target.port,
+        servername: isIpLiteral(target.servername) ? undefined : target.servername,
+        secureContext: context,
+        ALPNProtocols: [protocol],
+        session: this.sessions.get(protocol),
+      });
+      const timer = setTimeout(() => {
+        fail(
+          new UpstreamError('timeout', `no TLS connection to ${target.url} within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const fail = (err: UpstreamError) => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        socket.destroy();
+        upstreamErrors.inc({ kind: err.kind });
+        reject(err);
+      };
+      const onError = (err: NodeJS.ErrnoException) => fail(classify(err, target.url));
+      socket.once('error', onError);
+      // Errors after the handshake belong to whoever uses the socket; this keeps an error
+      // that arrives before they attach from being an uncaught exception.
+      socket.on('error', ignore);
+      socket.on('session', (session: Buffer) => this.sessions.set(protocol, session));
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        if (
+          socket.alpnProtocol !== protocol &&
+          !(protocol === 'http/1.1' && socket.alpnProtocol === false)
+        ) {
+          fail(new UpstreamError('protocol', `${target.url} did not accept ALPN ${protocol}`));
+          return;
+        }
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, 30_000);
+        this.lastContactAt = Date.now();
+        resolve(socket);
+      });
+    });
+  }
+
+  private fill(protocol: UpstreamProtocol): void {
+    if (this.closed || this.context === null || this.filling.has(protocol)) return;
+    const pool = this.pools.get(protocol) as Pooled[];
+    if (pool.length >= this.options.poolSize) return;
+    this.filling.add(protocol);
+    const generation = this.generation;
+    this.dial(protocol).then(
+      (socket) => {
+        this.filling.delete(protocol);
+        if (this.closed || generation !== this.generation) {
+          socket.destroy();
+          return;
+        }
+        const item: Pooled = {
+          socket,
+          createdAt: Date.now(),
+          generation,
+          onClose: () => removeItem(pool, item),
+        };
+        socket.once('close', item.onClose);
+        pool.push(item);
+        this.fill(protocol);
+      },
+      (err: UpstreamError) => {
+        this.filling.delete(protocol);
+        this.options.log.debug({ err: err.message, protocol }, 'warm upstream connection failed');
+      },
+    );
+  }
+
+  private recycleStale(): void {
+    for (const protocol of PROTOCOLS) {
+      const pool = this.pools.get(protocol) as Pooled[];
+      for (const item of [...pool]) {
+        if (!this.usable(item)) {
+          removeItem(pool, item);
+          item.socket.destroy();
+        }
+      }
+      this.fill(protocol);
+    }
+  }
+
+  private drainPool(protocol: UpstreamProtocol): void {
+    const pool = this.pools.get(protocol) as Pooled[];
+    for (const item of pool.splice(0)) item.socket.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.refresh);
+    for (const protocol of PROTOCOLS) this.drainPool(protocol);
+  }
+}
+
+function ignore(): void {}
+
+function removeItem(pool: Pooled[], item: Pooled): void {
+  const i = pool.indexOf(item);
+  if (i >= 0) pool.splice(i, 1);
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+function classify(err: NodeJS.ErrnoException, url: string): UpstreamError {
+  const code = err.code ?? '';
+  let kind: UpstreamErrorKind = 'connect';
+  if (
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    code.includes('CERT') ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
+  ) {
+    kind = 'tls';
+  } else if (code === 'ECONNRESET' || code === 'EPIPE') {
+    kind = 'reset';
+  } else if (code === 'ETIMEDOUT') {
+    kind = 'timeout';
+  }
+  return new UpstreamError(kind, `${url}: ${err.message}`, { cause: err });
+}
