@@ -13,7 +13,7 @@ import { startProxy } from './run.js';
 export const EXIT_CONFIG = 2;
 
 function fail(message: string): never {
-  process.stderr.write(`kube-crl-proxy: ${message}\n`);
+  process.stderr.write(`kube-crl-proxy: ${message.trim().replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(EXIT_CONFIG);
 }
 
@@ -97,7 +97,8 @@ export function buildCli(argv: string[]): Argv {
     .version()
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, err) => {
-      if (err instanceof ConfigError) fail(err.message);
+      // yargs wraps errors thrown while reading --config as YError with the same message.
+      if (err instanceof ConfigError || err?.name === 'YError') fail(err.message);
       if (err) throw err;
       fail(message ?? 'invalid arguments');
     });

@@ -1,0 +1,118 @@
+/**
+ * Bad configuration: one clear line naming the flag and the problem, exit code 2, and nothing
+ * listens. Each case runs the real binary.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Authority, crlPem } from '../../src/demo/pki-factory.js';
+import { RUN_OPTIONS } from '../../src/config/options.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { runBin } from '../support/proxy-process.js';
+
+let pki: TestPki;
+const UPSTREAM = 'https://127.0.0.1:1';
+
+before(async () => {
+  pki = await makePki();
+});
+after(() => pki.cleanup());
+
+/** Replaces (or adds) one flag in the good argument list. */
+function withFlag(flag: string, value: string | null): string[] {
+  const args = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith(`--${flag}=`));
+  return value === null ? args : [...args, `--${flag}=${value}`];
+}
+
+async function expectConfigError(args: string[], flag: string, problem: RegExp): Promise<void> {
+  const result = await runBin(args);
+  assert.equal(result.code, 2, `exit code for ${flag}: ${result.stderr}`);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+  assert.match(lines[0] as string, new RegExp(`^kube-crl-proxy: --${flag}: `));
+  assert.match(lines[0] as string, problem);
+  assert.doesNotMatch(result.stdout, /kube-crl-proxy serving/, 'nothing listened');
+}
+
+describe('--help', () => {
+  test('lists every flag of the CLI contract with its default', async () => {
+    const result = await runBin(['--help']);
+    assert.equal(result.code, 0);
+    for (const [name, option] of Object.entries(RUN_OPTIONS)) {
+      assert.match(result.stdout, new RegExp(`--${name}\\b`), name);
+      const fallback = (option as { default?: unknown }).default;
+      if (typeof fallback === 'string' && fallback !== '') {
+        assert.ok(result.stdout.includes(`[default: "${fallback}"]`), `default of --${name}`);
+      }
+    }
+    assert.match(result.stdout, /--config\b/);
+  });
+});
+
+describe('configuration errors exit 2 with one line naming the flag', () => {
+  test('missing file', async () => {
+    await expectConfigError(withFlag('client-ca-file', join(pki.dir, 'nope.crt')), 'client-ca-file', /nope\.crt: cannot read: no such file/);
+  });
+
+  test('unreadable file (a directory where a file is expected)', async () => {
+    const directory = join(pki.dir, 'a-directory');
+    mkdirSync(directory, { recursive: true });
+    await expectConfigError(withFlag('tls-cert-file', directory), 'tls-cert-file', /cannot read: is a directory/);
+  });
+
+  test('key that does not match its certificate', async () => {
+    await expectConfigError(withFlag('tls-private-key-file', pki.files.proxyClientKey), 'tls-private-key-file', /key does not match the certificate in --tls-cert-file/);
+    await expectConfigError(withFlag('proxy-client-key-file', pki.files.servingKey), 'proxy-client-key-file', /key does not match/);
+  });
+
+  test('--client-ca-file with no CA in it', async () => {
+    const leafOnly = pki.write('leaf-only.crt', pki.serving.certPem);
+    await expectConfigError(withFlag('client-ca-file', leafOnly), 'client-ca-file', /contains no CA certificate/);
+    const notPem = pki.write('garbage.crt', 'hello, not a certificate\n');
+    await expectConfigError(withFlag('client-ca-file', notPem), 'client-ca-file', /contains no certificate/);
+  });
+
+  test('a CRL whose signature does not verify against any CA of --client-ca-file', async () => {
+    const impostor = await Authority.create({ commonName: 'impostor' });
+    const forged = pki.write('forged.crl', crlPem(pki.clusterCa.crl({ signingKey: impostor.cert.privateKey })));
+    await expectConfigError(withFlag('crl-file', forged), 'crl-file', /forged\.crl: CRL signature of "CN=kubernetes" does not verify against any CA of --client-ca-file/);
+  });
+
+  test('an issuer without a CRL under the fail-closed default', async () => {
+    const second = await Authority.create({ commonName: 'second-ca' });
+    const bundle = pki.write('two-cas.crt', pki.clusterCa.certPem + second.certPem);
+    await expectConfigError(withFlag('client-ca-file', bundle), 'crl-file', /no CRL for CA "CN=second-ca" of --client-ca-file \(--crl-missing-policy=reject\)/);
+    const noCrl = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--crl-file='));
+    await expectConfigError(noCrl, 'crl-file', /no CRL given/);
+  });
+
+  test('malformed --listen and --upstream', async () => {
+    for (const bad of ['6443', 'localhost', '1.2.3.4:99999', '[::1:6443', 'a b:1']) {
+      await expectConfigError(withFlag('listen', bad), 'listen', /is not host:port/);
+    }
+    await expectConfigError(withFlag('upstream', 'http://127.0.0.1:6443'), 'upstream', /must be an https:\/\/ URL/);
+    await expectConfigError(withFlag('upstream', 'not a url'), 'upstream', /is not a URL/);
+    await expectConfigError(withFlag('upstream', 'https://127.0.0.1:6443/api'), 'upstream', /without path/);
+  });
+
+  test('missing required flag, bad enum, bad duration, unknown flag', async () => {
+    await expectConfigError(withFlag('upstream', null), 'upstream', /is required/);
+    await expectConfigError(withFlag('upstream-timeout', 'soon'), 'upstream-timeout', /is not a duration/);
+    const badEnum = await runBin(withFlag('reject-mode', 'shout'));
+    assert.equal(badEnum.code, 2);
+    assert.match(badEnum.stderr, /reject-mode/);
+    const unknown = await runBin([...proxyArgs(pki, UPSTREAM), '--no-such-flag=1']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no-such-flag/);
+  });
+
+  test('config file: flags win, unknown keys are errors', async () => {
+    const config = pki.write('config.yaml', `listen: "not-valid"\nupstream: ${UPSTREAM}\n`);
+    const flagsWin = await runBin(['--config', config, ...withFlag('listen', 'bad-too')]);
+    assert.equal(flagsWin.code, 2);
+    assert.match(flagsWin.stderr, /--listen: "bad-too" is not host:port/);
+    const unknownKey = pki.write('unknown.yaml', 'listen: 127.0.0.1:0\nclient-ca: /x\n');
+    await expectConfigError(['--config', unknownKey], 'config', /unknown key "client-ca"/);
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * Runs the real `bin/kube-crl-proxy` as a child process, as an operator would, and reads its
+ * JSON log lines (addresses, rejections, reloads).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+export interface ProxyProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly logs: LogLine[];
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface ExitResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the binary to completion (for --help, bad configuration, subcommands). */
+export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kube-crl-proxy ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function startProxyProcess(args: string[], timeoutMs = 30_000): Promise<ProxyProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  let stderr = '';
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      nl = buffered.indexOf('\n');
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { level: 'raw', msg: text };
+      }
+      logs.push(line);
+      for (const w of [...waiters]) {
+        if (w.pred(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (pred: (l: LogLine) => boolean, waitMs = 10_000): Promise<LogLine> => {
+    const seen = logs.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const waiter = { pred, resolve };
+      waiters.add(waiter);
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`no matching proxy log line within ${waitMs} ms; stderr: ${stderr}\nlogs: ${logs.map((l) => JSON.stringify(l)).join('\n')}`));
+      }, waitMs);
+      const done = waiter.resolve;
+      waiter.resolve = (l) => {
+        clearTimeout(timer);
+        done(l);
+      };
+    });
+  };
+
+  const ready = await Promise.race([
+    waitForLog((l) => l.msg === 'kube-crl-proxy serving', timeoutMs),
+    exited.then((code) => {
+      throw new Error(`kube-crl-proxy exited with ${code} before serving: ${stderr}`);
+    }),
+  ]);
+  const listen = ready.listen as { port: number };
+  const metrics = ready.metricsListen as { port: number };
+  return {
+    child,
+    port: listen.port,
+    adminPort: metrics.port,
+    url: `https://127.0.0.1:${listen.port}`,
+    adminUrl: `http://127.0.0.1:${metrics.port}`,
+    logs,
+    waitForLog,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
