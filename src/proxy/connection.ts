@@ -5,6 +5,7 @@
 import type { TLSSocket } from 'node:tls';
 import { activeConnections, revokedConnectionsClosed } from '../metrics/metrics.js';
 import type { Identity, PeerCert, Verdict } from '../tls/verify.js';
+import type { UpstreamRole } from './upstream.js';
 
 export type ClientProtocol = 'h2' | 'http/1.1';
 
@@ -25,6 +26,11 @@ export class ClientConnection {
   ) {
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.terminator = () => socket.destroy();
+  }
+
+  /** A certificate user is forwarded as the front proxy; anyone else as themselves. */
+  get upstreamRole(): UpstreamRole {
+    return this.identity === null ? 'anonymous' : 'front-proxy';
   }
 
   setTerminator(terminator: (reason: string) => void): void {

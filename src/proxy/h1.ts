@@ -27,7 +27,7 @@ import {
 } from './headers.js';
 import { badGateway, type StatusResponse, upstreamUnavailable } from './status.js';
 import type { UpgradeForwarder } from './upgrade.js';
-import type { Upstream } from './upstream.js';
+import type { Upstream, UpstreamRole } from './upstream.js';
 
 const kConnection = Symbol('kube-crl-proxy.connection');
 type TaggedSocket = Socket & { [kConnection]?: H1Connection };
@@ -83,7 +83,7 @@ export class H1Forwarder {
   }
 
   serve(client: ClientConnection): void {
-    const agent = new UpstreamAgent(this.options.upstream);
+    const agent = new UpstreamAgent(this.options.upstream, client.upstreamRole);
     const conn: H1Connection = { client, agent };
     (client.socket as TaggedSocket)[kConnection] = conn;
     client.socket.once('close', () => agent.destroy());
@@ -214,7 +214,10 @@ export function writeStatus(res: ServerResponse, status: StatusResponse): void {
  * (maxSockets 1) and it is destroyed with the client connection.
  */
 class UpstreamAgent extends Agent {
-  constructor(private readonly upstream: Upstream) {
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly role: UpstreamRole,
+  ) {
     super({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
   }
 
@@ -222,7 +225,7 @@ class UpstreamAgent extends Agent {
     _options: unknown,
     callback: (err: Error | null, socket?: Duplex) => void,
   ): undefined {
-    this.upstream.connect('http/1.1').then(
+    this.upstream.connect('http/1.1', this.role).then(
       (socket) => callback(null, socket),
       (err: Error) => callback(err),
     );

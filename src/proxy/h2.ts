@@ -83,7 +83,7 @@ export class H2Forwarder {
   }
 
   private openUpstream(client: ClientConnection): Promise<ClientHttp2Session> {
-    return this.options.upstream.connect('h2').then((socket) => {
+    return this.options.upstream.connect('h2', client.upstreamRole).then((socket) => {
       const session = h2connect(this.options.upstreamUrl, {
         createConnection: () => socket,
         maxSessionMemory: 64,

@@ -79,7 +79,7 @@ export class UpgradeForwarder {
       socket.destroy();
       upstreamSocket?.destroy();
     });
-    this.options.upstream.dialFresh('http/1.1').then(
+    this.options.upstream.dialFresh('http/1.1', client.upstreamRole).then(
       (dialled) => {
         if (socket.destroyed) {
           dialled.destroy();

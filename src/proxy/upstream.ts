@@ -17,12 +17,23 @@ import type { Credentials } from '../pki/credentials.js';
 
 export type UpstreamProtocol = 'h2' | 'http/1.1';
 
+/**
+ * Whether the connection presents the front-proxy-client certificate. Only clients with a
+ * verified certificate are forwarded as the front proxy (with identity headers); anonymous and
+ * bearer-token clients are forwarded on connections without a client certificate, so the
+ * apiserver authenticates them exactly as it would without the proxy (kube's authenticator
+ * chain answers 401, not anonymous, to a front-proxy certificate that carries no user).
+ */
+export type UpstreamRole = 'front-proxy' | 'anonymous';
+
 export interface UpstreamOptions {
   readonly target: UpstreamTarget;
   readonly poolSize: number;
   readonly timeoutMs: number;
   readonly log: Logger;
 }
+
+type PoolKey = `${UpstreamProtocol} ${UpstreamRole}`;
 
 interface Pooled {
   readonly socket: TLSSocket;
@@ -39,11 +50,13 @@ const POOL_MAX_AGE_MS = 20_000;
 const PROTOCOLS: readonly UpstreamProtocol[] = ['h2', 'http/1.1'];
 
 export class Upstream {
-  private context: SecureContext | null = null;
+  private contexts: Record<UpstreamRole, SecureContext> | null = null;
   private generation = 0;
-  private readonly pools = new Map<UpstreamProtocol, Pooled[]>(PROTOCOLS.map((p) => [p, []]));
-  private readonly filling = new Set<UpstreamProtocol>();
-  private readonly sessions = new Map<UpstreamProtocol, Buffer>();
+  private readonly pools = new Map<PoolKey, Pooled[]>();
+  /** Pools are kept warm once used (front-proxy ones from the start). */
+  private readonly activeKeys = new Set<PoolKey>(PROTOCOLS.map((p) => `${p} front-proxy` as const));
+  private readonly filling = new Set<PoolKey>();
+  private readonly sessions = new Map<PoolKey, Buffer>();
   private readonly refresh: NodeJS.Timeout;
   private closed = false;
   /** When a TLS connection to the apiserver last succeeded (for readiness). */
@@ -56,43 +69,57 @@ export class Upstream {
 
   /** New credentials apply to every connection opened from now on; pooled ones are replaced. */
   setCredentials(credentials: Credentials): void {
-    this.context = createSecureContext({
-      ca: credentials.upstreamCaPem,
-      cert: credentials.proxyClientCertPem,
-      key: credentials.proxyClientKeyPem,
-    });
+    this.contexts = {
+      'front-proxy': createSecureContext({
+        ca: credentials.upstreamCaPem,
+        cert: credentials.proxyClientCertPem,
+        key: credentials.proxyClientKeyPem,
+      }),
+      anonymous: createSecureContext({ ca: credentials.upstreamCaPem }),
+    };
     this.generation++;
     this.sessions.clear();
-    for (const protocol of PROTOCOLS) {
-      this.drainPool(protocol);
-      this.fill(protocol);
+    for (const key of this.activeKeys) {
+      this.drainPool(key);
+      this.fill(key);
     }
   }
 
   /** A connection for one client connection: from the warm pool when one is ready. */
-  async connect(protocol: UpstreamProtocol): Promise<TLSSocket> {
-    const pool = this.pools.get(protocol) as Pooled[];
+  async connect(protocol: UpstreamProtocol, role: UpstreamRole): Promise<TLSSocket> {
+    const key: PoolKey = `${protocol} ${role}`;
+    this.activeKeys.add(key);
+    const pool = this.pool(key);
     while (pool.length > 0) {
       const item = pool.pop() as Pooled;
       if (this.usable(item)) {
         item.socket.off('close', item.onClose);
-        this.fill(protocol);
+        this.fill(key);
         return item.socket;
       }
       item.socket.destroy();
     }
-    this.fill(protocol);
-    return this.dial(protocol);
+    this.fill(key);
+    return this.dial(key);
   }
 
   /** A fresh connection that never was and never will be pooled (upgrades). */
-  dialFresh(protocol: UpstreamProtocol): Promise<TLSSocket> {
-    return this.dial(protocol);
+  dialFresh(protocol: UpstreamProtocol, role: UpstreamRole): Promise<TLSSocket> {
+    return this.dial(`${protocol} ${role}`);
+  }
+
+  private pool(key: PoolKey): Pooled[] {
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      pool = [];
+      this.pools.set(key, pool);
+    }
+    return pool;
   }
 
   /** Checks that the apiserver accepts a TLS connection now (readiness). */
   async probe(): Promise<void> {
-    const socket = await this.dial('http/1.1');
+    const socket = await this.dial('http/1.1 front-proxy');
     socket.destroy();
   }
 
@@ -105,10 +132,12 @@ export class Upstream {
     );
   }
 
-  private dial(protocol: UpstreamProtocol): Promise<TLSSocket> {
-    const context = this.context;
-    if (context === null)
+  private dial(key: PoolKey): Promise<TLSSocket> {
+    if (this.contexts === null) {
       return Promise.reject(new UpstreamError('tls', 'no upstream credentials loaded'));
+    }
+    const [protocol, role] = key.split(' ') as [UpstreamProtocol, UpstreamRole];
+    const context = this.contexts[role];
     const { target, timeoutMs } = this.options;
     return new Promise((resolve, reject) => {
       const socket = tlsConnect({
@@ -117,7 +146,7 @@ export class Upstream {
         servername: isIpLiteral(target.servername) ? undefined : target.servername,
         secureContext: context,
         ALPNProtocols: [protocol],
-        session: this.sessions.get(protocol),
+        session: this.sessions.get(key),
       });
       const timer = setTimeout(() => {
         fail(
@@ -136,7 +165,7 @@ export class Upstream {
       // Errors after the handshake belong to whoever uses the socket; this keeps an error
       // that arrives before they attach from being an uncaught exception.
       socket.on('error', ignore);
-      socket.on('session', (session: Buffer) => this.sessions.set(protocol, session));
+      socket.on('session', (session: Buffer) => this.sessions.set(key, session));
       socket.once('secureConnect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
@@ -155,15 +184,15 @@ export class Upstream {
     });
   }
 
-  private fill(protocol: UpstreamProtocol): void {
-    if (this.closed || this.context === null || this.filling.has(protocol)) return;
-    const pool = this.pools.get(protocol) as Pooled[];
+  private fill(key: PoolKey): void {
+    if (this.closed || this.contexts === null || this.filling.has(key)) return;
+    const pool = this.pool(key);
     if (pool.length >= this.options.poolSize) return;
-    this.filling.add(protocol);
+    this.filling.add(key);
     const generation = this.generation;
-    this.dial(protocol).then(
+    this.dial(key).then(
       (socket) => {
-        this.filling.delete(protocol);
+        this.filling.delete(key);
         if (this.closed || generation !== this.generation) {
           socket.destroy();
           return;
@@ -176,37 +205,36 @@ export class Upstream {
         };
         socket.once('close', item.onClose);
         pool.push(item);
-        this.fill(protocol);
+        this.fill(key);
       },
       (err: UpstreamError) => {
-        this.filling.delete(protocol);
-        this.options.log.debug({ err: err.message, protocol }, 'warm upstream connection failed');
+        this.filling.delete(key);
+        this.options.log.debug({ err: err.message, key }, 'warm upstream connection failed');
       },
     );
   }
 
   private recycleStale(): void {
-    for (const protocol of PROTOCOLS) {
-      const pool = this.pools.get(protocol) as Pooled[];
+    for (const key of this.activeKeys) {
+      const pool = this.pool(key);
       for (const item of [...pool]) {
         if (!this.usable(item)) {
           removeItem(pool, item);
           item.socket.destroy();
         }
       }
-      this.fill(protocol);
+      this.fill(key);
     }
   }
 
-  private drainPool(protocol: UpstreamProtocol): void {
-    const pool = this.pools.get(protocol) as Pooled[];
-    for (const item of pool.splice(0)) item.socket.destroy();
+  private drainPool(key: PoolKey): void {
+    for (const item of this.pool(key).splice(0)) item.socket.destroy();
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.refresh);
-    for (const protocol of PROTOCOLS) this.drainPool(protocol);
+    for (const key of this.pools.keys()) this.drainPool(key);
   }
 }
 

@@ -6,7 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Authority, type CertOptions, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
+import {
+  Authority,
+  type CertOptions,
+  type CrlOptions,
+  crlPem,
+  type IssuedCert,
+} from '../../src/demo/pki-factory.js';
 
 export interface TestPki {
   readonly dir: string;
@@ -43,7 +49,11 @@ export async function makePki(): Promise<TestPki> {
   };
   const clusterCa = await Authority.create({ commonName: 'kubernetes' });
   const frontProxyCa = await Authority.create({ commonName: 'front-proxy-ca' });
-  const server = { usage: 'server' as const, ipAddresses: ['127.0.0.1', '::1'], dnsNames: ['localhost'] };
+  const server = {
+    usage: 'server' as const,
+    ipAddresses: ['127.0.0.1', '::1'],
+    dnsNames: ['localhost'],
+  };
   const apiserver = await clusterCa.issue({ commonName: 'kube-apiserver', ...server });
   const serving = await clusterCa.issue({ commonName: 'kube-crl-proxy', ...server });
   const frontProxyClient = await frontProxyCa.issue({ commonName: 'front-proxy-client' });
@@ -67,7 +77,8 @@ export async function makePki(): Promise<TestPki> {
       proxyClientKey: write('front-proxy-client.key', frontProxyClient.keyPem),
     },
     write,
-    user: (commonName, organizations = [], options = {}) => clusterCa.issue({ commonName, organizations, ...options }),
+    user: (commonName, organizations = [], options = {}) =>
+      clusterCa.issue({ commonName, organizations, ...options }),
     writeCrl,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -45,7 +45,11 @@ export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> 
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`kube-crl-proxy ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+      reject(
+        new Error(
+          `kube-crl-proxy ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`,
+        ),
+      );
     }, timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -85,7 +89,9 @@ export async function startProxyProcess(args: string[], timeoutMs = 30_000): Pro
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d;
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
 
   const waitForLog = (pred: (l: LogLine) => boolean, waitMs = 10_000): Promise<LogLine> => {
     const seen = logs.find(pred);
@@ -95,7 +101,11 @@ export async function startProxyProcess(args: string[], timeoutMs = 30_000): Pro
       waiters.add(waiter);
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`no matching proxy log line within ${waitMs} ms; stderr: ${stderr}\nlogs: ${logs.map((l) => JSON.stringify(l)).join('\n')}`));
+        reject(
+          new Error(
+            `no matching proxy log line within ${waitMs} ms; stderr: ${stderr}\nlogs: ${logs.map((l) => JSON.stringify(l)).join('\n')}`,
+          ),
+        );
       }, waitMs);
       const done = waiter.resolve;
       waiter.resolve = (l) => {

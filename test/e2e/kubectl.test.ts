@@ -1,0 +1,283 @@
+/**
+ * End to end with the real kubectl: kubectl → kube-crl-proxy (the real binary) → the fake
+ * kube-apiserver. Identity assertions are on what the fake recorded.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
+import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import {
+  type KubectlEnv,
+  killChild,
+  OutputWatcher,
+  requestH1,
+  requestH2,
+  runKubectl,
+  spawnKubectl,
+  TempDir,
+  writeKubeconfig,
+} from '../fake-apiserver/testkit.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+
+const TOKEN = 'robot-token-0123456789';
+
+let pki: TestPki;
+let fake: FakeApiserver;
+let proxy: ProxyProcess;
+let tmp: TempDir;
+let alice: IssuedCert;
+let mallory: IssuedCert;
+let eve: IssuedCert;
+
+before(async () => {
+  pki = await makePki();
+  tmp = await TempDir.create('kcp-e2e-');
+  alice = await pki.user('alice', ['dev', 'ops']);
+  mallory = await pki.user('mallory', ['dev']);
+  const { Authority } = await import('../../src/demo/pki-factory.js');
+  eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({
+    commonName: 'eve',
+    organizations: ['system:masters'],
+  });
+  pki.writeCrl({
+    revoked: [{ serial: mallory.serial, revokedAt: new Date('2026-11-01T00:00:00Z') }],
+    crlNumber: 2,
+  });
+  fake = await startFakeApiserver({
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
+    tokens: {
+      [TOKEN]: {
+        username: 'system:serviceaccount:default:robot',
+        groups: ['system:serviceaccounts'],
+      },
+    },
+  });
+  proxy = await startProxyProcess(proxyArgs(pki, fake.url));
+});
+
+after(async () => {
+  await proxy?.stop();
+  await fake?.close();
+  await tmp?.remove();
+  pki?.cleanup();
+});
+
+let envCount = 0;
+async function kubectlEnv(
+  user: { cert?: IssuedCert; token?: string },
+  options: { cacheDir?: string; http1?: boolean } = {},
+): Promise<KubectlEnv> {
+  envCount++;
+  const kubeconfig = await writeKubeconfig(
+    tmp,
+    proxy.url,
+    pki.clusterCa.certPem,
+    user,
+    `kubeconfig-${envCount}`,
+  );
+  return {
+    kubeconfig,
+    cacheDir: options.cacheDir ?? tmp.file(`cache-${envCount}`),
+    home: tmp.path,
+    ...(options.http1 === true ? { http1: true } : {}),
+  };
+}
+
+const requestsSince = (mark: number) => fake.requests.slice(mark);
+
+describe('kubectl through kube-crl-proxy', () => {
+  test('get nodes arrives as the certificate user with every O as a group', async () => {
+    const mark = fake.requests.length;
+    const result = await runKubectl(await kubectlEnv({ cert: alice }), ['get', 'nodes']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION/m);
+    const list = requestsSince(mark).find((r) => r.path === '/api/v1/nodes');
+    assert.ok(list, 'the fake saw the list request');
+    assert.equal(list.authenticatedBy, 'requestheader');
+    assert.equal(list.peerCommonName, 'front-proxy-client');
+    assert.equal(list.user?.username, 'alice');
+    assert.deepEqual(list.user?.groups, ['dev', 'ops', 'system:authenticated']);
+    assert.equal(list.protocol, 'h2');
+  });
+
+  test('auth whoami -o json shows the CN and every O', async () => {
+    const result = await runKubectl(await kubectlEnv({ cert: alice }), [
+      'auth',
+      'whoami',
+      '-o',
+      'json',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const review = JSON.parse(result.stdout) as {
+      status: { userInfo: { username: string; groups: string[] } };
+    };
+    assert.equal(review.status.userInfo.username, 'alice');
+    assert.deepEqual(review.status.userInfo.groups, ['dev', 'ops', 'system:authenticated']);
+  });
+
+  for (const http1 of [false, true]) {
+    test(`get pods -w shows events as they happen (${http1 ? 'HTTP/1.1' : 'HTTP/2'})`, async (t) => {
+      const env = await kubectlEnv({ cert: alice }, { http1 });
+      const child = spawnKubectl(env, ['get', 'pods', '-w']);
+      t.after(() => killChild(child));
+      const output = new OutputWatcher(child);
+      await output.waitFor(/^demo\s/);
+      const watch = await fake.waitForRequest(
+        (r) =>
+          r.query.includes('watch=') &&
+          r.user?.username === 'alice' &&
+          r.protocol === (http1 ? 'http/1.1' : 'h2'),
+        15_000,
+      );
+      assert.equal(watch.authenticatedBy, 'requestheader');
+      const name = `pod-${http1 ? 'h1' : 'h2'}-${Date.now()}`;
+      fake.addPod(name, { phase: 'Pending' });
+      await output.waitFor(new RegExp(`^${name}\\s+0/1\\s+`));
+      fake.setPodPhase(name, 'Running');
+      await output.waitFor(new RegExp(`^${name}\\s+\\S+\\s+Running`));
+    });
+  }
+
+  test('a revoked certificate: kubectl fails and shows the revocation (skipping discovery)', async () => {
+    const mark = fake.requests.length;
+    const result = await runKubectl(await kubectlEnv({ cert: mallory }), [
+      'get',
+      '--raw',
+      '/api/v1/namespaces/default/pods',
+    ]);
+    assert.notEqual(result.code, 0);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `client certificate revoked \\(serial ${mallory.serial}, issuer CN=kubernetes, revoked 2026-11-01T00:00:00Z\\)`,
+      ),
+    );
+    assert.deepEqual(requestsSince(mark), [], 'nothing reached the apiserver');
+  });
+
+  test('a revoked certificate: cold cache shows the generic message, warm cache the reason', async () => {
+    const cold = await runKubectl(await kubectlEnv({ cert: mallory }), ['get', 'pods']);
+    assert.notEqual(cold.code, 0);
+    assert.match(cold.stderr, /You must be logged in to the server/);
+    // A returning user: discovery is cached (filled here by a good user on the same server).
+    const cacheDir = tmp.file('shared-cache');
+    const warmup = await runKubectl(await kubectlEnv({ cert: alice }, { cacheDir }), [
+      'get',
+      'pods',
+    ]);
+    assert.equal(warmup.code, 0, warmup.stderr);
+    const warm = await runKubectl(await kubectlEnv({ cert: mallory }, { cacheDir }), [
+      'get',
+      'pods',
+    ]);
+    assert.notEqual(warm.code, 0);
+    assert.match(
+      warm.stderr,
+      /error: You must be logged in to the server \(client certificate revoked \(serial [0-9A-F]+, issuer CN=kubernetes, revoked [0-9T:-]+Z\)\)/,
+    );
+  });
+
+  test('an unknown-CA certificate is refused and never reaches the apiserver', async () => {
+    const mark = fake.requests.length;
+    const result = await runKubectl(await kubectlEnv({ cert: eve }), ['get', '--raw', '/api']);
+    assert.notEqual(result.code, 0);
+    assert.match(
+      result.stderr,
+      /client certificate is not signed by a trusted CA \(subject CN=eve, O=system:masters|subject O=system:masters, CN=eve/,
+    );
+    assert.deepEqual(requestsSince(mark), []);
+  });
+
+  test('no certificate + bearer token arrives as the token identity', async () => {
+    const result = await runKubectl(await kubectlEnv({ token: TOKEN }), [
+      'auth',
+      'whoami',
+      '-o',
+      'json',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const review = JSON.parse(result.stdout) as {
+      status: { userInfo: { username: string; groups: string[] } };
+    };
+    assert.equal(review.status.userInfo.username, 'system:serviceaccount:default:robot');
+    const seen = fake.requests.findLast((r) => r.path.endsWith('/selfsubjectreviews'));
+    assert.equal(seen?.authenticatedBy, 'token');
+  });
+});
+
+describe('client-supplied identity headers never reach the apiserver', () => {
+  const spoofed: Array<[string, string]> = [
+    ['X-Remote-User', 'admin'],
+    ['x-remote-user', 'admin2'],
+    ['X-REMOTE-GROUP', 'system:masters'],
+    ['X-Remote-Group', 'system:masters'],
+    ['X-Remote-Extra-Scopes', 'everything'],
+    ['x-remote-extra-acme.com%2Fproject', 'x'],
+    ['X_Remote_User', 'admin3'],
+    ['X-Remote-Uid', '0'],
+  ];
+
+  function assertNoSpoof(
+    rawHeaders: ReadonlyArray<readonly [string, string]>,
+    expectUser: string | null,
+  ): void {
+    const identity = rawHeaders.filter(([n]) => /^x[-_]remote[-_]/i.test(n));
+    const expected =
+      expectUser === null
+        ? []
+        : [
+            ['x-remote-user', expectUser],
+            ['x-remote-group', 'dev'],
+            ['x-remote-group', 'ops'],
+          ];
+    assert.deepEqual(identity, expected);
+  }
+
+  for (const [label, send] of [
+    ['HTTP/1.1', requestH1],
+    ['HTTP/2', requestH2],
+  ] as const) {
+    test(`from a certificate user over ${label}`, async () => {
+      const path = `/api/v1/namespaces/default/pods?spoof=${label}-cert`;
+      const res = await send(`${proxy.url}${path}`, {
+        ca: pki.clusterCa.certPem,
+        cert: alice,
+        headers: spoofed,
+      });
+      assert.equal(res.status, 200);
+      const seen = fake.requests.findLast((r) => r.query === `spoof=${label}-cert`);
+      assert.ok(seen);
+      assert.equal(seen.user?.username, 'alice');
+      assert.deepEqual(seen.user?.groups, ['dev', 'ops', 'system:authenticated']);
+      assert.deepEqual(seen.user?.extra, {});
+      assertNoSpoof(seen.rawHeaders, 'alice');
+    });
+
+    test(`from an anonymous client over ${label}`, async () => {
+      const res = await send(`${proxy.url}/api/v1/namespaces/default/pods?spoof=${label}-anon`, {
+        ca: pki.clusterCa.certPem,
+        headers: spoofed,
+      });
+      assert.equal(res.status, 403, 'anonymous is forbidden, not admin');
+      const seen = fake.requests.findLast((r) => r.query === `spoof=${label}-anon`);
+      assert.ok(seen);
+      assert.equal(seen.authenticatedBy, 'anonymous');
+      assertNoSpoof(seen.rawHeaders, null);
+    });
+
+    test(`from a revoked certificate over ${label}: nothing arrives`, async () => {
+      const mark = fake.requests.length;
+      const res = await send(`${proxy.url}/api?spoof=${label}-revoked`, {
+        ca: pki.clusterCa.certPem,
+        cert: mallory,
+        headers: spoofed,
+      });
+      assert.equal(res.status, 401);
+      assert.match(res.body, /client certificate revoked/);
+      assert.deepEqual(requestsSince(mark), []);
+    });
+  }
+});
