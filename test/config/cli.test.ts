@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Authority, crlPem } from '../../src/demo/pki-factory.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
+import { Authority, crlPem } from '../../src/demo/pki-factory.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { runBin } from '../support/proxy-process.js';
 
@@ -52,37 +52,72 @@ describe('--help', () => {
 
 describe('configuration errors exit 2 with one line naming the flag', () => {
   test('missing file', async () => {
-    await expectConfigError(withFlag('client-ca-file', join(pki.dir, 'nope.crt')), 'client-ca-file', /nope\.crt: cannot read: no such file/);
+    await expectConfigError(
+      withFlag('client-ca-file', join(pki.dir, 'nope.crt')),
+      'client-ca-file',
+      /nope\.crt: cannot read: no such file/,
+    );
   });
 
   test('unreadable file (a directory where a file is expected)', async () => {
     const directory = join(pki.dir, 'a-directory');
     mkdirSync(directory, { recursive: true });
-    await expectConfigError(withFlag('tls-cert-file', directory), 'tls-cert-file', /cannot read: is a directory/);
+    await expectConfigError(
+      withFlag('tls-cert-file', directory),
+      'tls-cert-file',
+      /cannot read: is a directory/,
+    );
   });
 
   test('key that does not match its certificate', async () => {
-    await expectConfigError(withFlag('tls-private-key-file', pki.files.proxyClientKey), 'tls-private-key-file', /key does not match the certificate in --tls-cert-file/);
-    await expectConfigError(withFlag('proxy-client-key-file', pki.files.servingKey), 'proxy-client-key-file', /key does not match/);
+    await expectConfigError(
+      withFlag('tls-private-key-file', pki.files.proxyClientKey),
+      'tls-private-key-file',
+      /key does not match the certificate in --tls-cert-file/,
+    );
+    await expectConfigError(
+      withFlag('proxy-client-key-file', pki.files.servingKey),
+      'proxy-client-key-file',
+      /key does not match/,
+    );
   });
 
   test('--client-ca-file with no CA in it', async () => {
     const leafOnly = pki.write('leaf-only.crt', pki.serving.certPem);
-    await expectConfigError(withFlag('client-ca-file', leafOnly), 'client-ca-file', /contains no CA certificate/);
+    await expectConfigError(
+      withFlag('client-ca-file', leafOnly),
+      'client-ca-file',
+      /contains no CA certificate/,
+    );
     const notPem = pki.write('garbage.crt', 'hello, not a certificate\n');
-    await expectConfigError(withFlag('client-ca-file', notPem), 'client-ca-file', /contains no certificate/);
+    await expectConfigError(
+      withFlag('client-ca-file', notPem),
+      'client-ca-file',
+      /contains no certificate/,
+    );
   });
 
   test('a CRL whose signature does not verify against any CA of --client-ca-file', async () => {
     const impostor = await Authority.create({ commonName: 'impostor' });
-    const forged = pki.write('forged.crl', crlPem(pki.clusterCa.crl({ signingKey: impostor.cert.privateKey })));
-    await expectConfigError(withFlag('crl-file', forged), 'crl-file', /forged\.crl: CRL signature of "CN=kubernetes" does not verify against any CA of --client-ca-file/);
+    const forged = pki.write(
+      'forged.crl',
+      crlPem(pki.clusterCa.crl({ signingKey: impostor.cert.privateKey })),
+    );
+    await expectConfigError(
+      withFlag('crl-file', forged),
+      'crl-file',
+      /forged\.crl: CRL signature of "CN=kubernetes" does not verify against any CA of --client-ca-file/,
+    );
   });
 
   test('an issuer without a CRL under the fail-closed default', async () => {
     const second = await Authority.create({ commonName: 'second-ca' });
     const bundle = pki.write('two-cas.crt', pki.clusterCa.certPem + second.certPem);
-    await expectConfigError(withFlag('client-ca-file', bundle), 'crl-file', /no CRL for CA "CN=second-ca" of --client-ca-file \(--crl-missing-policy=reject\)/);
+    await expectConfigError(
+      withFlag('client-ca-file', bundle),
+      'crl-file',
+      /no CRL for CA "CN=second-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+    );
     const noCrl = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--crl-file='));
     await expectConfigError(noCrl, 'crl-file', /no CRL given/);
   });
@@ -91,14 +126,26 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     for (const bad of ['6443', 'localhost', '1.2.3.4:99999', '[::1:6443', 'a b:1']) {
       await expectConfigError(withFlag('listen', bad), 'listen', /is not host:port/);
     }
-    await expectConfigError(withFlag('upstream', 'http://127.0.0.1:6443'), 'upstream', /must be an https:\/\/ URL/);
+    await expectConfigError(
+      withFlag('upstream', 'http://127.0.0.1:6443'),
+      'upstream',
+      /must be an https:\/\/ URL/,
+    );
     await expectConfigError(withFlag('upstream', 'not a url'), 'upstream', /is not a URL/);
-    await expectConfigError(withFlag('upstream', 'https://127.0.0.1:6443/api'), 'upstream', /without path/);
+    await expectConfigError(
+      withFlag('upstream', 'https://127.0.0.1:6443/api'),
+      'upstream',
+      /without path/,
+    );
   });
 
   test('missing required flag, bad enum, bad duration, unknown flag', async () => {
     await expectConfigError(withFlag('upstream', null), 'upstream', /is required/);
-    await expectConfigError(withFlag('upstream-timeout', 'soon'), 'upstream-timeout', /is not a duration/);
+    await expectConfigError(
+      withFlag('upstream-timeout', 'soon'),
+      'upstream-timeout',
+      /is not a duration/,
+    );
     const badEnum = await runBin(withFlag('reject-mode', 'shout'));
     assert.equal(badEnum.code, 2);
     assert.match(badEnum.stderr, /reject-mode/);

@@ -19,7 +19,11 @@ let rsaCa: Authority;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kcp-crl-'));
   ca = await Authority.create({ commonName: 'kubernetes' });
-  rsaCa = await Authority.create({ commonName: 'rsa-ca', organizations: ['acme'], keyAlgorithm: 'rsa' });
+  rsaCa = await Authority.create({
+    commonName: 'rsa-ca',
+    organizations: ['acme'],
+    keyAlgorithm: 'rsa',
+  });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -50,7 +54,11 @@ describe('CRL reader', () => {
     assert.equal(crl.entries.count, 2);
     const set = buildRevocationSet([crl.entries]);
     assert.equal(revokedAt(set, serialBytes('3BCA')), when.getTime());
-    assert.equal(revokedAt(set, serialBytes('FF01')), when.getTime(), 'leading zero bytes do not matter');
+    assert.equal(
+      revokedAt(set, serialBytes('FF01')),
+      when.getTime(),
+      'leading zero bytes do not matter',
+    );
     assert.equal(revokedAt(set, serialBytes('3BCB')), -1);
   });
 
@@ -67,9 +75,16 @@ describe('CRL reader', () => {
   });
 
   test('openssl agrees with what we write', () => {
-    const path = file('check.crl', crlPem(ca.crl({ revoked: [{ serial: 'ABCDEF0123' }], crlNumber: 7 })));
+    const path = file(
+      'check.crl',
+      crlPem(ca.crl({ revoked: [{ serial: 'ABCDEF0123' }], crlNumber: 7 })),
+    );
     const caPath = file('check-ca.crt', ca.certPem);
-    const text = execFileSync('openssl', ['crl', '-in', path, '-CAfile', caPath, '-noout', '-text'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = execFileSync(
+      'openssl',
+      ['crl', '-in', path, '-CAfile', caPath, '-noout', '-text'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     assert.match(text, /Serial Number: ABCDEF0123/);
     assert.match(text, /X509v3 CRL Number: \n\s+7/);
   });
@@ -109,13 +124,54 @@ describe('CRL reader', () => {
       ].join('\n'),
     );
     writeFileSync(join(root, 'serial'), '1A2B3C\n');
-    const run = (...args: string[]) => execFileSync('openssl', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=openssl-ca', '-days', '30', '-config', 'ca.cnf', '-extensions', 'v3_ca');
-    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'u.key', '-out', 'u.csr', '-subj', '/CN=user', '-config', 'ca.cnf');
+    const run = (...args: string[]) =>
+      execFileSync('openssl', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-subj',
+      '/CN=openssl-ca',
+      '-days',
+      '30',
+      '-config',
+      'ca.cnf',
+      '-extensions',
+      'v3_ca',
+    );
+    run(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'u.key',
+      '-out',
+      'u.csr',
+      '-subj',
+      '/CN=user',
+      '-config',
+      'ca.cnf',
+    );
     run('ca', '-batch', '-config', 'ca.cnf', '-in', 'u.csr', '-out', 'u.crt', '-notext');
     run('ca', '-config', 'ca.cnf', '-revoke', 'u.crt', '-crl_reason', 'keyCompromise');
     run('ca', '-config', 'ca.cnf', '-gencrl', '-out', 'ca.crl');
-    const data = loadTrustData({ clientCaFile: join(root, 'ca.crt'), crlFiles: [join(root, 'ca.crl')], crlMissingPolicy: 'reject' }, null);
+    const data = loadTrustData(
+      {
+        clientCaFile: join(root, 'ca.crt'),
+        crlFiles: [join(root, 'ca.crl')],
+        crlMissingPolicy: 'reject',
+      },
+      null,
+    );
     assert.equal(data.crls.length, 1);
     assert.equal(data.crls[0]?.crlNumber, String(0x1000));
     const store = new TrustStore(data);
@@ -128,7 +184,10 @@ describe('CRL reader', () => {
   test('malformed input is an error, never a CRL', () => {
     const good = ca.crl({ revoked: [...sequentialSerials(50)] });
     for (const cut of [1, 10, good.length / 2, good.length - 1]) {
-      assert.throws(() => parseCrl(good.subarray(0, Math.floor(cut))), /malformed DER|CertificateList|CRL/);
+      assert.throws(
+        () => parseCrl(good.subarray(0, Math.floor(cut))),
+        /malformed DER|CertificateList|CRL/,
+      );
     }
     assert.throws(() => parseCrl(randomBytes(300)), /malformed DER|expected|CRL/);
     assert.throws(() => parseCrl(Buffer.concat([good, Buffer.from([0])])), /trailing bytes/);
@@ -136,39 +195,78 @@ describe('CRL reader', () => {
 
   test('delta and indirect CRLs are refused with a reason', () => {
     const delta = der.seq(der.oid('2.5.29.27'), der.boolean(true), der.octetString(der.integer(1)));
-    assert.throws(() => parseCrl(ca.crl({ extraExtensions: [delta] })), /delta CRLs are not supported/);
-    const idp = der.seq(der.oid('2.5.29.28'), der.boolean(true), der.octetString(der.seq(der.tlv(0x84, Buffer.from([0xff])))));
-    assert.throws(() => parseCrl(ca.crl({ extraExtensions: [idp] })), /indirect CRLs are not supported/);
-    const unknownCritical = der.seq(der.oid('1.2.3.4.5'), der.boolean(true), der.octetString(der.integer(1)));
-    assert.throws(() => parseCrl(ca.crl({ extraExtensions: [unknownCritical] })), /unsupported critical CRL extension 1\.2\.3\.4\.5/);
+    assert.throws(
+      () => parseCrl(ca.crl({ extraExtensions: [delta] })),
+      /delta CRLs are not supported/,
+    );
+    const idp = der.seq(
+      der.oid('2.5.29.28'),
+      der.boolean(true),
+      der.octetString(der.seq(der.tlv(0x84, Buffer.from([0xff])))),
+    );
+    assert.throws(
+      () => parseCrl(ca.crl({ extraExtensions: [idp] })),
+      /indirect CRLs are not supported/,
+    );
+    const unknownCritical = der.seq(
+      der.oid('1.2.3.4.5'),
+      der.boolean(true),
+      der.octetString(der.integer(1)),
+    );
+    assert.throws(
+      () => parseCrl(ca.crl({ extraExtensions: [unknownCritical] })),
+      /unsupported critical CRL extension 1\.2\.3\.4\.5/,
+    );
   });
 });
 
 describe('revocation set', () => {
   test('merges CRLs, sorts random serials of mixed widths and keeps the earliest time', () => {
-    const serials = Array.from({ length: 5000 }, () => randomBytes(1 + Math.floor(Math.random() * 19)).toString('hex'));
-    const a = parseCrl(ca.crl({ revoked: serials.slice(0, 3000).map((serial) => ({ serial, revokedAt: new Date(2_000_000_000_000) })) }));
-    const b = parseCrl(ca.crl({ revoked: serials.slice(2000).map((serial) => ({ serial, revokedAt: new Date(1_000_000_000_000) })) }));
+    const serials = Array.from({ length: 5000 }, () =>
+      randomBytes(1 + Math.floor(Math.random() * 19)).toString('hex'),
+    );
+    const a = parseCrl(
+      ca.crl({
+        revoked: serials
+          .slice(0, 3000)
+          .map((serial) => ({ serial, revokedAt: new Date(2_000_000_000_000) })),
+      }),
+    );
+    const b = parseCrl(
+      ca.crl({
+        revoked: serials
+          .slice(2000)
+          .map((serial) => ({ serial, revokedAt: new Date(1_000_000_000_000) })),
+      }),
+    );
     const set = buildRevocationSet([a.entries, b.entries]);
     const key = (s: string) => Buffer.from(serialBytes(s)).toString('hex');
     const earliest = new Map<string, number>();
     serials.forEach((serial, i) => {
       const time = i >= 2000 ? 1_000_000_000_000 : 2_000_000_000_000;
-      earliest.set(key(serial), Math.min(time, earliest.get(key(serial)) ?? Number.POSITIVE_INFINITY));
+      earliest.set(
+        key(serial),
+        Math.min(time, earliest.get(key(serial)) ?? Number.POSITIVE_INFINITY),
+      );
     });
     const unique = new Set(earliest.keys());
     assert.equal(set.count, unique.size);
-    for (const serial of serials) assert.equal(revokedAt(set, serialBytes(serial)), earliest.get(key(serial)), serial);
+    for (const serial of serials)
+      assert.equal(revokedAt(set, serialBytes(serial)), earliest.get(key(serial)), serial);
     for (let i = 0; i < 2000; i++) {
       const probe = randomBytes(12).toString('hex');
-      if (!unique.has(Buffer.from(serialBytes(probe)).toString('hex'))) assert.equal(revokedAt(set, serialBytes(probe)), -1);
+      if (!unique.has(Buffer.from(serialBytes(probe)).toString('hex')))
+        assert.equal(revokedAt(set, serialBytes(probe)), -1);
     }
   });
 
   test('a 1M-entry CRL loads, verifies and answers lookups', () => {
     const path = file('big.crl', ca.crl({ revoked: sequentialSerials(1_000_000, 0x100000) }));
     const caPath = file('big-ca.crt', ca.certPem);
-    const data = loadTrustData({ clientCaFile: caPath, crlFiles: [path], crlMissingPolicy: 'reject' }, null);
+    const data = loadTrustData(
+      { clientCaFile: caPath, crlFiles: [path], crlMissingPolicy: 'reject' },
+      null,
+    );
     const store = new TrustStore(data);
     const entry = store.entries[0];
     assert.ok(entry);
@@ -176,7 +274,10 @@ describe('revocation set', () => {
     assert.ok(TrustStore.revokedAt(entry, serialBytes((0x100000).toString(16))) > 0);
     assert.ok(TrustStore.revokedAt(entry, serialBytes((0x100000 + 999_999).toString(16))) > 0);
     assert.equal(TrustStore.revokedAt(entry, serialBytes((0x100000 + 1_000_000).toString(16))), -1);
-    assert.ok(entry.revocations.set.serials.byteLength <= 8_000_000, 'serials are stored compactly');
+    assert.ok(
+      entry.revocations.set.serials.byteLength <= 8_000_000,
+      'serials are stored compactly',
+    );
   });
 });
 
@@ -185,16 +286,29 @@ describe('trust loading', () => {
     const other = parseCrl(rsaCa.crl({ revoked: [{ serial: 'AA' }] }));
     assert.ok(other);
     const bundle = file('bundle.crt', ca.certPem + rsaCa.certPem);
-    const both = file('both.pem', crlPem(ca.crl({ revoked: [{ serial: '01' }] })) + crlPem(rsaCa.crl({ revoked: [{ serial: 'AA' }] })));
-    const fromPem = loadTrustData({ clientCaFile: bundle, crlFiles: [both], crlMissingPolicy: 'reject' }, null);
+    const both = file(
+      'both.pem',
+      crlPem(ca.crl({ revoked: [{ serial: '01' }] })) +
+        crlPem(rsaCa.crl({ revoked: [{ serial: 'AA' }] })),
+    );
+    const fromPem = loadTrustData(
+      { clientCaFile: bundle, crlFiles: [both], crlMissingPolicy: 'reject' },
+      null,
+    );
     assert.equal(fromPem.issuers.length, 2);
     const crlDir = join(dir, 'crls');
     mkdirSync(crlDir, { recursive: true });
     writeFileSync(join(crlDir, 'k8s.crl'), ca.crl({ revoked: [{ serial: '01' }] }));
     writeFileSync(join(crlDir, 'rsa.pem'), crlPem(rsaCa.crl({ revoked: [{ serial: 'AA' }] })));
     writeFileSync(join(crlDir, '..data'), 'not a CRL: Secret mount machinery is skipped');
-    const fromDir = loadTrustData({ clientCaFile: bundle, crlFiles: [crlDir], crlMissingPolicy: 'reject' }, null);
-    assert.deepEqual(fromDir.issuers.map((i) => i.set.count), [1, 1]);
+    const fromDir = loadTrustData(
+      { clientCaFile: bundle, crlFiles: [crlDir], crlMissingPolicy: 'reject' },
+      null,
+    );
+    assert.deepEqual(
+      fromDir.issuers.map((i) => i.set.count),
+      [1, 1],
+    );
   });
 
   test('refusals name the flag, the file and the problem', () => {
@@ -202,24 +316,76 @@ describe('trust loading', () => {
     const forged = file('forged.crl', crlPem(ca.crl({ signingKey: rsaCa.cert.privateKey })));
     const stranger = file('stranger.crl', crlPem(rsaCa.crl({})));
     const cases: Array<[() => unknown, RegExp]> = [
-      [() => loadTrustData({ clientCaFile: caFile, crlFiles: [forged], crlMissingPolicy: 'reject' }, null), /--crl-file: .*forged\.crl: CRL signature of "CN=kubernetes" does not verify/],
-      [() => loadTrustData({ clientCaFile: caFile, crlFiles: [stranger], crlMissingPolicy: 'reject' }, null), /CRL issuer "O=acme, CN=rsa-ca" is not a CA of --client-ca-file/],
-      [() => loadTrustData({ clientCaFile: caFile, crlFiles: [], crlMissingPolicy: 'reject' }, null), /--crl-file: no CRL for CA "CN=kubernetes"/],
-      [() => loadTrustData({ clientCaFile: file('empty.crl', ''), crlFiles: [], crlMissingPolicy: 'allow' }, null), /--client-ca-file: .*empty\.crl: is empty/],
-      [() => loadTrustData({ clientCaFile: join(dir, 'missing.crt'), crlFiles: [], crlMissingPolicy: 'allow' }, null), /cannot read: no such file/],
+      [
+        () =>
+          loadTrustData(
+            { clientCaFile: caFile, crlFiles: [forged], crlMissingPolicy: 'reject' },
+            null,
+          ),
+        /--crl-file: .*forged\.crl: CRL signature of "CN=kubernetes" does not verify/,
+      ],
+      [
+        () =>
+          loadTrustData(
+            { clientCaFile: caFile, crlFiles: [stranger], crlMissingPolicy: 'reject' },
+            null,
+          ),
+        /CRL issuer "O=acme, CN=rsa-ca" is not a CA of --client-ca-file/,
+      ],
+      [
+        () =>
+          loadTrustData({ clientCaFile: caFile, crlFiles: [], crlMissingPolicy: 'reject' }, null),
+        /--crl-file: no CRL for CA "CN=kubernetes"/,
+      ],
+      [
+        () =>
+          loadTrustData(
+            { clientCaFile: file('empty.crl', ''), crlFiles: [], crlMissingPolicy: 'allow' },
+            null,
+          ),
+        /--client-ca-file: .*empty\.crl: is empty/,
+      ],
+      [
+        () =>
+          loadTrustData(
+            { clientCaFile: join(dir, 'missing.crt'), crlFiles: [], crlMissingPolicy: 'allow' },
+            null,
+          ),
+        /cannot read: no such file/,
+      ],
     ];
     for (const [run, message] of cases) {
-      assert.throws(run, (err: unknown) => err instanceof InputError && message.test(err.message), String(message));
+      assert.throws(
+        run,
+        (err: unknown) => err instanceof InputError && message.test(err.message),
+        String(message),
+      );
     }
   });
 
   test('a lower CRL number than the one in force is a rollback', () => {
     const caFile = file('rb.crt', ca.certPem);
     const crlFile = file('rb.crl', crlPem(ca.crl({ crlNumber: 5 })));
-    const first = loadTrustData({ clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' }, null);
+    const first = loadTrustData(
+      { clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' },
+      null,
+    );
     writeFileSync(crlFile, crlPem(ca.crl({ crlNumber: 4 })));
-    assert.throws(() => loadTrustData({ clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' }, first), /CRL number 4 .* lower than the one in force \(5\): refusing a rollback/);
+    assert.throws(
+      () =>
+        loadTrustData(
+          { clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' },
+          first,
+        ),
+      /CRL number 4 .* lower than the one in force \(5\): refusing a rollback/,
+    );
     writeFileSync(crlFile, crlPem(ca.crl({ crlNumber: 6 })));
-    assert.equal(loadTrustData({ clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' }, first).issuers[0]?.crlNumber, '6');
+    assert.equal(
+      loadTrustData(
+        { clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' },
+        first,
+      ).issuers[0]?.crlNumber,
+      '6',
+    );
   });
 });
