@@ -91,7 +91,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     clientCA: clusterCa.certPem,
     requestheader: { clientCA: frontProxyCa.certPem, allowedNames: ['front-proxy-client'] },
   });
-  fake.addNode('control-plane-1', { roles: ['control-plane'] });
+  fake.addNode('worker-1', { roles: [] });
   fake.addPod('web-1');
 
   const logFile = join(dir, 'proxy.log');

@@ -108,11 +108,15 @@ function signingAlgorithm(alg: KeyAlgorithm): webcrypto.EcdsaParams | webcrypto.
     : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 }
 
-function jsonName(spec: NameSpec): x509.JsonName {
-  const name: x509.JsonName = [];
-  for (const o of spec.organizations ?? []) name.push({ O: [o] });
-  if (spec.commonName !== undefined) name.push({ CN: [spec.commonName] });
-  return name;
+/**
+ * The subject as a Name with explicit UTF8String values: peculiar's string forms parse quotes
+ * and commas, and test names must arrive byte for byte (O before CN, as kube's tools write).
+ */
+function subjectName(spec: NameSpec): x509.Name {
+  const attributes: x509.JsonNameParams = [];
+  for (const o of spec.organizations ?? []) attributes.push({ O: [{ utf8String: o }] });
+  if (spec.commonName !== undefined) attributes.push({ CN: [{ utf8String: spec.commonName }] });
+  return new x509.Name(attributes);
 }
 
 function randomSerial(): string {
@@ -182,7 +186,7 @@ export class Authority {
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     };
-    const name = jsonName({
+    const name = subjectName({
       commonName: options.commonName ?? 'kube-crl-proxy test CA',
       ...options,
     });
@@ -234,7 +238,7 @@ export class Authority {
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: options.serial ?? randomSerial(),
-      subject: jsonName(options),
+      subject: subjectName(options),
       issuer: this.cert.peculiar.subject,
       notBefore: options.notBefore ?? new Date(now - DAY),
       notAfter: options.notAfter ?? new Date(now + 365 * DAY),

@@ -1,0 +1,179 @@
+/**
+ * The rejection contract and the edges of the data path: --reject-mode=close, resumed TLS
+ * sessions are judged again, --require-client-cert, an unreachable apiserver, hop-by-hop
+ * headers.
+ */
+import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
+import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+
+let pki: TestPki;
+let fake: FakeApiserver;
+let alice: IssuedCert;
+let mallory: IssuedCert;
+const proxies: ProxyProcess[] = [];
+
+before(async () => {
+  pki = await makePki();
+  alice = await pki.user('alice', ['dev']);
+  mallory = await pki.user('mallory');
+  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
+  fake = await startFakeApiserver({
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
+  });
+});
+
+after(async () => {
+  await Promise.all(proxies.map((p) => p.stop()));
+  await fake?.close();
+  pki?.cleanup();
+});
+
+async function proxyWith(extra: string[] = [], upstream = fake.url): Promise<ProxyProcess> {
+  const proxy = await startProxyProcess(proxyArgs(pki, upstream, extra));
+  proxies.push(proxy);
+  return proxy;
+}
+
+/** One GET on its own TLS connection; reports whether the session was resumed. */
+function getWithSession(
+  url: string,
+  cert: IssuedCert,
+  session: Buffer | undefined,
+): Promise<{ status: number; body: string; reused: boolean; session: Buffer | undefined }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    let latest: Buffer | undefined;
+    const socket = tlsConnect({
+      host: target.hostname,
+      port: Number(target.port),
+      ca: pki.clusterCa.certPem,
+      cert: cert.certPem,
+      key: cert.keyPem,
+      ALPNProtocols: ['http/1.1'],
+      ...(session === undefined ? {} : { session }),
+    });
+    socket.on('session', (s: Buffer) => {
+      latest = s;
+    });
+    socket.once('error', reject);
+    socket.once('secureConnect', () => {
+      const reused = socket.isSessionReused();
+      const req = httpsRequest(url, { createConnection: () => socket, method: 'GET' });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d;
+        });
+        res.on('end', () => {
+          // Let the session ticket arrive before closing.
+          setTimeout(() => {
+            socket.destroy();
+            resolve({ status: res.statusCode ?? 0, body, reused, session: latest });
+          }, 100);
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  });
+}
+
+describe('rejection', () => {
+  test('--reject-mode=close drops a revoked client after the handshake; nothing reaches the apiserver', async () => {
+    const proxy = await proxyWith(['--reject-mode=close']);
+    const mark = fake.requests.length;
+    await assert.rejects(
+      requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: mallory }),
+      /socket hang up|ECONNRESET/,
+    );
+    await assert.rejects(
+      requestH2(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: mallory }),
+    );
+    assert.equal(fake.requests.length, mark);
+    const ok = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    assert.equal(ok.status, 200);
+  });
+
+  test('a resumed TLS session is judged again: a certificate that expired since is refused', async () => {
+    const proxy = await proxyWith();
+    const shortLived = await pki.user('brief', [], { notAfter: new Date(Date.now() + 3000) });
+    const first = await getWithSession(`${proxy.url}/api`, shortLived, undefined);
+    assert.equal(first.status, 200);
+    assert.equal(first.reused, false);
+    assert.ok(first.session, 'the proxy issued a session ticket');
+    await new Promise((r) => setTimeout(r, 3500));
+    const mark = fake.requests.length;
+    const second = await getWithSession(`${proxy.url}/api`, shortLived, first.session);
+    assert.equal(second.reused, true, 'the session was resumed (OpenSSL skips verification then)');
+    assert.equal(second.status, 401);
+    assert.match(second.body, /client certificate expired at/);
+    assert.equal(fake.requests.length, mark);
+  });
+
+  test('--require-client-cert refuses clients without a certificate', async () => {
+    const proxy = await proxyWith(['--require-client-cert']);
+    const res = await requestH1(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+    assert.equal(res.status, 401);
+    assert.match(res.body, /a client certificate is required/);
+    const h2 = await requestH2(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+    assert.equal(h2.status, 401);
+  });
+});
+
+describe('upstream', () => {
+  test('an unreachable apiserver is a prompt 503 Status on HTTP/1.1 and HTTP/2', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const proxy = await proxyWith([], `https://127.0.0.1:${closedPort}`);
+    for (const send of [requestH1, requestH2]) {
+      const started = Date.now();
+      const res = await send(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+      assert.equal(res.status, 503);
+      assert.match(res.body, /"reason":"ServiceUnavailable"/);
+      assert.match(res.body, /the apiserver is unavailable/);
+      assert.ok(Date.now() - started < 3000, 'answered promptly');
+    }
+    const ready = await fetch(`${proxy.adminUrl}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /not ready: the apiserver did not answer/);
+  });
+
+  test('hop-by-hop headers and those named in Connection are not forwarded', async () => {
+    const proxy = await proxyWith();
+    const res = await requestH1(`${proxy.url}/version?hop=1`, {
+      ca: pki.clusterCa.certPem,
+      cert: alice,
+      headers: [
+        ['Connection', 'keep-alive, X-Secret-Hop'],
+        ['X-Secret-Hop', 'should-not-pass'],
+        ['Keep-Alive', 'timeout=5'],
+        ['Proxy-Authorization', 'Basic Zm9vOmJhcg=='],
+        ['TE', 'trailers'],
+        ['X-End-To-End', 'passes'],
+      ],
+    });
+    assert.equal(res.status, 200);
+    const seen = fake.requests.findLast((r) => r.query === 'hop=1');
+    assert.ok(seen);
+    const names = seen.rawHeaders.map(([n]) => n);
+    for (const hop of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te'])
+      assert.ok(!names.includes(hop), hop);
+    assert.ok(seen.rawHeaders.some(([n, v]) => n === 'x-end-to-end' && v === 'passes'));
+    assert.ok(seen.rawHeaders.some(([n, v]) => n === 'x-forwarded-for' && v === '127.0.0.1'));
+  });
+});
