@@ -1,0 +1,114 @@
+/**
+ * kube-crl-proxy as an operator runs it (the binary, JSON logs on stdout), started pinned to
+ * the proxy core with taskset so every thread it ever makes stays there. The flags come from
+ * the test PKI helper; the process handling mirrors test/support/proxy-process.ts but runs
+ * the build chosen for the run (support/proxy-build.ts).
+ */
+import { spawn } from 'node:child_process';
+import { proxyArgs } from '../../test/support/pki.js';
+import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
+import type { BenchPki } from '../support/pki.js';
+import { stopChild, trackChild } from '../support/processes.js';
+import type { ProxyBuild } from '../support/proxy-build.js';
+import type { Peer } from './types.js';
+
+export interface LogLine {
+  readonly msg: string;
+  readonly time?: number;
+  readonly [key: string]: unknown;
+}
+
+export interface KubeCrlProxyPeer extends Peer {
+  readonly metricsUrl: string;
+  readonly logs: readonly LogLine[];
+  /** Resolves with the first log line (already seen or future) matching `pred`. */
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+export async function startKubeCrlProxy(
+  build: ProxyBuild,
+  pki: BenchPki,
+  upstreamUrl: string,
+  extraArgs: string[] = [],
+): Promise<KubeCrlProxyPeer> {
+  const args = proxyArgs(pki.test, upstreamUrl, [
+    '--log-level=info',
+    '--shutdown-grace=1s',
+    ...extraArgs,
+  ]);
+  const [command, argv] = pinnedCommand(PROXY_CORE, process.execPath, [build.bin, ...args]);
+  const child = trackChild(spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const logs: LogLine[] = [];
+  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  let stderr = '';
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    let nl = partial.indexOf('\n');
+    while (nl >= 0) {
+      const text = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      nl = partial.indexOf('\n');
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text };
+      }
+      logs.push(line);
+      for (const w of [...waiters]) {
+        if (w.pred(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+    const seen = logs.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(
+          new Error(
+            `kube-crl-proxy: no matching log line within ${timeoutMs} ms; stderr: ${stderr}`,
+          ),
+        );
+      }, timeoutMs);
+      const waiter = {
+        pred,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      waiters.add(waiter);
+    });
+  };
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) =>
+      reject(new Error(`kube-crl-proxy exited with ${code}: ${stderr}`)),
+    ),
+  );
+  exited.catch(() => {});
+  const ready = await Promise.race([
+    waitForLog((l) => l.msg === 'kube-crl-proxy serving', 30_000),
+    exited,
+  ]);
+  const port = (ready.listen as { port: number }).port;
+  const adminPort = (ready.metricsListen as { port: number }).port;
+  return {
+    name: 'kube-crl-proxy',
+    port,
+    pid: child.pid as number,
+    client: pki.user,
+    metricsUrl: `http://127.0.0.1:${adminPort}/metrics`,
+    logs,
+    waitForLog,
+    stop: () => stopChild(child, 10_000),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench [-- --quick] [-- --only a,b] [-- --rounds N] [-- --publish]`: runs the load
+ * benchmark of kube-crl-proxy against HAProxy (the seed's setup) and the direct path, prints
+ * the tables, writes bench/results/<date>.json and .svg; --publish also refreshes the results
+ * section of bench/README.md and bench/ratios.svg.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ratioChart } from './report/chart.js';
+import { describeMachine } from './report/machine.js';
+import { publishReadme } from './report/readme.js';
+import type { RunResults, ScenarioResult } from './report/results.js';
+import { renderRun, renderScenario } from './report/table.js';
+import type { BenchContext, RunOptions } from './scenarios/context.js';
+import { requestScenarios } from './scenarios/requests.js';
+import { pinSelfToLoadCore } from './support/cores.js';
+import { makeBenchPki } from './support/pki.js';
+import { cleanupNow, installCleanupHandlers } from './support/processes.js';
+import { buildRevision, workingTreeBuild } from './support/proxy-build.js';
+import { checkTools } from './support/tools.js';
+
+/** Scenario ids, in run order, and what they are. */
+const SCENARIOS: Record<string, string> = {
+  handshake: '(a) new mTLS connections: openssl s_time -new, handshake only and with one GET',
+  h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
+  h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
+};
+
+const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--proxy-rev REV] [--publish]
+${Object.entries(SCENARIOS)
+  .map(([id, what]) => `  ${id.padEnd(10)} ${what}`)
+  .join('\n')}`;
+
+function parseOptions(): {
+  options: RunOptions;
+  only: string[];
+  publish: boolean;
+  proxyRev: string | null;
+} {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true, default: [] },
+      rounds: { type: 'string' },
+      publish: { type: 'boolean', default: false },
+      'proxy-rev': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const only = values.only.flatMap((o) => o.split(',')).filter(Boolean);
+  for (const id of only)
+    if (!(id in SCENARIOS)) throw new Error(`unknown scenario '${id}'\n${USAGE}`);
+  const rounds = values.rounds === undefined ? (values.quick ? 3 : 5) : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds: a positive integer');
+  return {
+    options: { quick: values.quick, rounds },
+    only,
+    publish: values.publish,
+    proxyRev: values['proxy-rev'] ?? null,
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const { options, only, publish, proxyRev } = parseOptions();
+  checkTools();
+  installCleanupHandlers();
+  // Before pinning: nproc counts the cores this process may use.
+  const machine = describeMachine();
+  pinSelfToLoadCore();
+  const selected = new Set(only.length > 0 ? only : Object.keys(SCENARIOS));
+  const build = proxyRev === null ? workingTreeBuild() : buildRevision(proxyRev);
+  const pki = await makeBenchPki();
+  const ctx: BenchContext = {
+    pki,
+    build,
+    options,
+    progress: (message) =>
+      process.stderr.write(
+        `[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`,
+      ),
+  };
+  const scenarios: ScenarioResult[] = [];
+  const add = (results: ScenarioResult[]) => {
+    for (const result of results) {
+      scenarios.push(result);
+      process.stdout.write(`\n${renderScenario(result)}`);
+    }
+  };
+  try {
+    if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
+      add(await requestScenarios(ctx, selected));
+  } finally {
+    pki.cleanup();
+  }
+  const run: RunResults = {
+    machine,
+    options: { ...options, only },
+    proxy: build.label,
+    wallSeconds: (performance.now() - started) / 1000,
+    scenarios,
+  };
+  process.stdout.write(`\n${renderRun(run)}`);
+  writeResults(run, publish);
+}
+
+function writeResults(run: RunResults, publish: boolean): void {
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const stamp = run.machine.date.replace(/[:]/g, '-').replace(/\..*/, '');
+  const base = `${dir}${stamp}${run.options.quick ? '-quick' : ''}`;
+  writeFileSync(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
+  const ratios = run.scenarios.flatMap((s) => s.ratios);
+  const subtitle = `${run.machine.date.slice(0, 10)}, ${run.machine.nproc}× ${run.machine.cpuModel}, proxy pinned to one core, median of ${run.options.rounds} rounds`;
+  const chart = ratioChart(ratios, subtitle);
+  writeFileSync(`${base}.svg`, chart);
+  process.stderr.write(`results: ${base}.json, ${base}.svg\n`);
+  if (publish)
+    publishReadme(run, chart, `results/${stamp}${run.options.quick ? '-quick' : ''}.json`);
+}
+
+main().then(
+  () => {
+    cleanupNow();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    cleanupNow();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,138 @@
+/**
+ * (a) new mTLS connections (openssl s_time -new: handshake only, and with one request),
+ * (b) keep-alive GETs over HTTP/1.1, (c) multiplexed GETs over HTTP/2; all with a client
+ * certificate, against nginx through each peer.
+ */
+import type { HttpLoadConfig } from '../load/http-load.js';
+import { runHttpLoad } from '../load/run-load.js';
+import { runSTime } from '../load/s-time.js';
+import type { ClientIdentity } from '../load/tls-client.js';
+import { LOAD_PATH } from '../peers/nginx-upstream.js';
+import type { Peer } from '../peers/types.js';
+import type { ScenarioResult } from '../report/results.js';
+import type { BenchContext } from './context.js';
+import { startNginxStack } from './nginx-stack.js';
+import { measurePeers, type PeerFigures, type Round, throughputResult } from './throughput.js';
+
+function identity(ctx: BenchContext, peer: Peer): ClientIdentity {
+  return {
+    port: peer.port,
+    certFile: peer.client.certFile,
+    keyFile: peer.client.keyFile,
+    caFile: ctx.pki.servingCaFile,
+  };
+}
+
+const pidsOf = (peer: Peer) => (peer.pid === null ? [] : [peer.pid]);
+
+function roundFromWindow(
+  peer: Peer,
+  ops: number,
+  window: { seconds: number; cpu: ReadonlyMap<number, number>; coreBusy: readonly number[] },
+  generatorCpuSeconds: number,
+  latency: { p50Ms: number | null; p99Ms: number | null; failed: number },
+): Round {
+  return {
+    ops,
+    seconds: window.seconds,
+    proxyCpuSeconds: peer.pid === null ? null : (window.cpu.get(peer.pid) ?? null),
+    coreBusy: window.coreBusy,
+    generatorCpuSeconds,
+    ...latency,
+  };
+}
+
+export async function handshakeScenarios(
+  ctx: BenchContext,
+  peers: readonly Peer[],
+): Promise<ScenarioResult[]> {
+  const seconds = ctx.options.quick ? 2 : 5;
+  const results: ScenarioResult[] = [];
+  for (const [id, title, www] of [
+    ['handshake', '(a) new mTLS connection, handshake only', null],
+    ['handshake-request', '(a) new mTLS connection + one GET', LOAD_PATH],
+  ] as const) {
+    const figures = await measurePeers(ctx, id, peers, async (peer) => {
+      const r = await runSTime(identity(ctx, peer), seconds, www, pidsOf(peer));
+      return roundFromWindow(peer, r.connections, r.window, r.generatorCpuSeconds, {
+        p50Ms: null,
+        p99Ms: null,
+        failed: 0,
+      });
+    });
+    results.push(
+      throughputResult(id, title, 'conn', figures, handshakeNotes(figures, www !== null), 'ms'),
+    );
+  }
+  return results;
+}
+
+function handshakeNotes(figures: readonly PeerFigures[], withRequest: boolean): string[] {
+  const direct = figures.find((f) => f.peer === 'direct');
+  const notes = [
+    `openssl s_time -new${withRequest ? ` -www ${LOAD_PATH} (HTTP/1.0, one request per connection)` : ''}, TLS 1.3, P-256 client certificate; gen CPU is openssl's user time only.`,
+  ];
+  if (direct !== undefined)
+    notes.push(
+      `generator ceiling: ${Math.round(direct.opsPerSecond)} conn/s against nginx directly (openssl ${direct.generatorCpuPerOpUs.toFixed(0)} µs user CPU per connection, sharing core 1 with nginx).`,
+    );
+  return notes;
+}
+
+export async function requestScenario(
+  ctx: BenchContext,
+  peers: readonly Peer[],
+  protocol: 'h1' | 'h2',
+): Promise<ScenarioResult> {
+  const connections = protocol === 'h1' ? 20 : 10;
+  const streams = protocol === 'h1' ? 1 : 10;
+  const id = protocol === 'h1' ? 'h1-keepalive' : 'h2-multiplexed';
+  const title =
+    protocol === 'h1'
+      ? `(b) HTTP/1.1 keep-alive GET, ${connections} connections`
+      : `(c) HTTP/2 GET, ${connections} connections × ${streams} streams`;
+  const figures = await measurePeers(ctx, id, peers, async (peer) => {
+    const config: HttpLoadConfig = {
+      protocol,
+      identity: identity(ctx, peer),
+      path: LOAD_PATH,
+      connections,
+      streams,
+      warmupMs: ctx.options.quick ? 300 : 1_000,
+      durationMs: ctx.options.quick ? 2_000 : 5_000,
+      maxRequests: 2_000_000,
+    };
+    const { result, window } = await runHttpLoad(config, pidsOf(peer));
+    return roundFromWindow(peer, result.requests, window, result.generatorCpuSeconds, {
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      failed: result.failed,
+    });
+  });
+  const direct = figures.find((f) => f.peer === 'direct');
+  const notes = [
+    `bench/load/http-load (raw ${protocol === 'h1' ? 'HTTP/1.1' : 'HTTP/2 frames, pre-encoded HPACK'} over node:tls, client certificate), closed loop, ${connections * streams} requests in flight.`,
+  ];
+  if (direct !== undefined)
+    notes.push(
+      `generator: ${direct.generatorCpuPerOpUs.toFixed(1)} µs CPU per request → ceiling ≈ ${Math.round(1e6 / direct.generatorCpuPerOpUs)} req/s alone on a core; against nginx directly (sharing core 1): ${Math.round(direct.opsPerSecond)} req/s.`,
+    );
+  return throughputResult(id, title, 'req', figures, notes);
+}
+
+export async function requestScenarios(
+  ctx: BenchContext,
+  which: ReadonlySet<string>,
+): Promise<ScenarioResult[]> {
+  ctx.progress('starting nginx, kube-crl-proxy and HAProxy');
+  const stack = await startNginxStack(ctx);
+  try {
+    const results: ScenarioResult[] = [];
+    if (which.has('handshake')) results.push(...(await handshakeScenarios(ctx, stack.peers)));
+    if (which.has('h1')) results.push(await requestScenario(ctx, stack.peers, 'h1'));
+    if (which.has('h2')) results.push(await requestScenario(ctx, stack.peers, 'h2'));
+    return results;
+  } finally {
+    await stack.stop();
+  }
+}

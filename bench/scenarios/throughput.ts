@@ -1,0 +1,162 @@
+/**
+ * The shape shared by the request and connection scenarios: the same load against each
+ * peer, round-robin for `rounds` rounds (so the machine's noise spreads over every peer),
+ * CPU of the proxy process per operation, throughput and latency, medians of the rounds.
+ */
+import { median, spread } from '../measure/stats.js';
+import { PEER_NAMES, type Peer, type PeerName } from '../peers/types.js';
+import type { Cell, Ratio, ScenarioResult } from '../report/results.js';
+import type { BenchContext } from './context.js';
+
+export interface Round {
+  readonly ops: number;
+  readonly seconds: number;
+  /** CPU seconds of the peer's process in the window (null for the direct path). */
+  readonly proxyCpuSeconds: number | null;
+  readonly coreBusy: readonly number[];
+  readonly generatorCpuSeconds: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly failed: number;
+}
+
+export interface PeerFigures {
+  readonly peer: PeerName;
+  readonly cpuPerOpUs: number | null;
+  readonly opsPerSecond: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly proxyCoreBusy: number;
+  readonly loadCoreBusy: number;
+  readonly generatorCpuPerOpUs: number;
+  readonly failed: number;
+  readonly cpuSpread: number;
+  readonly flags: readonly string[];
+  readonly rounds: readonly Round[];
+}
+
+/** Above this busy fraction a core counts as saturated. */
+const SATURATED = 0.9;
+/** Round-to-round spread of the CPU figure above which it is flagged as noisy. */
+const NOISY = 0.15;
+
+export async function measurePeers(
+  ctx: BenchContext,
+  label: string,
+  peers: readonly Peer[],
+  measure: (peer: Peer) => Promise<Round>,
+): Promise<PeerFigures[]> {
+  const rounds = new Map<PeerName, Round[]>(peers.map((p) => [p.name, []]));
+  for (let r = 0; r < ctx.options.rounds; r++) {
+    for (const peer of peers) {
+      ctx.progress(`${label}: ${peer.name}, round ${r + 1}/${ctx.options.rounds}`);
+      rounds.get(peer.name)?.push(await measure(peer));
+    }
+  }
+  return peers.map((peer) => figures(peer.name, rounds.get(peer.name) ?? []));
+}
+
+function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
+  const cpuPerOp = rounds
+    .filter((r) => r.proxyCpuSeconds !== null && r.ops > 0)
+    .map((r) => ((r.proxyCpuSeconds as number) / r.ops) * 1e6);
+  const m = (f: (r: Round) => number | null) => {
+    const values = rounds.map(f).filter((v): v is number => v !== null && Number.isFinite(v));
+    return values.length === 0 ? null : median(values);
+  };
+  const proxyCoreBusy = m((r) => r.coreBusy[0] ?? 0) ?? 0;
+  const loadCoreBusy = m((r) => r.coreBusy[1] ?? 0) ?? 0;
+  const proxyBusy = m((r) => (r.proxyCpuSeconds === null ? null : r.proxyCpuSeconds / r.seconds));
+  const failed = rounds.reduce((sum, r) => sum + r.failed, 0);
+  const flags: string[] = [];
+  if (peer === 'direct') flags.push('floor');
+  else if (loadCoreBusy >= SATURATED && (proxyBusy ?? 0) < SATURATED) flags.push('load-bound');
+  if (cpuPerOp.length > 1 && spread(cpuPerOp) > NOISY) flags.push('noisy');
+  if (failed > 0) flags.push('errors');
+  return {
+    peer,
+    cpuPerOpUs: cpuPerOp.length === 0 ? null : median(cpuPerOp),
+    opsPerSecond: m((r) => r.ops / r.seconds) ?? 0,
+    p50Ms: m((r) => r.p50Ms),
+    p99Ms: m((r) => r.p99Ms),
+    proxyCoreBusy,
+    loadCoreBusy,
+    generatorCpuPerOpUs: m((r) => (r.generatorCpuSeconds / r.ops) * 1e6) ?? Number.NaN,
+    failed,
+    cpuSpread: cpuPerOp.length > 1 ? spread(cpuPerOp) : 0,
+    flags,
+    rounds,
+  };
+}
+
+export function ratioToHaproxy(all: readonly PeerFigures[], peer: PeerName): number | null {
+  const ours = all.find((f) => f.peer === peer)?.cpuPerOpUs;
+  const theirs = all.find((f) => f.peer === 'haproxy')?.cpuPerOpUs;
+  if (ours === null || ours === undefined || theirs === null || theirs === undefined) return null;
+  return ours / theirs;
+}
+
+export const fmt = {
+  us: (v: number | null) =>
+    v === null || !Number.isFinite(v) ? '—' : v >= 100 ? v.toFixed(0) : v.toFixed(1),
+  ms: (v: number | null) =>
+    v === null || !Number.isFinite(v) ? '—' : v >= 10 ? v.toFixed(1) : v.toFixed(2),
+  rate: (v: number | null) =>
+    v === null || !Number.isFinite(v) ? '—' : v >= 100 ? Math.round(v).toString() : v.toFixed(1),
+  pct: (v: number) => `${Math.round(v * 100)}%`,
+  ratio: (v: number | null) => (v === null || !Number.isFinite(v) ? '—' : `${v.toFixed(2)}×`),
+  mb: (bytes: number) => (bytes / 1048576).toFixed(1),
+};
+
+/** The standard table of a throughput scenario. */
+export function throughputResult(
+  id: string,
+  title: string,
+  unit: string,
+  all: readonly PeerFigures[],
+  notes: readonly string[],
+  cpuUnit: 'µs' | 'ms' = 'µs',
+): ScenarioResult {
+  const scale = cpuUnit === 'ms' ? 1e-3 : 1;
+  const ordered = PEER_NAMES.map((n) => all.find((f) => f.peer === n)).filter(
+    (f): f is PeerFigures => f !== undefined,
+  );
+  const rows: Cell[][] = ordered.map((f) => [
+    f.peer,
+    f.cpuPerOpUs === null
+      ? '—'
+      : cpuUnit === 'ms'
+        ? fmt.ms(f.cpuPerOpUs * scale)
+        : fmt.us(f.cpuPerOpUs),
+    f.peer === 'direct' ? '—' : fmt.ratio(ratioToHaproxy(all, f.peer)),
+    fmt.rate(f.opsPerSecond),
+    fmt.ms(f.p50Ms),
+    fmt.ms(f.p99Ms),
+    `${fmt.pct(f.proxyCoreBusy)}/${fmt.pct(f.loadCoreBusy)}`,
+    fmt.us(f.generatorCpuPerOpUs),
+    f.flags.join(',') || 'ok',
+  ]);
+  const ratio = ratioToHaproxy(all, 'kube-crl-proxy');
+  const ratios: Ratio[] = ratio === null ? [] : [{ label: title, value: ratio }];
+  return {
+    id,
+    title,
+    table: {
+      columns: [
+        'peer',
+        `CPU ${cpuUnit}/${unit}`,
+        'vs HAProxy',
+        `${unit}s/s`,
+        'p50 ms',
+        'p99 ms',
+        'core0/core1 busy',
+        `gen CPU µs/${unit}`,
+        'flags',
+      ],
+      rows,
+    },
+    ratios,
+    notes,
+    data: ordered,
+  };
+}
