@@ -37,6 +37,11 @@ export interface FakeApiserverOptions {
   tokens?: Record<string, { username: string; uid?: string; groups?: string[] }>;
   /** Default true, like kube. */
   anonymousAuth?: boolean;
+  /**
+   * Keep only the newest N recorded requests (long benchmark runs); ids keep counting.
+   * Default: keep every request.
+   */
+  maxRecordedRequests?: number;
 }
 
 /** What an upgradeOverride answers with: a raw HTTP/1.1 response with a Content-Length body. */

@@ -10,7 +10,7 @@ import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { createSecureServer, type Http2SecureServer, Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import {
   type AuthenticationConfig,
   type AuthenticationResult,
@@ -112,6 +112,8 @@ class FakeApiserverServer implements FakeApiserver {
   private readonly tcpSockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private discovery: ReadonlyMap<string, unknown> = new Map();
+  private readonly maxRecorded: number;
+  private nextRequestId = 1;
   private nextConnectionId = 1;
   private nextSessionId = 1;
   private rejectedUpgradeBytes = 0;
@@ -123,6 +125,7 @@ class FakeApiserverServer implements FakeApiserver {
     private readonly streaming: StreamingHandlers,
   ) {
     this.auth = authenticationConfig(opts);
+    this.maxRecorded = opts.maxRecordedRequests ?? Number.POSITIVE_INFINITY;
     const cas = [opts.clientCA, opts.requestheader?.clientCA].filter(
       (pem): pem is string => pem !== undefined,
     );
@@ -284,6 +287,7 @@ class FakeApiserverServer implements FakeApiserver {
     return this.connectionFor(socket, socket);
   }
 
+  /** Connection ids are handed out in the order of each connection's first request. */
   private connectionFor(key: object, socket: TLSSocket): Connection {
     let connection = this.connections.get(key);
     if (connection === undefined) {
@@ -303,7 +307,13 @@ class FakeApiserverServer implements FakeApiserver {
       this.handle(req, connection, channel);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.answerStatus(req, channel, internalError(message));
+      try {
+        this.answerStatus(req, channel, internalError(message));
+      } catch {
+        // The answer had already begun (or the socket was handed over): cut the connection.
+        if (channel.kind === 'upgrade') channel.socket.destroy();
+        else channel.res.destroy();
+      }
     }
   }
 
@@ -354,7 +364,7 @@ class FakeApiserverServer implements FakeApiserver {
     upgrade: string | null,
   ): RecordedRequest {
     const record: RecordedRequest = {
-      id: this.recorded.length + 1,
+      id: this.nextRequestId++,
       connectionId: connection.id,
       method: req.method ?? 'GET',
       path,
@@ -368,6 +378,7 @@ class FakeApiserverServer implements FakeApiserver {
       receivedAt: Date.now(),
     };
     this.recorded.push(record);
+    if (this.recorded.length > this.maxRecorded) this.recorded.shift();
     for (const waiter of [...this.waiters]) if (waiter.pred(record)) waiter.resolve(record);
     return record;
   }
@@ -776,19 +787,22 @@ function headerNames(names: readonly string[]): string[] {
   return names.map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
 }
 
-/** The leaf and every other certificate the client's chain shows. */
+/**
+ * The leaf and every other certificate of the client's chain. Read through
+ * getPeerCertificate(true) only: after a getPeerX509Certificate() call on the same socket,
+ * Node 20 reports the leaf without its issuers.
+ */
 function clientCertificateOf(socket: TLSSocket): ClientCertificate | null {
-  const leaf = socket.getPeerX509Certificate();
-  if (leaf === undefined) return null;
   const presented: X509Certificate[] = [];
   const seen = new Set<string>();
-  let link = socket.getPeerCertificate(true);
+  let link: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   while (link?.raw !== undefined && !seen.has(link.fingerprint256)) {
     seen.add(link.fingerprint256);
     presented.push(new X509Certificate(link.raw));
     link = link.issuerCertificate;
   }
-  return { leaf, presented, verdicts: new Map() };
+  const [leaf] = presented;
+  return leaf === undefined ? null : { leaf, presented, verdicts: new Map() };
 }
 
 /**
