@@ -2,13 +2,15 @@
  * The command line: `kube-crl-proxy [flags]` runs the proxy; subcommands run the demo and the
  * inspection tools. Configuration errors print one line naming the flag and exit 2.
  */
+import cluster from 'node:cluster';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { type Config, readConfigFile, resolveConfig } from './config/config.js';
 import { RUN_OPTIONS } from './config/options.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger } from './log.js';
-import { startProxy } from './run.js';
+import { startPrimary, startWorker } from './run/cluster.js';
+import { type RunningProxy, startSingle } from './run/single.js';
 
 export const EXIT_CONFIG = 2;
 
@@ -25,12 +27,14 @@ async function runCommand(args: Record<string, unknown>): Promise<void> {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
-  if (config.workers > 1)
-    fail('--workers: more than one worker process is not available in this build yet');
+  if (cluster.isWorker) {
+    await runWorker(config);
+    return;
+  }
   const log = createLogger(config.logLevel);
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let proxy: RunningProxy;
   try {
-    proxy = await startProxy(config, log);
+    proxy = config.workers > 1 ? await startPrimary(config, log) : await startSingle(config, log);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
@@ -42,7 +46,7 @@ async function runCommand(args: Record<string, unknown>): Promise<void> {
     log.info({ signal }, 'shutting down');
     proxy.close().then(
       () => process.exit(0),
-      (err) => {
+      (err: unknown) => {
         log.error({ err: errorMessage(err) }, 'shutdown failed');
         process.exit(1);
       },
@@ -50,11 +54,23 @@ async function runCommand(args: Record<string, unknown>): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    proxy.reload().catch(() => {
-      // Logged and counted by reload(); the last good snapshot stays in force.
-    });
-  });
+  // Logged and counted by the snapshot source; a failure keeps the last good snapshot.
+  process.on('SIGHUP', () => void proxy.reload());
+}
+
+/** A cluster worker: the primary owns the inputs and the signals that reload them. */
+async function runWorker(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel).child({ worker: cluster.worker?.id });
+  process.on('SIGHUP', () => {});
+  const worker = await startWorker(config, log);
+  const stop = () => {
+    worker.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 export function buildCli(argv: string[]): Argv {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startFakeApiserver } from '../../test/fake-apiserver/index.js';
 import { resolveConfig } from '../config/config.js';
 import { createLogger } from '../log.js';
-import { startProxy } from '../run.js';
+import { startSingle } from '../run/single.js';
 import { Authority, crlPem, type IssuedCert } from './pki-factory.js';
 
 export interface DemoOptions {
@@ -108,7 +108,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     'proxy-client-key-file': file('front-proxy-client.key', frontProxyClient.keyPem),
     'log-level': 'info',
   });
-  const proxy = await startProxy(config, createLogger('info', logFile));
+  const proxy = await startSingle(config, createLogger('info', logFile));
   const server = `https://127.0.0.1:${proxy.address.port}`;
   const users: DemoUser[] = [
     {

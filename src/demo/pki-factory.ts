@@ -205,7 +205,7 @@ export class Authority {
       cert = await x509.X509CertificateGenerator.create({
         ...base,
         subject: name,
-        issuer: parent.cert.peculiar.subject,
+        issuer: new x509.Name(parseCertificate(parent.cert.der).subjectDer),
         publicKey: keys.publicKey,
         signingKey: parent.cert.cryptoKeys.privateKey,
         signingAlgorithm: signingAlgorithm(parent.cert.keyAlgorithm),
@@ -239,7 +239,7 @@ export class Authority {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: options.serial ?? randomSerial(),
       subject: subjectName(options),
-      issuer: this.cert.peculiar.subject,
+      issuer: new x509.Name(parseCertificate(this.cert.der).subjectDer),
       notBefore: options.notBefore ?? new Date(now - DAY),
       notAfter: options.notAfter ?? new Date(now + 365 * DAY),
       publicKey: keys.publicKey,

@@ -5,66 +5,85 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'kube_crl_proxy_' });
+/**
+ * Metrics of the processes that serve clients (with the process metrics). With --workers > 1
+ * each worker has its own and the primary aggregates them on the admin port.
+ */
+export const servingRegistry = new Registry();
+collectDefaultMetrics({ register: servingRegistry, prefix: 'kube_crl_proxy_' });
+
+/** Metrics of the process that loads the inputs and answers on the admin port. */
+export const controlRegistry = new Registry();
 
 export const handshakes = new Counter({
   name: 'kube_crl_proxy_handshakes_total',
   help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, ...).',
   labelNames: ['outcome', 'reason'] as const,
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const tlsErrors = new Counter({
   name: 'kube_crl_proxy_tls_handshake_errors_total',
   help: 'Client connections that failed before a TLS handshake completed (protocol errors, timeouts, resets).',
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const crlReloads = new Counter({
   name: 'kube_crl_proxy_crl_reloads_total',
   help: 'Loads of the inputs (CRLs, CA bundle, certificates) by result; a failure leaves the last good snapshot in force.',
   labelNames: ['result'] as const,
-  registers: [registry],
+  registers: [controlRegistry],
 });
 
 export const crlEntries = new Gauge({
   name: 'kube_crl_proxy_crl_entries',
   help: 'Revoked serials in force per issuing CA.',
   labelNames: ['issuer'] as const,
-  registers: [registry],
+  registers: [controlRegistry],
 });
 
 export const crlNextUpdate = new Gauge({
   name: 'kube_crl_proxy_crl_next_update_timestamp_seconds',
   help: 'nextUpdate of the CRL in force per issuing CA, as a Unix timestamp (absent when the CRL has none).',
   labelNames: ['issuer'] as const,
-  registers: [registry],
+  registers: [controlRegistry],
 });
 
 export const crlLastSuccess = new Gauge({
   name: 'kube_crl_proxy_crl_last_success_timestamp_seconds',
   help: 'Unix time of the last successful load of the inputs.',
-  registers: [registry],
+  registers: [controlRegistry],
 });
 
 export const snapshotLoadDuration = new Gauge({
   name: 'kube_crl_proxy_crl_last_load_duration_seconds',
   help: 'Wall time of the last successful load of the inputs (read, parse, verify, index).',
-  registers: [registry],
+  registers: [controlRegistry],
+});
+
+export const ready = new Gauge({
+  name: 'kube_crl_proxy_ready',
+  help: '1 when /readyz would answer 200 (a snapshot is in force and the apiserver answered recently), else 0; evaluated every few seconds.',
+  registers: [controlRegistry],
+});
+
+export const snapshotGeneration = new Gauge({
+  name: 'kube_crl_proxy_snapshot_generation',
+  help: 'Generation of the input snapshot in force; increases by one at every successful reload.',
+  registers: [controlRegistry],
 });
 
 export const revokedConnectionsClosed = new Counter({
   name: 'kube_crl_proxy_revoked_connections_closed_total',
   help: 'Open client connections closed because a new snapshot no longer accepts their certificate.',
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const requests = new Counter({
   name: 'kube_crl_proxy_requests_total',
   help: 'Requests forwarded (or answered by the proxy) by method, status code and client protocol.',
   labelNames: ['method', 'code', 'protocol'] as const,
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const requestDuration = new Histogram({
@@ -72,28 +91,28 @@ export const requestDuration = new Histogram({
   help: 'Time from request head to the end of the response, for ordinary requests; watches, logs -f and upgrades are excluded (they are long by design).',
   labelNames: ['protocol'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const activeConnections = new Gauge({
   name: 'kube_crl_proxy_active_connections',
   help: 'Open client connections by negotiated protocol.',
   labelNames: ['protocol'] as const,
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const activeUpgrades = new Gauge({
   name: 'kube_crl_proxy_active_upgrades',
   help: 'Open upgraded tunnels (exec, attach, port-forward) by kind: websocket or spdy.',
   labelNames: ['kind'] as const,
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 export const upstreamErrors = new Counter({
   name: 'kube_crl_proxy_upstream_errors_total',
   help: 'Failures talking to the apiserver by kind: connect, tls, timeout, reset, protocol.',
   labelNames: ['kind'] as const,
-  registers: [registry],
+  registers: [servingRegistry],
 });
 
 const KNOWN_METHODS = new Set([

@@ -92,13 +92,17 @@ describe('rejection', () => {
   test('--reject-mode=close drops a revoked client after the handshake; nothing reaches the apiserver', async () => {
     const proxy = await proxyWith(['--reject-mode=close']);
     const mark = fake.requests.length;
-    await assert.rejects(
-      requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: mallory }),
-      /socket hang up|ECONNRESET/,
-    );
-    await assert.rejects(
-      requestH2(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: mallory }),
-    );
+    for (const send of [requestH1, requestH2]) {
+      // No HTTP answer at all: the connection is closed (an error, or a stream ended with no headers).
+      const outcome = await send(`${proxy.url}/api`, {
+        ca: pki.clusterCa.certPem,
+        cert: mallory,
+      }).then(
+        (res) => (Number.isNaN(res.status) ? 'closed' : `status ${res.status}`),
+        () => 'closed',
+      );
+      assert.equal(outcome, 'closed');
+    }
     assert.equal(fake.requests.length, mark);
     const ok = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
     assert.equal(ok.status, 200);
