@@ -13,6 +13,8 @@ import { publishReadme } from './report/readme.js';
 import type { RunResults, ScenarioResult } from './report/results.js';
 import { renderRun, renderScenario } from './report/table.js';
 import type { BenchContext, RunOptions } from './scenarios/context.js';
+import { crlReloadScenario } from './scenarios/crl-reload.js';
+import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
 import { pinSelfToLoadCore } from './support/cores.js';
 import { makeBenchPki } from './support/pki.js';
@@ -25,6 +27,9 @@ const SCENARIOS: Record<string, string> = {
   handshake: '(a) new mTLS connections: openssl s_time -new, handshake only and with one GET',
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
+  reload:
+    '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
+  memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--proxy-rev REV] [--publish]
@@ -95,6 +100,8 @@ async function main(): Promise<void> {
   try {
     if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
       add(await requestScenarios(ctx, selected));
+    if (selected.has('reload')) add([await crlReloadScenario(ctx)]);
+    if (selected.has('memory')) add([await memoryScenario(ctx)]);
   } finally {
     pki.cleanup();
   }

@@ -12,7 +12,7 @@ import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { freePort, LOOPBACK, waitForPort } from '../support/ports.js';
 import { removeDir, stopChild, trackChild, trackDir } from '../support/processes.js';
-import type { Peer } from './types.js';
+import type { ProxyPeer } from './types.js';
 
 export interface HaproxyOptions {
   /** The upstream's port on loopback. */
@@ -57,7 +57,7 @@ backend apiserver
 export async function startHaproxy(
   pki: BenchPki,
   options: HaproxyOptions,
-): Promise<Peer & { readonly configFile: string }> {
+): Promise<ProxyPeer & { readonly configFile: string }> {
   const dir = trackDir(mkdtempSync(join(tmpdir(), 'kcp-bench-haproxy-')));
   const port = await freePort();
   const configFile = join(dir, 'haproxy.cfg');

@@ -10,7 +10,7 @@ import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
 import type { ProxyBuild } from '../support/proxy-build.js';
-import type { Peer } from './types.js';
+import type { ProxyPeer } from './types.js';
 
 export interface LogLine {
   readonly msg: string;
@@ -18,7 +18,7 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
-export interface KubeCrlProxyPeer extends Peer {
+export interface KubeCrlProxyPeer extends ProxyPeer {
   readonly metricsUrl: string;
   readonly logs: readonly LogLine[];
   /** Resolves with the first log line (already seen or future) matching `pred`. */
@@ -75,7 +75,10 @@ export async function startKubeCrlProxy(
         waiters.delete(waiter);
         reject(
           new Error(
-            `kube-crl-proxy: no matching log line within ${timeoutMs} ms; stderr: ${stderr}`,
+            `kube-crl-proxy: no matching log line within ${timeoutMs} ms; last lines:\n${logs
+              .slice(-5)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}\nstderr: ${stderr}`,
           ),
         );
       }, timeoutMs);

@@ -17,6 +17,11 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
+/** A proxy under test: its process is measured. */
+export interface ProxyPeer extends Peer {
+  readonly pid: number;
+}
+
 /** The server behind the proxies (nginx for throughput, the fake apiserver for streams). */
 export interface Upstream {
   readonly port: number;

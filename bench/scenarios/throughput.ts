@@ -26,7 +26,10 @@ export interface PeerFigures {
   readonly opsPerSecond: number;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
-  readonly proxyCoreBusy: number;
+  /** The proxy's own CPU as a fraction of its core. */
+  readonly proxyBusy: number;
+  /** Core 0 time used by other processes of the machine (interference). */
+  readonly otherOnProxyCore: number;
   readonly loadCoreBusy: number;
   readonly generatorCpuPerOpUs: number;
   readonly failed: number;
@@ -37,6 +40,8 @@ export interface PeerFigures {
 
 /** Above this busy fraction a core counts as saturated. */
 const SATURATED = 0.9;
+/** Other processes' share of the proxy core above which the round is flagged. */
+const INTERFERENCE = 0.1;
 /** Round-to-round spread of the CPU figure above which it is flagged as noisy. */
 const NOISY = 0.15;
 
@@ -64,13 +69,15 @@ function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
     const values = rounds.map(f).filter((v): v is number => v !== null && Number.isFinite(v));
     return values.length === 0 ? null : median(values);
   };
-  const proxyCoreBusy = m((r) => r.coreBusy[0] ?? 0) ?? 0;
   const loadCoreBusy = m((r) => r.coreBusy[1] ?? 0) ?? 0;
-  const proxyBusy = m((r) => (r.proxyCpuSeconds === null ? null : r.proxyCpuSeconds / r.seconds));
+  const proxyBusy = m((r) => (r.proxyCpuSeconds === null ? 0 : r.proxyCpuSeconds / r.seconds)) ?? 0;
+  const otherOnProxyCore =
+    m((r) => Math.max(0, (r.coreBusy[0] ?? 0) - (r.proxyCpuSeconds ?? 0) / r.seconds)) ?? 0;
   const failed = rounds.reduce((sum, r) => sum + r.failed, 0);
   const flags: string[] = [];
   if (peer === 'direct') flags.push('floor');
-  else if (loadCoreBusy >= SATURATED && (proxyBusy ?? 0) < SATURATED) flags.push('load-bound');
+  else if (loadCoreBusy >= SATURATED && proxyBusy < SATURATED) flags.push('load-bound');
+  if (otherOnProxyCore > INTERFERENCE) flags.push('shared-core');
   if (cpuPerOp.length > 1 && spread(cpuPerOp) > NOISY) flags.push('noisy');
   if (failed > 0) flags.push('errors');
   return {
@@ -79,7 +86,8 @@ function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
     opsPerSecond: m((r) => r.ops / r.seconds) ?? 0,
     p50Ms: m((r) => r.p50Ms),
     p99Ms: m((r) => r.p99Ms),
-    proxyCoreBusy,
+    proxyBusy,
+    otherOnProxyCore,
     loadCoreBusy,
     generatorCpuPerOpUs: m((r) => (r.generatorCpuSeconds / r.ops) * 1e6) ?? Number.NaN,
     failed,
@@ -132,7 +140,9 @@ export function throughputResult(
     fmt.rate(f.opsPerSecond),
     fmt.ms(f.p50Ms),
     fmt.ms(f.p99Ms),
-    `${fmt.pct(f.proxyCoreBusy)}/${fmt.pct(f.loadCoreBusy)}`,
+    f.peer === 'direct' ? '—' : fmt.pct(f.proxyBusy),
+    fmt.pct(f.otherOnProxyCore),
+    fmt.pct(f.loadCoreBusy),
     fmt.us(f.generatorCpuPerOpUs),
     f.flags.join(',') || 'ok',
   ]);
@@ -149,7 +159,9 @@ export function throughputResult(
         `${unit}s/s`,
         'p50 ms',
         'p99 ms',
-        'core0/core1 busy',
+        'proxy CPU',
+        'core0 other',
+        'core1 busy',
         `gen CPU µs/${unit}`,
         'flags',
       ],

@@ -32,8 +32,12 @@ export interface BenchPki {
   readonly frontProxyClient: ClientCert;
   /** A fresh user certificate of the cluster CA (to be revoked by a scenario). */
   newUser(name: string): Promise<ClientCert>;
-  /** Rewrites the cluster CA's CRL: `count` sequential serials plus `extra`. */
-  writeCrl(count: number, extra?: readonly string[], crlNumber?: number): void;
+  /** The cluster CA's CRL (PEM, next CRL number): `count` sequential serials plus `extra`. */
+  buildCrl(count: number, extra?: readonly string[]): string;
+  /** Replaces the CRL file the proxies read (write then rename: never half a file). */
+  installCrl(pem: string): void;
+  /** Writes the new CRL beside the file; the returned function renames it into place. */
+  stageCrl(pem: string): () => void;
   cleanup(): void;
 }
 
@@ -49,6 +53,11 @@ export async function makeBenchPki(): Promise<BenchPki> {
   });
   const user = clientCert('bench-user', await test.user('bench-user', ['bench-group']));
   let crlNumber = 1;
+  const stageCrl = (pem: string) => {
+    const staged = `${test.files.crl}.staged`;
+    writeFileSync(staged, pem);
+    return () => renameSync(staged, test.files.crl);
+  };
   return {
     test,
     servingCaFile: test.files.clientCa,
@@ -66,14 +75,15 @@ export async function makeBenchPki(): Promise<BenchPki> {
     user,
     frontProxyClient: clientCert('front-proxy-client-load', test.frontProxyClient),
     newUser: async (name) => clientCert(name, await test.user(name, ['bench-group'])),
-    writeCrl(count, extra = [], number) {
-      crlNumber = number ?? crlNumber + 1;
+    buildCrl(count, extra = []) {
+      crlNumber++;
       const revoked = [...sequentialSerials(count), ...extra.map((serial) => ({ serial }))];
-      const pem = crlPem(test.clusterCa.crl({ revoked, crlNumber }));
-      // Write then rename: a reader never sees half a file.
-      writeFileSync(`${test.files.crl}.tmp`, pem);
-      renameSync(`${test.files.crl}.tmp`, test.files.crl);
+      return crlPem(test.clusterCa.crl({ revoked, crlNumber }));
     },
+    installCrl(pem) {
+      stageCrl(pem)();
+    },
+    stageCrl,
     cleanup: () => test.cleanup(),
   };
 }
