@@ -9,6 +9,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readBlocks } from '../../src/pki/pem.js';
+import type { FakeApiserverOptions } from './index.js';
 import type { AuthenticatedBy, UserInfo } from './types.js';
 
 /** One header line as received: lowercased name, value untouched. */
@@ -69,6 +70,33 @@ export const ANONYMOUS_USER: UserInfo = {
   groups: [ALL_UNAUTHENTICATED],
   extra: {},
 };
+
+/** The authenticator chain kube-apiserver would build from the equivalent flags. */
+export function authenticationConfig(opts: FakeApiserverOptions): AuthenticationConfig {
+  const rh = opts.requestheader;
+  return {
+    clientCARoots:
+      opts.clientCA === undefined ? null : readCertificateBundle(opts.clientCA, 'clientCA'),
+    requestheader:
+      rh === undefined
+        ? null
+        : {
+            roots: readCertificateBundle(rh.clientCA, 'requestheader.clientCA'),
+            allowedNames: rh.allowedNames ?? ['front-proxy-client'],
+            usernameHeaders: headerNames(rh.usernameHeaders ?? ['X-Remote-User']),
+            uidHeaders: headerNames(rh.uidHeaders ?? []),
+            groupHeaders: headerNames(rh.groupHeaders ?? ['X-Remote-Group']),
+            extraHeadersPrefix: headerNames(rh.extraHeadersPrefix ?? ['X-Remote-Extra-']),
+          },
+    tokens: new Map(Object.entries(opts.tokens ?? {})),
+    anonymous: opts.anonymousAuth ?? true,
+  };
+}
+
+/** Header names compare case-insensitively; blank entries are dropped, as kube trims them. */
+function headerNames(names: readonly string[]): string[] {
+  return names.map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+}
 
 /** Every certificate in a PEM bundle; an empty bundle is a configuration mistake. */
 export function readCertificateBundle(pem: string, what: string): X509Certificate[] {

@@ -506,7 +506,7 @@ test('upgradeOverride answers raw and counts bytes sent after it', async (t) => 
   assert.equal(fake.requests.length, 1, 'the smuggled request was never parsed as one');
 });
 
-test('close() is prompt with open watches on both protocols and leaves no connection', async (t) => {
+test('close() is prompt with open watches on both protocols, leaves no connection, fails waiters', async (t) => {
   const fake = await start(t);
   const h2 = await watchH2(fake, '/api/v1/pods?watch=true');
   const h1 = await watchH1(fake, '/api/v1/nodes?watch=true');
@@ -515,10 +515,14 @@ test('close() is prompt with open watches on both protocols and leaves no connec
     h2.close();
   });
   assert.equal(fake.openConnections, 2);
+  const waiterFails = assert.rejects(
+    fake.waitForRequest(() => false, 60_000),
+    /fake apiserver closed/,
+  );
   const started = Date.now();
   await fake.close();
   assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
   assert.equal(fake.openConnections, 0);
   await Promise.all([h1.ended, h2.ended]);
-  await assert.rejects(fake.waitForRequest(() => false, 50));
+  await waiterFails;
 });

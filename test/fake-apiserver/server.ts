@@ -9,57 +9,30 @@ import { X509Certificate } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import { createSecureServer, type Http2SecureServer, Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import {
   type AuthenticationConfig,
   type AuthenticationResult,
   authenticate,
+  authenticationConfig,
   type ClientCertificate,
-  readCertificateBundle,
   subjectIdentity,
 } from './authentication.js';
-import { Cluster, type ClusterObject, type PodRecord } from './cluster.js';
-import { AUTHENTICATION_GROUP, discoveryDocuments, VERSION_INFO } from './discovery.js';
-import {
-  type AnyRequest,
-  type AnyResponse,
-  asReply,
-  headerLines,
-  negotiateFormat,
-  type Reply,
-  type ResponseFormat,
-  responseOnUpgradeSocket,
-  sendJson,
-  sendStatus,
-  sendText,
-} from './http.js';
+import { Cluster } from './cluster.js';
+import { discoveryDocuments } from './discovery.js';
+import { answererFor, type Channel } from './exchange.js';
+import { type AnyRequest, type AnyResponse, headerLines } from './http.js';
 import type { FakeApiserver, FakeApiserverOptions, UpgradeAnswer } from './index.js';
-import { type IncludeObject, timestamp, toKubeObject, toList, toTable } from './objects.js';
-import { authorize, parseRequestInfo, type RequestInfo } from './request-info.js';
-import { parseSelectors, type Selector, SelectorError } from './selectors.js';
+import { SessionBook } from './pod-streams.js';
+import { authorize, parseRequestInfo } from './request-info.js';
+import { type RestBackend, route } from './routes.js';
 import * as status from './status.js';
-import type {
-  RecordedRequest,
-  StreamContext,
-  StreamingHandlers,
-  StreamKind,
-  StreamSession,
-  StreamTransport,
-  UserInfo,
-} from './types.js';
-import { serveWatch } from './watch.js';
+import type { RecordedRequest, StreamingHandlers, StreamSession } from './types.js';
 
 /** How long a rejected upgrade's connection stays open to catch bytes a proxy should not send. */
 const REJECTED_UPGRADE_HOLD_MS = 1000;
 const DEFAULT_WAIT_MS = 10_000;
-const STREAM_KINDS: ReadonlySet<string> = new Set<StreamKind>([
-  'exec',
-  'attach',
-  'portforward',
-  'log',
-]);
-const HEALTH_PATHS: ReadonlySet<string> = new Set(['/healthz', '/livez', '/readyz']);
 
 /** One TLS connection, as far as requests on it are concerned. */
 interface Connection {
@@ -68,24 +41,10 @@ interface Connection {
   readonly peerCommonName: string | null;
 }
 
-/** Where the answer to a request goes. */
-type Channel =
-  | { readonly kind: 'http'; readonly res: AnyResponse }
-  | { readonly kind: 'upgrade'; readonly socket: Duplex; readonly head: Buffer };
-
-/** A request once authenticated and recorded: what the handlers below work from. */
-interface Exchange {
-  readonly req: AnyRequest;
-  readonly record: RecordedRequest;
-  readonly user: UserInfo;
-  readonly info: RequestInfo;
-  readonly query: URLSearchParams;
-  readonly channel: Channel;
-}
-
 interface Waiter {
   readonly pred: (r: RecordedRequest) => boolean;
   readonly resolve: (r: RecordedRequest) => void;
+  readonly reject: (err: Error) => void;
 }
 
 /** startFakeApiserver with the streaming half given explicitly (tests stub it). */
@@ -105,7 +64,7 @@ class FakeApiserverServer implements FakeApiserver {
   private readonly auth: AuthenticationConfig;
   private readonly cluster = new Cluster();
   private readonly recorded: RecordedRequest[] = [];
-  private readonly sessionList: StreamSession[] = [];
+  private readonly sessionBook = new SessionBook();
   private readonly waiters = new Set<Waiter>();
   private readonly connections = new WeakMap<object, Connection>();
   private readonly tlsSockets = new Set<TLSSocket>();
@@ -115,7 +74,6 @@ class FakeApiserverServer implements FakeApiserver {
   private readonly maxRecorded: number;
   private nextRequestId = 1;
   private nextConnectionId = 1;
-  private nextSessionId = 1;
   private rejectedUpgradeBytes = 0;
   private address = { host: '127.0.0.1', port: 0 };
   private closed = false;
@@ -167,7 +125,7 @@ class FakeApiserverServer implements FakeApiserver {
   }
 
   get sessions(): readonly StreamSession[] {
-    return this.sessionList;
+    return this.sessionBook.sessions;
   }
 
   get openConnections(): number {
@@ -195,18 +153,24 @@ class FakeApiserverServer implements FakeApiserver {
     const seen = this.recorded.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
+      const settle = () => {
+        this.forgetTimer(timer);
+        this.waiters.delete(waiter);
+      };
       const waiter: Waiter = {
         pred,
         resolve: (r) => {
-          this.forgetTimer(timer);
-          this.waiters.delete(waiter);
+          settle();
           resolve(r);
         },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
       };
-      const timer = this.startTimer(timeoutMs, () => {
-        this.waiters.delete(waiter);
-        reject(new Error(`no matching request within ${timeoutMs} ms`));
-      });
+      const timer = this.startTimer(timeoutMs, () =>
+        waiter.reject(new Error(`no matching request within ${timeoutMs} ms`)),
+      );
       this.waiters.add(waiter);
     });
   }
@@ -252,9 +216,9 @@ class FakeApiserverServer implements FakeApiserver {
       (socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())),
     );
     for (const socket of sockets) socket.destroy();
+    for (const waiter of [...this.waiters]) waiter.reject(new Error('fake apiserver closed'));
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    this.waiters.clear();
     await Promise.all([listenerClosed, ...socketsClosed, this.streaming.close()]);
   }
 
@@ -308,7 +272,7 @@ class FakeApiserverServer implements FakeApiserver {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       try {
-        this.answerStatus(req, channel, internalError(message));
+        answererFor(req, channel).fail(status.internalError(message));
       } catch {
         // The answer had already begun (or the socket was handed over): cut the connection.
         if (channel.kind === 'upgrade') channel.socket.destroy();
@@ -317,6 +281,7 @@ class FakeApiserverServer implements FakeApiserver {
     }
   }
 
+  /** kube's handler chain: authenticate, (record), authorize, then serve. */
   private handle(req: AnyRequest, connection: Connection, channel: Channel): void {
     const target = req.url ?? '/';
     const queryAt = target.indexOf('?');
@@ -335,23 +300,29 @@ class FakeApiserverServer implements FakeApiserver {
         return;
       }
     }
+    const answerer = answererFor(req, channel);
     if (auth.by === null) {
-      this.answerStatus(req, channel, status.unauthorized());
+      answerer.fail(status.unauthorized());
       return;
     }
     const query = new URLSearchParams(rawQuery);
-    const info = parseRequestInfo(
-      req.method ?? 'GET',
-      decodePath(rawPath),
-      query,
-      upgrade === 'websocket',
-    );
+    const method = req.method ?? 'GET';
+    const info = parseRequestInfo(method, decodePath(rawPath), query, upgrade === 'websocket');
     const denied = authorize(auth.user, info);
     if (denied !== null) {
-      this.answerStatus(req, channel, denied);
+      answerer.fail(denied);
       return;
     }
-    this.route({ req, record, user: auth.user, info, query, channel });
+    route({ req, record, user: auth.user, info, query, channel, ...answerer }, this.backend);
+  }
+
+  private get backend(): RestBackend {
+    return {
+      cluster: this.cluster,
+      discovery: this.discovery,
+      streaming: this.streaming,
+      sessions: this.sessionBook,
+    };
   }
 
   private record(
@@ -383,274 +354,6 @@ class FakeApiserverServer implements FakeApiserver {
     return record;
   }
 
-  private route(ex: Exchange): void {
-    const { info } = ex;
-    if (!info.isResourceRequest) {
-      this.serveNonResource(ex);
-      return;
-    }
-    if (info.apiGroup === '' && info.apiVersion === 'v1') {
-      if (info.resource === 'nodes' && info.namespace === '' && info.subresource === '') {
-        this.serveObjects(ex, 'nodes');
-        return;
-      }
-      if (info.resource === 'pods') {
-        this.servePods(ex);
-        return;
-      }
-    }
-    if (
-      info.apiGroup === AUTHENTICATION_GROUP &&
-      info.apiVersion === 'v1' &&
-      info.resource === 'selfsubjectreviews' &&
-      info.name === ''
-    ) {
-      this.serveSelfSubjectReview(ex);
-      return;
-    }
-    this.answerStatus(ex.req, ex.channel, status.noSuchResource());
-  }
-
-  private serveNonResource(ex: Exchange): void {
-    const { path, verb } = ex.info;
-    const document = this.discovery.get(path);
-    const known = document !== undefined || path === '/version' || HEALTH_PATHS.has(path);
-    if (!known) {
-      this.answerStatus(ex.req, ex.channel, status.noSuchResource());
-      return;
-    }
-    if (verb !== 'get') {
-      this.answerStatus(ex.req, ex.channel, status.methodNotAllowed());
-      return;
-    }
-    const res = this.replyFor(ex.req, ex.channel);
-    if (path === '/version') {
-      sendJson(res, 200, VERSION_INFO);
-      return;
-    }
-    if (HEALTH_PATHS.has(path)) {
-      sendText(res, 200, 'ok');
-      return;
-    }
-    sendJson(res, 200, document);
-  }
-
-  private servePods(ex: Exchange): void {
-    const { info } = ex;
-    if (info.namespace === '' && info.name !== '' && info.verb === 'get') {
-      this.answerStatus(ex.req, ex.channel, status.noSuchResource());
-      return;
-    }
-    if (info.subresource === '' || (info.subresource === 'status' && info.verb === 'get')) {
-      this.serveObjects(ex, 'pods');
-      return;
-    }
-    if (STREAM_KINDS.has(info.subresource)) {
-      this.serveStream(ex, info.subresource as StreamKind);
-      return;
-    }
-    this.answerStatus(ex.req, ex.channel, status.noSuchResource());
-  }
-
-  /** get / list / watch of nodes or pods, as JSON objects or meta.k8s.io Tables. */
-  private serveObjects(ex: Exchange, resource: 'nodes' | 'pods'): void {
-    const { info, query } = ex;
-    if (!['get', 'list', 'watch'].includes(info.verb)) {
-      this.answerStatus(ex.req, ex.channel, status.methodNotAllowed());
-      return;
-    }
-    const includeObject = query.get('includeObject') ?? 'Metadata';
-    if (!isIncludeObject(includeObject)) {
-      this.answerStatus(
-        ex.req,
-        ex.channel,
-        status.badRequest(`invalid includeObject: ${includeObject}`),
-      );
-      return;
-    }
-    const format = negotiateFormat(headerValue(ex.req, 'accept'), includeObject);
-    if (format === null) {
-      this.answerStatus(ex.req, ex.channel, status.notAcceptable());
-      return;
-    }
-    if (info.verb === 'get') {
-      this.serveOne(ex, resource, format);
-      return;
-    }
-
-    let selects: Selector;
-    try {
-      const kind = resource === 'nodes' ? 'Node' : 'Pod';
-      const selected = parseSelectors(kind, query.get('labelSelector'), query.get('fieldSelector'));
-      selects = (o: ClusterObject) =>
-        o.kind === kind &&
-        (info.namespace === '' || (o.kind === 'Pod' && o.namespace === info.namespace)) &&
-        selected(o);
-    } catch (err) {
-      if (!(err instanceof SelectorError)) throw err;
-      this.answerStatus(ex.req, ex.channel, status.badRequest(err.message));
-      return;
-    }
-    if (info.verb === 'watch') {
-      this.serveWatch(ex, resource, format, selects);
-      return;
-    }
-
-    const records =
-      resource === 'nodes'
-        ? this.cluster.listNodes().filter(selects)
-        : this.cluster.listPods(info.namespace === '' ? null : info.namespace).filter(selects);
-    const rv = this.cluster.currentResourceVersion;
-    const body =
-      format.kind === 'table'
-        ? toTable(resource, records, rv, { ...format, withColumns: true, now: Date.now() })
-        : toList(resource === 'nodes' ? 'NodeList' : 'PodList', records, rv);
-    sendJson(this.replyFor(ex.req, ex.channel), 200, body);
-  }
-
-  private serveOne(ex: Exchange, resource: 'nodes' | 'pods', format: ResponseFormat): void {
-    const { info } = ex;
-    const record =
-      resource === 'nodes'
-        ? this.cluster.getNode(info.name)
-        : this.cluster.getPod(info.namespace, info.name);
-    if (record === undefined) {
-      this.answerStatus(ex.req, ex.channel, status.notFound({ group: '', resource }, info.name));
-      return;
-    }
-    const body =
-      format.kind === 'table'
-        ? toTable(resource, [record], record.resourceVersion, {
-            ...format,
-            withColumns: true,
-            now: Date.now(),
-          })
-        : toKubeObject(record);
-    sendJson(this.replyFor(ex.req, ex.channel), 200, body);
-  }
-
-  private serveWatch(
-    ex: Exchange,
-    resource: 'nodes' | 'pods',
-    format: ResponseFormat,
-    selected: Selector,
-  ): void {
-    const { info, query } = ex;
-    const rv = query.get('resourceVersion') ?? '';
-    if (rv !== '' && !/^\d+$/.test(rv)) {
-      this.answerStatus(ex.req, ex.channel, status.badRequest(`invalid resource version: ${rv}`));
-      return;
-    }
-    const timeout = Number.parseInt(query.get('timeoutSeconds') ?? '', 10);
-    // A named watch (/api/v1/watch/…/pods/NAME) sees that one object only.
-    const selects =
-      info.name === '' ? selected : (o: ClusterObject) => o.name === info.name && selected(o);
-    serveWatch(this.replyFor(ex.req, ex.channel), this.cluster, {
-      resource,
-      selects,
-      sinceResourceVersion: rv === '' || rv === '0' ? null : Number(rv),
-      timeoutSeconds: Number.isFinite(timeout) && timeout > 0 ? timeout : null,
-      format,
-    });
-  }
-
-  private serveSelfSubjectReview(ex: Exchange): void {
-    if (ex.info.verb !== 'create') {
-      this.answerStatus(ex.req, ex.channel, status.methodNotAllowed());
-      return;
-    }
-    const { username, uid, groups, extra } = ex.user;
-    const userInfo = {
-      username,
-      ...(uid === undefined || uid === '' ? {} : { uid }),
-      ...(groups.length === 0 ? {} : { groups }),
-      ...(Object.keys(extra).length === 0 ? {} : { extra }),
-    };
-    // The body (JSON or protobuf) carries nothing the answer depends on; read it to the end
-    // so the HTTP/1.1 connection stays usable, then answer.
-    drain(ex.req).then(
-      () =>
-        sendJson(this.replyFor(ex.req, ex.channel), 201, {
-          kind: 'SelfSubjectReview',
-          apiVersion: `${AUTHENTICATION_GROUP}/v1`,
-          metadata: { creationTimestamp: timestamp(Date.now()) },
-          status: { userInfo },
-        }),
-      () => {},
-    );
-  }
-
-  /** Pod subresources: checks kube makes before the kubelet is involved, then the streaming half. */
-  private serveStream(ex: Exchange, kind: StreamKind): void {
-    const { info } = ex;
-    const pod = this.cluster.getPod(info.namespace, info.name);
-    if (pod === undefined) {
-      this.answerStatus(
-        ex.req,
-        ex.channel,
-        status.notFound({ group: '', resource: 'pods' }, info.name),
-      );
-      return;
-    }
-    const refusal = streamRefusal(pod, kind, ex.query.get('container'));
-    if (refusal !== null) {
-      if (refusal.kind === 'status') {
-        this.answerStatus(ex.req, ex.channel, refusal.status);
-        return;
-      }
-      sendText(this.replyFor(ex.req, ex.channel), 500, refusal.text);
-      return;
-    }
-    const ctx = this.streamContext(ex, pod, kind);
-    if (ex.channel.kind === 'upgrade') {
-      this.streaming.handleUpgrade(
-        ex.req as IncomingMessage,
-        ex.channel.socket,
-        ex.channel.head,
-        ctx,
-      );
-    } else {
-      this.streaming.handleRequest(ex.req, ex.channel.res, ctx);
-    }
-  }
-
-  private streamContext(ex: Exchange, pod: PodRecord, kind: StreamKind): StreamContext {
-    const logs = this.cluster.podLog(pod.namespace, pod.name);
-    if (logs === undefined) throw new Error(`pod ${pod.namespace}/${pod.name} has no log`);
-    return {
-      request: ex.record,
-      user: ex.user,
-      namespace: pod.namespace,
-      pod: pod.name,
-      kind,
-      logs,
-      openSession: (transport: StreamTransport) => {
-        const session: StreamSession = {
-          id: this.nextSessionId++,
-          requestId: ex.record.id,
-          kind,
-          transport,
-          namespace: pod.namespace,
-          pod: pod.name,
-          user: ex.user,
-          startedAt: Date.now(),
-          endedAt: null,
-          endedBy: null,
-          bytesIn: 0,
-          bytesOut: 0,
-        };
-        this.sessionList.push(session);
-        return session;
-      },
-      endSession: (session, endedBy) => {
-        // The first end wins: a session that both sides close is ended by whoever was first.
-        if (session.endedAt !== null) return;
-        session.endedAt = Date.now();
-        session.endedBy = endedBy;
-      },
-    };
-  }
-
   /**
    * The override answer to an upgrade: raw HTTP/1.1 with a Content-Length body, then the
    * connection stays open for a while so that anything a proxy wrongly keeps sending on it
@@ -674,19 +377,6 @@ class FakeApiserverServer implements FakeApiserver {
     socket.once('close', () => this.forgetTimer(timer));
   }
 
-  private replyFor(req: AnyRequest, channel: Channel): Reply {
-    if (channel.kind === 'http') return asReply(channel.res);
-    return asReply(responseOnUpgradeSocket(req as IncomingMessage, channel.socket as Socket));
-  }
-
-  private answerStatus(req: AnyRequest, channel: Channel, body: status.KubeStatus): void {
-    if (channel.kind === 'http' && channel.res.headersSent) {
-      channel.res.destroy();
-      return;
-    }
-    sendStatus(this.replyFor(req, channel), body);
-  }
-
   private startTimer(ms: number, fire: () => void): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -700,91 +390,6 @@ class FakeApiserverServer implements FakeApiserver {
     clearTimeout(timer);
     this.timers.delete(timer);
   }
-}
-
-type StreamRefusal =
-  | { readonly kind: 'status'; readonly status: status.KubeStatus }
-  | { readonly kind: 'kubelet'; readonly text: string };
-
-/**
- * Why kube would not let this subresource request reach a session. Container checks are the
- * apiserver's (registry/core/pod: 400 BadRequest). A pod that does not run is refused by the
- * kubelet, whose plain-text 500 the apiserver relays as is: kubectl then prints
- * "unable to upgrade connection: container not found (\"app\")". (For WebSocket exec the
- * 1.30+ apiserver would instead upgrade and report the same error on the error channel;
- * that belongs to the streaming protocol, so the fake answers the SPDY-era way.)
- */
-function streamRefusal(
-  pod: PodRecord,
-  kind: StreamKind,
-  requested: string | null,
-): StreamRefusal | null {
-  let container = requested ?? '';
-  if (kind !== 'portforward') {
-    if (container === '' && pod.containers.length > 1) {
-      const names = pod.containers.join(' ');
-      return {
-        kind: 'status',
-        status: status.badRequest(
-          `a container name must be specified for pod ${pod.name}, choose one of: [${names}]`,
-        ),
-      };
-    }
-    if (container === '') container = pod.containers[0] ?? '';
-    if (!pod.containers.includes(container)) {
-      return {
-        kind: 'status',
-        status: status.badRequest(`container ${container} is not valid for pod ${pod.name}`),
-      };
-    }
-  }
-  if (kind === 'log') {
-    if (pod.phase !== 'Pending') return null;
-    const waiting = `container "${container}" in pod "${pod.name}" is waiting to start: ContainerCreating`;
-    return { kind: 'status', status: status.badRequest(waiting) };
-  }
-  if (pod.phase === 'Running') return null;
-  if (kind === 'portforward') return { kind: 'kubelet', text: `pod ${pod.name} is not running` };
-  return { kind: 'kubelet', text: `container not found ("${container}")` };
-}
-
-function internalError(message: string): status.KubeStatus {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: `Internal error occurred: ${message}`,
-    reason: 'InternalError',
-    details: {},
-    code: 500,
-  };
-}
-
-function authenticationConfig(opts: FakeApiserverOptions): AuthenticationConfig {
-  const rh = opts.requestheader;
-  return {
-    clientCARoots:
-      opts.clientCA === undefined ? null : readCertificateBundle(opts.clientCA, 'clientCA'),
-    requestheader:
-      rh === undefined
-        ? null
-        : {
-            roots: readCertificateBundle(rh.clientCA, 'requestheader.clientCA'),
-            allowedNames: rh.allowedNames ?? ['front-proxy-client'],
-            usernameHeaders: headerNames(rh.usernameHeaders ?? ['X-Remote-User']),
-            uidHeaders: headerNames(rh.uidHeaders ?? []),
-            groupHeaders: headerNames(rh.groupHeaders ?? ['X-Remote-Group']),
-            extraHeadersPrefix: headerNames(rh.extraHeadersPrefix ?? ['X-Remote-Extra-']),
-          },
-    tokens: new Map(Object.entries(opts.tokens ?? {})),
-    anonymous: opts.anonymousAuth ?? true,
-  };
-}
-
-/** Header names compare case-insensitively; blank entries are ignored, as kube trims them. */
-function headerNames(names: readonly string[]): string[] {
-  return names.map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
 }
 
 /**
@@ -810,7 +415,7 @@ function clientCertificateOf(socket: TLSSocket): ClientCertificate | null {
  * would cut long watches and log streams (reference/node-tls-facts.md).
  */
 function disableHttp1Timeouts(server: Http2SecureServer): void {
-  const http1 = server as unknown as { requestTimeout: number; timeout: number };
+  const http1 = server as unknown as { requestTimeout: number };
   http1.requestTimeout = 0;
   server.setTimeout(0);
 }
@@ -820,20 +425,5 @@ function decodePath(path: string): string {
     return decodeURIComponent(path);
   } catch {
     return path;
-  }
-}
-
-function headerValue(req: AnyRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function isIncludeObject(value: string): value is IncludeObject {
-  return value === 'None' || value === 'Metadata' || value === 'Object';
-}
-
-async function drain(req: AnyRequest): Promise<void> {
-  for await (const _chunk of req as Readable) {
-    // discard
   }
 }

@@ -106,3 +106,8 @@ export function notAcceptable(): KubeStatus {
 export function expired(message: string): KubeStatus {
   return failure(410, 'Expired', message);
 }
+
+/** apierrors.NewInternalError. */
+export function internalError(message: string): KubeStatus {
+  return failure(500, 'InternalError', `Internal error occurred: ${message}`, {});
+}
