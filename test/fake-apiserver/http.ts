@@ -95,9 +95,14 @@ export function responseOnUpgradeSocket(req: IncomingMessage, socket: Socket): S
   return res;
 }
 
-export type ResponseFormat =
-  | { readonly kind: 'json' }
-  | { readonly kind: 'table'; readonly version: string; readonly includeObject: IncludeObject };
+export interface TableFormat {
+  readonly kind: 'table';
+  /** meta.k8s.io version asked for: v1 or v1beta1. */
+  readonly version: string;
+  readonly includeObject: IncludeObject;
+}
+
+export type ResponseFormat = { readonly kind: 'json' } | TableFormat;
 
 /**
  * Picks the first media range in Accept this fake can produce: a meta.k8s.io Table
