@@ -1,0 +1,285 @@
+/**
+ * The dashboard and the alert rules against the real thing: Debian's Prometheus scrapes the
+ * real proxy binary (in front of the fake kube-apiserver) every second while a mixed load runs
+ * — good, revoked, unknown-CA, expired, CRL-expired, certificate-less and non-TLS clients over
+ * HTTP/1.1 and HTTP/2, two failed reloads, two revoked users' open connections cut, an
+ * apiserver outage, an exec tunnel. Then every panel query of the dashboard is evaluated
+ * through Prometheus's HTTP API and must return data, every metric name used must be exported,
+ * promtool must accept the live scrape, and the alert rules must evaluate cleanly with the ones
+ * this load provokes pending or firing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  ALERTS_FILE,
+  dataPanels,
+  instanceVariableQuery,
+  interpolate,
+  legend,
+  loadAlertRules,
+  loadDashboard,
+} from './dashboard.js';
+import { type Prometheus, sampleValue, startPrometheus } from './prometheus.js';
+import { exportedNames, metricNames } from './promql.js';
+import { promtool } from './promtool.js';
+import {
+  driveLoad,
+  type LoadPlan,
+  type LoadReport,
+  scrapeValue,
+  startWorld,
+  type World,
+} from './scenario.js';
+
+const SCRAPE_INTERVAL_S = 1;
+/** Grafana's $__rate_interval for a 1 s step and a 1 s scrape interval. */
+const RATE_INTERVAL = `${4 * SCRAPE_INTERVAL_S}s`;
+
+/**
+ * prom-client's default Node.js metrics that promtool's linter flags (gauges whose names end
+ * in _total). They come from the library, not from the proxy's own definitions; any other
+ * problem fails the test.
+ */
+const KNOWN_PROM_CLIENT_LINT = [
+  'kube_crl_proxy_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+  'kube_crl_proxy_nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+  'kube_crl_proxy_nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
+];
+
+const PLAN: LoadPlan = {
+  durationMs: 15_000,
+  workers: 3,
+  pauseMs: () => 40,
+  mix: () => ({
+    'good-h1': 4,
+    'good-h1-keepalive': 2,
+    'good-h2': 3,
+    'no-cert': 1,
+    revoked: 2,
+    'unknown-ca': 1,
+    'expired-cert': 1,
+    'crl-expired': 1,
+    'tls-garbage': 1,
+  }),
+  events: [
+    { at: 0.05, event: { kind: 'exec', holdMs: 8_000 } },
+    { at: 0.15, event: { kind: 'cut-revoked-connection' } },
+    { at: 0.3, event: { kind: 'failed-reload' } },
+    { at: 0.4, event: { kind: 'failed-reload' } },
+    { at: 0.55, event: { kind: 'apiserver-outage', ms: 1_500 } },
+    { at: 0.75, event: { kind: 'cut-revoked-connection' } },
+  ],
+};
+
+test('a real Prometheus scraping the proxy under mixed load', { timeout: 120_000 }, async (t) => {
+  const world: World = await startWorld();
+  t.after(() => world.close());
+  const prometheus: Prometheus = await startPrometheus({
+    targets: [world.adminTarget],
+    ruleFiles: [ALERTS_FILE],
+    scrapeIntervalSeconds: SCRAPE_INTERVAL_S,
+  });
+  t.after(() => prometheus.stop());
+  const instance = world.adminTarget;
+
+  const report: LoadReport = await driveLoad(world, PLAN);
+  // Load is over: wait until Prometheus has scraped the final counts.
+  const finalHandshakes = await scrapeValue(world.proxy, 'kube_crl_proxy_handshakes_total');
+  await prometheus.waitFor(
+    `sum(kube_crl_proxy_handshakes_total{instance="${instance}"})`,
+    (s) => sampleValue(s[0]) === finalHandshakes,
+    10_000,
+  );
+  const scrape = await (await fetch(`${world.proxy.adminUrl}/metrics`)).text();
+  const start = Math.floor(report.startedAt / 1000);
+  const end = Math.ceil(Date.now() / 1000);
+
+  await t.test('the load did what it says', () => {
+    const { clients } = report;
+    assert.ok((clients['good-h1'].outcomes['200'] ?? 0) > 10, JSON.stringify(clients['good-h1']));
+    assert.ok((clients['good-h2'].outcomes['200'] ?? 0) > 10, JSON.stringify(clients['good-h2']));
+    for (const kind of ['revoked', 'unknown-ca', 'expired-cert', 'crl-expired'] as const) {
+      assert.ok(
+        (clients[kind].outcomes['401'] ?? 0) > 3,
+        `${kind}: ${JSON.stringify(clients[kind])}`,
+      );
+    }
+    assert.equal(report.cutConnections, 2, 'two revoked users had their open connection cut');
+    assert.equal(report.failedReloads, 2);
+    assert.equal(report.outages, 1);
+  });
+
+  await t.test('promtool check metrics accepts a live scrape', async () => {
+    const result = await promtool(['check', 'metrics'], { stdin: scrape });
+    const problems = result.output
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !KNOWN_PROM_CLIENT_LINT.includes(l));
+    assert.deepEqual(
+      problems,
+      [],
+      `promtool check metrics (exit ${result.code}):\n${result.output}`,
+    );
+    assert.ok(result.code === 0 || result.code === 3, `exit ${result.code}: not a lint result`);
+  });
+
+  await t.test('the dashboard and the alert rules only use metrics the proxy exports', () => {
+    const exported = exportedNames(scrape);
+    const dashboard = loadDashboard();
+    const used = new Map<string, string>();
+    used.set(
+      metricNames(
+        instanceVariableQuery(dashboard).replace(/^label_values\((.*),\s*\w+\)$/, '$1'),
+      )[0] ?? '',
+      'instance variable',
+    );
+    for (const panel of dataPanels(dashboard)) {
+      for (const target of panel.targets ?? []) {
+        for (const name of metricNames(target.expr)) used.set(name, `panel "${panel.title}"`);
+      }
+    }
+    for (const rule of loadAlertRules()) {
+      for (const name of metricNames(rule.expr)) used.set(name, `alert ${rule.alert}`);
+    }
+    // `up` is Prometheus's own metric for every scrape target.
+    const missing = [...used].filter(([name]) => name !== 'up' && !exported.has(name));
+    assert.deepEqual(missing, [], 'metric names used but not exported');
+    assert.ok(used.size > 15, `only ${used.size} names found: the extraction is broken`);
+    const unused = [...exported].filter(
+      (n) =>
+        n.startsWith('kube_crl_proxy_') &&
+        !n.includes('_nodejs_') &&
+        !n.includes('_process_') &&
+        !used.has(n),
+    );
+    t.diagnostic(
+      `exported but not on the dashboard or in an alert: ${unused.join(', ') || 'none'}`,
+    );
+  });
+
+  await t.test('the instance variable lists the proxy', async () => {
+    const match = instanceVariableQuery(loadDashboard()).replace(
+      /^label_values\((.*),\s*instance\)$/,
+      '$1',
+    );
+    assert.deepEqual(await prometheus.labelValues('instance', match), [instance]);
+  });
+
+  await t.test('every panel query returns data', async () => {
+    const values = { instances: [instance], rateInterval: RATE_INTERVAL };
+    for (const panel of dataPanels(loadDashboard())) {
+      for (const target of panel.targets ?? []) {
+        const expr = interpolate(target.expr, values);
+        assert.doesNotMatch(expr, /\$/, `${panel.title}: uninterpolated variable in ${expr}`);
+        const series = await prometheus.range(expr, start, end, SCRAPE_INTERVAL_S);
+        const where = `panel "${panel.title}" query ${target.refId}: ${expr}`;
+        assert.ok(
+          series.length > 0 && series.some((s) => s.values.length > 0),
+          `no data: ${where}`,
+        );
+        const nonZero = series.some((s) =>
+          s.values.some(([, v]) => Number(v) !== 0 && v !== 'NaN'),
+        );
+        if (metricNames(expr).includes('kube_crl_proxy_active_upgrades') && report.upgrades === 0) {
+          t.diagnostic(
+            `no exec upgrade was answered 101 (${report.execRefusals.join('; ')}): only presence checked for ${where}`,
+          );
+          continue;
+        }
+        assert.ok(nonZero, `only zeros: ${where}`);
+        const names = series.map((s) => legend(target.legendFormat, s.metric));
+        t.diagnostic(`${panel.title} [${target.refId}]: ${names.join(', ')}`);
+      }
+    }
+  });
+
+  await t.test('panels tell the story of the load', async () => {
+    const at = async (expr: string) =>
+      prometheus.instant(
+        interpolate(expr, { instances: [instance], rateInterval: RATE_INTERVAL }),
+        end,
+      );
+    const reasons = (
+      await at(
+        `sum by (reason) (kube_crl_proxy_handshakes_total{instance=~"$instance",outcome="rejected"})`,
+      )
+    )
+      .map((s) => s.metric.reason)
+      .sort();
+    assert.deepEqual(reasons, ['cert_expired', 'crl_expired', 'revoked', 'unknown_ca']);
+    // Every refused client shows up exactly once in the rejection counter.
+    const rejected = await at(
+      `sum by (reason) (kube_crl_proxy_handshakes_total{instance=~"$instance",outcome="rejected"})`,
+    );
+    const count = (reason: string) => sampleValue(rejected.find((s) => s.metric.reason === reason));
+    assert.equal(count('unknown_ca'), report.clients['unknown-ca'].outcomes['401']);
+    assert.equal(count('cert_expired'), report.clients['expired-cert'].outcomes['401']);
+    assert.equal(count('crl_expired'), report.clients['crl-expired'].outcomes['401']);
+    assert.equal(count('revoked'), report.clients.revoked.outcomes['401']);
+    const toNextUpdate = await at(
+      `min by (issuer) (kube_crl_proxy_crl_next_update_timestamp_seconds{instance=~"$instance"}) - time()`,
+    );
+    const days = Object.fromEntries(
+      toNextUpdate.map((s) => [s.metric.issuer, sampleValue(s) / 86_400]),
+    );
+    assert.ok(
+      (days['CN=kubernetes'] ?? 0) > 5 && (days['CN=kubernetes'] ?? 0) < 5.5,
+      JSON.stringify(days),
+    );
+    assert.ok((days['CN=ops-users-ca'] ?? 0) > 29, JSON.stringify(days));
+    assert.ok((days['CN=legacy-ca'] ?? 0) < 0, JSON.stringify(days));
+    const codes = (
+      await at(`sum by (code) (kube_crl_proxy_requests_total{instance=~"$instance"})`)
+    ).map((s) => s.metric.code);
+    for (const code of ['200', '401', '404', '503'])
+      assert.ok(codes.includes(code), `code ${code} in ${codes}`);
+    const closed = await at(
+      'kube_crl_proxy_revoked_connections_closed_total{instance=~"$instance"}',
+    );
+    assert.equal(sampleValue(closed[0]), report.cutConnections);
+    const failures = await at(
+      'kube_crl_proxy_crl_reloads_total{instance=~"$instance",result="failure"}',
+    );
+    assert.ok(sampleValue(failures[0]) >= report.failedReloads);
+    const upstream = await at(
+      'sum(kube_crl_proxy_upstream_errors_total{instance=~"$instance",kind="connect"})',
+    );
+    assert.ok(sampleValue(upstream[0]) > 0, 'the outage shows as connect errors');
+  });
+
+  await t.test('alert rules evaluate cleanly; the ones this load provokes are active', async () => {
+    const rules = await prometheus
+      .waitFor('ALERTS{alertname="KubeCrlProxyReloadFailing"}', (s) => s.length > 0, 10_000)
+      .then(() => prometheus.rules());
+    assert.equal(rules.length, loadAlertRules().length);
+    for (const rule of rules) {
+      assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
+    }
+    const state = (name: string) => rules.find((r) => r.name === name);
+    const activeFor = (name: string) =>
+      (state(name)?.alerts ?? []).filter((a) => a.state === 'pending' || a.state === 'firing');
+    assert.deepEqual(
+      activeFor('KubeCrlProxyCrlExpiresSoon').map((a) => a.labels.issuer),
+      ['CN=kubernetes'],
+      'the cluster CA CRL (5.5 days left) is about to expire; the expired one has its own alert',
+    );
+    assert.deepEqual(
+      activeFor('KubeCrlProxyCrlExpired').map((a) => a.labels.issuer),
+      ['CN=legacy-ca'],
+    );
+    assert.equal(state('KubeCrlProxyCrlExpired')?.state, 'firing');
+    assert.equal(state('KubeCrlProxyReloadFailing')?.state, 'firing');
+    assert.equal(state('KubeCrlProxyRevokedCertificateInUse')?.state, 'firing');
+    assert.ok(
+      activeFor('KubeCrlProxyUpstreamErrors').some((a) => a.labels.kind === 'connect'),
+      'the apiserver outage: connect errors',
+    );
+    for (const quiet of [
+      'KubeCrlProxyDown',
+      'KubeCrlProxyNotReady',
+      'KubeCrlProxyCrlExpiresWithinADay',
+    ]) {
+      assert.notEqual(state(quiet)?.state, 'firing', quiet);
+    }
+  });
+});
