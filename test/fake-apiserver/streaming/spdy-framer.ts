@@ -1,5 +1,3 @@
-import { SpdyProtocolError } from './errors.js';
-
 /**
  * SPDY/3.1 framing: an incremental parser for what the peer sends and encoders for what the
  * fake sends. Header blocks stay compressed here; spdy-headers.ts owns the zlib state.
@@ -8,6 +6,8 @@ import { SpdyProtocolError } from './errors.js';
  *   control: 1 bit C=1 | 15 bit version (3) | 16 bit type | 8 bit flags | 24 bit length
  *   data:    1 bit C=0 | 31 bit stream id   | 8 bit flags | 24 bit length
  */
+
+import { SpdyProtocolError } from './errors.js';
 
 export const SPDY_VERSION = 3;
 export const FLAG_FIN = 0x01;
