@@ -20,6 +20,7 @@ import { type SnapshotData, SnapshotSource } from './snapshot-source.js';
 
 type ToWorker = { readonly type: 'snapshot'; readonly data: SnapshotData };
 type ToPrimary =
+  | { readonly type: 'hello' }
   | { readonly type: 'listening'; readonly address: HostPort }
   | { readonly type: 'listen-failed'; readonly error: string };
 
@@ -38,7 +39,10 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
     const worker = cluster.fork();
     return new Promise((resolve, reject) => {
       worker.on('message', (message: ToPrimary) => {
-        if (message.type === 'listening') {
+        // The worker says hello once it listens for messages (earlier ones would be lost).
+        if (message.type === 'hello') {
+          send(worker, { type: 'snapshot', data: source.current });
+        } else if (message.type === 'listening') {
           listening.add(worker.id);
           resolve(message.address);
         } else if (message.type === 'listen-failed') {
@@ -50,7 +54,6 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
           );
         }
       });
-      worker.once('online', () => send(worker, { type: 'snapshot', data: source.current }));
       worker.once('exit', (code, signal) => {
         listening.delete(worker.id);
         reject(new Error(`worker exited with ${code ?? signal} before listening`));
@@ -160,6 +163,8 @@ function send(worker: Worker, message: ToWorker): void {
 /** A worker: serves clients with the snapshots the primary sends. Resolves with a closer. */
 export function startWorker(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
   AggregatorRegistry.setRegistries([servingRegistry]);
+  // Constructing one is what makes prom-client answer the primary's metric requests.
+  new AggregatorRegistry();
   const reply = (message: ToPrimary) => process.send?.(message);
   return new Promise((resolve) => {
     let server: ProxyServer | null = null;
@@ -184,5 +189,6 @@ export function startWorker(config: Config, log: Logger): Promise<{ close(): Pro
         },
       );
     });
+    reply({ type: 'hello' });
   });
 }

@@ -20,7 +20,7 @@ import { parseCertificate } from '../pki/certificate.js';
 import { type Credentials, loadCredentials } from '../pki/credentials.js';
 import type { TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
-import { fingerprintInputs, InputWatcher } from '../watcher/input-watcher.js';
+import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
 
 /** Everything that changes at run time, as plain data (sent as is to cluster workers). */
 export interface SnapshotData {
@@ -30,9 +30,12 @@ export interface SnapshotData {
   /** Session ticket keys, new with every snapshot: no session survives a swap unjudged. */
   readonly ticketKeys: Buffer;
   readonly loadedAt: number;
+  /** Wall time the load took (read, parse, verify, index). */
+  readonly loadSeconds: number;
 }
 
-export type ReloadCause = 'watch' | 'signal';
+/** 'event': the watcher saw a change; 'poll': its periodic check; 'signal': SIGHUP. */
+export type ReloadCause = WatchSignal | 'signal';
 
 interface SourceEvents {
   snapshot: [SnapshotData];
@@ -75,6 +78,15 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     this.attempted = fingerprintInputs(this.paths);
     try {
       this.snapshot = await this.load(null);
+      recordSnapshotMetrics(this.snapshot);
+      this.log.info(
+        {
+          generation: this.snapshot.generation,
+          loadSeconds: this.snapshot.loadSeconds,
+          crls: crlSummary(this.snapshot.trust),
+        },
+        'inputs loaded',
+      );
     } catch (err) {
       crlReloads.inc({ result: 'failure' });
       await this.loader.close();
@@ -83,7 +95,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     crlReloads.inc({ result: 'success' });
     this.watcher = new InputWatcher({
       paths: this.paths,
-      onSignal: () => this.reload('watch'),
+      onSignal: (signal) => this.reload(signal),
       log: this.log,
     });
     await this.watcher.start();
@@ -91,12 +103,12 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 
   /**
-   * Loads again if the files changed since the last attempt (always, for a signal). Calls
-   * during a load are coalesced into one more load after it.
+   * Loads again (for a poll, only if the files' fingerprint changed since the last attempt).
+   * Calls during a load are coalesced into one more load after it, so the last state wins.
    */
   reload(cause: ReloadCause): Promise<void> {
     if (this.running !== null) {
-      if (this.again !== 'signal') this.again = cause;
+      if (this.again === null || this.again === 'poll') this.again = cause;
       return this.running;
     }
     this.running = this.reloadOnce(cause).finally(() => {
@@ -110,11 +122,24 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
 
   private async reloadOnce(cause: ReloadCause): Promise<void> {
     const fingerprint = fingerprintInputs(this.paths);
-    if (cause === 'watch' && fingerprint === this.attempted) return;
+    if (cause === 'poll' && fingerprint === this.attempted) return;
     this.attempted = fingerprint;
     try {
       const next = await this.load(this.snapshot);
       crlReloads.inc({ result: 'success' });
+      if (this.snapshot !== null && sameContent(this.snapshot, next)) {
+        this.log.debug({ cause }, 'inputs unchanged; the snapshot in force stays');
+        return;
+      }
+      recordSnapshotMetrics(next);
+      this.log.info(
+        {
+          generation: next.generation,
+          loadSeconds: next.loadSeconds,
+          crls: crlSummary(next.trust),
+        },
+        'inputs loaded',
+      );
       this.snapshot = next;
       this.emit('snapshot', next);
     } catch (err) {
@@ -147,24 +172,11 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       trust,
       ticketKeys: randomBytes(48),
       loadedAt: Date.now(),
+      loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
     };
-    const seconds = (performance.now() - started) / 1000;
-    recordSnapshotMetrics(snapshot, seconds);
-    for (const warning of [...credentials.warnings, ...trust.warnings])
+    for (const warning of [...credentials.warnings, ...trust.warnings]) {
       this.log.warn({ generation: snapshot.generation }, warning);
-    this.log.info(
-      {
-        generation: snapshot.generation,
-        loadSeconds: Number(seconds.toFixed(3)),
-        crls: trust.crls.map((c) => ({
-          file: c.file,
-          issuer: c.issuer,
-          number: c.crlNumber,
-          entries: c.entries,
-        })),
-      },
-      'inputs loaded',
-    );
+    }
     return snapshot;
   }
 
@@ -174,7 +186,53 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 }
 
-function recordSnapshotMetrics(snapshot: SnapshotData, seconds: number): void {
+function crlSummary(trust: TrustData) {
+  return trust.crls.map((c) => ({
+    file: c.file,
+    issuer: c.issuer,
+    number: c.crlNumber,
+    entries: c.entries,
+  }));
+}
+
+/** Whether a load found exactly what is in force (then no new generation is made). */
+function sameContent(a: SnapshotData, b: SnapshotData): boolean {
+  const ca = a.credentials;
+  const cb = b.credentials;
+  if (
+    ca.servingCertPem !== cb.servingCertPem ||
+    ca.servingKeyPem !== cb.servingKeyPem ||
+    ca.proxyClientCertPem !== cb.proxyClientCertPem ||
+    ca.proxyClientKeyPem !== cb.proxyClientKeyPem ||
+    ca.upstreamCaPem !== cb.upstreamCaPem
+  ) {
+    return false;
+  }
+  const ta = a.trust;
+  const tb = b.trust;
+  if (ta.caDers.length !== tb.caDers.length || ta.issuers.length !== tb.issuers.length)
+    return false;
+  if (!ta.caDers.every((der, i) => Buffer.compare(der, tb.caDers[i] as Uint8Array) === 0))
+    return false;
+  return ta.issuers.every((ia, i) => {
+    const ib = tb.issuers[i];
+    return (
+      ib !== undefined &&
+      ia.caIndex === ib.caIndex &&
+      ia.crlNumber === ib.crlNumber &&
+      ia.thisUpdate === ib.thisUpdate &&
+      ia.nextUpdate === ib.nextUpdate &&
+      ia.set.width === ib.set.width &&
+      Buffer.compare(ia.set.serials, ib.set.serials) === 0 &&
+      Buffer.compare(
+        new Uint8Array(ia.set.revokedAt.buffer),
+        new Uint8Array(ib.set.revokedAt.buffer),
+      ) === 0
+    );
+  });
+}
+
+function recordSnapshotMetrics(snapshot: SnapshotData): void {
   crlEntries.reset();
   crlNextUpdate.reset();
   const trust = snapshot.trust;
@@ -187,6 +245,6 @@ function recordSnapshotMetrics(snapshot: SnapshotData, seconds: number): void {
       crlNextUpdate.set({ issuer }, revocations.nextUpdate / 1000);
   });
   crlLastSuccess.set(snapshot.loadedAt / 1000);
-  snapshotLoadDuration.set(seconds);
+  snapshotLoadDuration.set(snapshot.loadSeconds);
   snapshotGeneration.set(snapshot.generation);
 }

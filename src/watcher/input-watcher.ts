@@ -1,22 +1,30 @@
 /**
  * Tells when an input file may have changed: chokidar on the directory of every input (so
  * editors' write-then-rename and Kubernetes Secret/ConfigMap mounts, whose `..data` symlink
- * is swapped, are seen like writes in place), debounced so a burst of writes is one signal,
- * plus a slow periodic poll in case the filesystem drops events.
+ * is swapped, are seen like writes in place), debounced so a burst of writes is one signal
+ * that comes after its last write, plus a slow periodic poll in case the filesystem drops
+ * events.
  *
  * Whether anything really changed is decided by `fingerprintInputs`: the resolved path, inode,
  * size and mtime of every input file and the listing of every CRL directory.
  */
 import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
+/**
+ * 'event': the filesystem reported a change (always worth a load: file timestamps are coarse,
+ * so two writes in one clock tick can leave size and mtime alike). 'poll': the periodic check,
+ * worth a load only if the fingerprint changed.
+ */
+export type WatchSignal = 'event' | 'poll';
+
 export interface InputWatcherOptions {
   /** Input files and CRL directories. */
   readonly paths: readonly string[];
-  readonly onSignal: () => void;
+  readonly onSignal: (signal: WatchSignal) => void;
   readonly log: Logger;
   /** Quiet time after the last event before signalling. */
   readonly debounceMs?: number;
@@ -32,17 +40,35 @@ export class InputWatcher {
   private readonly poll: NodeJS.Timeout;
 
   constructor(private readonly options: InputWatcherOptions) {
-    this.poll = setInterval(() => options.onSignal(), options.pollMs ?? 10_000);
+    this.poll = setInterval(() => options.onSignal('poll'), options.pollMs ?? 10_000);
     this.poll.unref();
   }
 
   /** Resolves once the watches are in place. */
   async start(): Promise<void> {
     const directories = new Set<string>();
-    for (const path of this.options.paths) {
+    const files = new Set<string>();
+    const inputDirectories = new Set<string>();
+    for (const path of this.options.paths.map((p) => resolve(p))) {
       directories.add(dirname(path));
-      if (isDirectory(path)) directories.add(path);
+      if (isDirectory(path)) {
+        directories.add(path);
+        inputDirectories.add(path);
+      } else {
+        files.add(path);
+      }
     }
+    // Only changes that can touch an input count: the input files, files of a CRL directory,
+    // and the `..data` symlink a Kubernetes Secret/ConfigMap mount swaps atomically.
+    const relevant = (path: string) => {
+      const full = resolve(path);
+      return (
+        files.has(full) ||
+        inputDirectories.has(dirname(full)) ||
+        inputDirectories.has(full) ||
+        basename(full) === '..data'
+      );
+    };
     const watcher = watch([...directories], {
       ignoreInitial: true,
       depth: 0,
@@ -51,7 +77,16 @@ export class InputWatcher {
       ignorePermissionErrors: true,
     });
     this.watcher = watcher;
-    watcher.on('all', () => this.onEvent());
+    // Raw fs.watch events, not chokidar's 'change': chokidar drops a change that follows
+    // another within 50 ms or leaves the mtime alike (coarse timestamps), and the last write of
+    // a burst is the one that must win. Our own debounce does the de-duplication.
+    watcher.on('raw', (_event, path, details) => {
+      const watched = (details as { watchedPath?: string }).watchedPath ?? path;
+      if (relevant(watched) || relevant(join(watched, path))) this.onEvent();
+    });
+    watcher.on('all', (_event, path) => {
+      if (relevant(path)) this.onEvent();
+    });
     watcher.on('error', (err) =>
       this.options.log.warn({ err: errorMessage(err) }, 'file watcher error; polling continues'),
     );
@@ -70,7 +105,7 @@ export class InputWatcher {
     if (this.burstTimer !== null) clearTimeout(this.burstTimer);
     this.quietTimer = null;
     this.burstTimer = null;
-    this.options.onSignal();
+    this.options.onSignal('event');
   }
 
   async close(): Promise<void> {
@@ -90,7 +125,11 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Identity of the inputs' current contents, cheap to compute (stat calls only). */
+/**
+ * Identity of the inputs' current state, cheap to compute (stat calls only). It catches what
+ * the filesystem failed to report; it cannot tell apart two writes within one timestamp tick,
+ * which is why filesystem events always load.
+ */
 export function fingerprintInputs(paths: readonly string[]): string {
   const parts: string[] = [];
   for (const path of paths) {
