@@ -34,7 +34,7 @@ interface ListItem {
   readonly pipeline: readonly Command[];
 }
 
-export class ShellSyntaxError extends Error {
+class ShellSyntaxError extends Error {
   override readonly name: string = 'ShellSyntaxError';
   constructor(
     message: string,
@@ -272,7 +272,7 @@ function parameter(name: string, state: ShellState, io: ProcessIo): string {
 }
 
 /** Tokenises and parses a script into a list of pipelines. */
-export function parseScript(script: string): ListItem[] {
+function parseScript(script: string): ListItem[] {
   const list: ListItem[] = [];
   let connector: Connector = ';';
   let pipeline: Command[] = [];

@@ -9,15 +9,14 @@
 
 import { SpdyProtocolError } from './errors.js';
 
-export const SPDY_VERSION = 3;
+const SPDY_VERSION = 3;
 export const FLAG_FIN = 0x01;
-export const FLAG_UNIDIRECTIONAL = 0x02;
 
 const FRAME_HEADER_LENGTH = 8;
 /** The length field is 24 bits. */
 export const MAX_FRAME_PAYLOAD = 0xffffff;
 
-export const ControlType = {
+const ControlType = {
   SynStream: 1,
   SynReply: 2,
   RstStream: 3,

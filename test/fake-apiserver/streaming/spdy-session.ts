@@ -70,11 +70,6 @@ export class SpdySession {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private endedBy: EndedBy | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
-  private resolveClosed!: () => void;
-  /** Settles when the transport is closed and every stream destroyed. */
-  readonly closed: Promise<void> = new Promise((resolve) => {
-    this.resolveClosed = resolve;
-  });
 
   constructor(
     private readonly transport: Duplex,
@@ -301,7 +296,6 @@ export class SpdySession {
     this.flushDrainWaiters();
     this.decompressor.close();
     this.compressor.close();
-    this.resolveClosed();
   }
 }
 
@@ -330,11 +324,6 @@ export class SpdyStream extends Duplex {
   /** The first value of a (lowercase) header, e.g. `streamtype`, `port`, `requestid`. */
   header(name: string): string | undefined {
     return headerValue(this.headers, name);
-  }
-
-  /** True when the client reset the stream instead of closing it. */
-  get wasResetByPeer(): boolean {
-    return this.peerReset;
   }
 
   /** @internal */
