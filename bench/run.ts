@@ -16,6 +16,7 @@ import type { BenchContext, RunOptions } from './scenarios/context.js';
 import { crlReloadScenario } from './scenarios/crl-reload.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
+import { watchFanoutScenario } from './scenarios/watch-fanout.js';
 import { pinSelfToLoadCore } from './support/cores.js';
 import { makeBenchPki } from './support/pki.js';
 import { cleanupNow, installCleanupHandlers } from './support/processes.js';
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, string> = {
   handshake: '(a) new mTLS connections: openssl s_time -new, handshake only and with one GET',
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
+  watch: '(d) watch fan-out: thousands of HTTP/2 watches, events per second, RSS per watch',
   reload:
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
   try {
     if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
       add(await requestScenarios(ctx, selected));
+    if (selected.has('watch')) add([await watchFanoutScenario(ctx)]);
     if (selected.has('reload')) add([await crlReloadScenario(ctx)]);
     if (selected.has('memory')) add([await memoryScenario(ctx)]);
   } finally {

@@ -46,7 +46,7 @@ export async function handshakeScenarios(
   ctx: BenchContext,
   peers: readonly Peer[],
 ): Promise<ScenarioResult[]> {
-  const seconds = ctx.options.quick ? 2 : 5;
+  const seconds = ctx.options.quick ? 1 : 5;
   const results: ScenarioResult[] = [];
   for (const [id, title, www] of [
     ['handshake', '(a) new mTLS connection, handshake only', null],
