@@ -1,0 +1,81 @@
+/**
+ * `kube-crl-proxy [flags]`: run the proxy (one process, or a cluster with --workers).
+ */
+import cluster from 'node:cluster';
+import type { CommandModule } from 'yargs';
+import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
+import { RUN_OPTIONS } from '../config/options.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startPrimary, startWorker } from '../run/cluster.js';
+import { type RunningProxy, startSingle } from '../run/single.js';
+import { fail } from './exit.js';
+
+export const runCommand: CommandModule = {
+  command: '$0',
+  describe: 'run the proxy',
+  builder: (y) =>
+    y
+      .options(RUN_OPTIONS)
+      .option('config', {
+        type: 'string',
+        group: 'Process:',
+        describe: 'YAML or JSON file with the same keys as the flags; flags override it',
+      })
+      .config('config', (path: string) => readConfigFile(path)),
+  handler: (args) => run(args as Record<string, unknown>),
+};
+
+async function run(args: Record<string, unknown>): Promise<void> {
+  let config: Config;
+  try {
+    config = resolveConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  if (cluster.isWorker) {
+    await runWorker(config);
+    return;
+  }
+  const log = createLogger(config.logLevel);
+  let proxy: RunningProxy;
+  try {
+    proxy = config.workers > 1 ? await startPrimary(config, log) : await startSingle(config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    proxy.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // Logged and counted by the snapshot source; a failure keeps the last good snapshot.
+  process.on('SIGHUP', () => void proxy.reload());
+}
+
+/** A cluster worker: the primary owns the inputs and the signals that reload them. */
+async function runWorker(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel).child({ worker: cluster.worker?.id });
+  process.on('SIGHUP', () => {});
+  const worker = await startWorker(config, log);
+  const stop = () => {
+    worker.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
