@@ -12,9 +12,15 @@ export interface TerminalSize {
   readonly height: number;
 }
 
-/** The terminal of a TTY session: its latest size, as the client's resize messages set it. */
+/** The terminal of a TTY session. */
 export interface Terminal {
+  /** The latest size, as the client's resize messages set it. */
   readonly size: TerminalSize | null;
+  /**
+   * Ctrl-C: a program that handles it (an interactive shell interrupting its current
+   * command) subscribes here; with no subscriber the whole process is killed.
+   */
+  onInterrupt(listener: () => void): () => void;
 }
 
 export interface ProcessIo {

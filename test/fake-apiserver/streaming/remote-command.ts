@@ -114,7 +114,9 @@ export async function runCommand(options: RunOptions): Promise<CommandOutcome> {
   const processSignal = AbortSignal.any([signal, interrupted.signal]);
   const outputs = wireOutputs(streams);
   const io: ProcessIo = {
-    stdin: wireStdin(streams, outputs.terminal, () => interrupted.abort()),
+    stdin: wireStdin(streams, outputs.terminal, () => {
+      if (!streams.terminal?.interrupt()) interrupted.abort();
+    }),
     stdout: outputs.stdout,
     stderr: outputs.stderr,
     signal: processSignal,

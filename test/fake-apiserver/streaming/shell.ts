@@ -8,6 +8,7 @@
  */
 import { PassThrough, type Readable, Writable } from 'node:stream';
 import { findProgram, runProgram } from './commands.js';
+import { ProcessKilledError } from './errors.js';
 import { emptyStdin, type ProcessIo, readLines, write } from './process-io.js';
 
 type WordPart = { readonly literal: string } | { readonly parameter: string };
@@ -87,26 +88,51 @@ async function runScript(script: string, positional: string[], io: ProcessIo): P
 }
 
 /**
- * `sh` reading commands from stdin, line by line. The commands themselves get an empty
- * stdin: a real shell shares the pipe byte by byte, which is not worth emulating.
+ * `sh` reading commands from stdin, line by line, with a prompt on a terminal where Ctrl-C
+ * interrupts the running command (status 130), not the shell. The commands themselves get
+ * an empty stdin: a real shell shares the pipe byte by byte, which is not worth emulating.
  */
 async function runInteractive(io: ProcessIo): Promise<number> {
   const state: ShellState = { status: 0, positional: ['sh'] };
-  const prompt = io.identity.terminal ? '# ' : '';
-  const commandIo: ProcessIo = { ...io, stdin: emptyStdin() };
-  if (prompt) await write(io.stdout, prompt, io.signal);
-  for await (const line of readLines(io.stdin, io.signal)) {
-    try {
-      await runList(parseScript(line), commandIo, state);
-    } catch (error) {
-      if (error instanceof ShellExit) return error.status;
-      if (!(error instanceof ShellSyntaxError)) throw error;
-      await write(io.stderr, `sh: ${error.line}: ${error.message}\n`, io.signal);
-      state.status = 2;
+  const terminal = io.identity.terminal;
+  const prompt = terminal ? '# ' : '';
+  const showPrompt = (): Promise<void> =>
+    prompt ? write(io.stdout, prompt, io.signal) : Promise.resolve();
+  let current: AbortController | null = null;
+  const stopInterrupts = terminal?.onInterrupt(() => {
+    if (current) current.abort();
+    else showPrompt().catch(() => undefined);
+  });
+  try {
+    await showPrompt();
+    for await (const line of readLines(io.stdin, io.signal)) {
+      current = new AbortController();
+      const lineIo: ProcessIo = {
+        ...io,
+        stdin: emptyStdin(),
+        signal: AbortSignal.any([io.signal, current.signal]),
+      };
+      try {
+        await runList(parseScript(line), lineIo, state);
+      } catch (error) {
+        if (error instanceof ShellExit) return error.status;
+        if (error instanceof ProcessKilledError && !io.signal.aborted) {
+          state.status = 130;
+        } else if (error instanceof ShellSyntaxError) {
+          await write(io.stderr, `sh: ${error.line}: ${error.message}\n`, io.signal);
+          state.status = 2;
+        } else {
+          throw error;
+        }
+      } finally {
+        current = null;
+      }
+      await showPrompt();
     }
-    if (prompt) await write(io.stdout, prompt, io.signal);
+    return state.status;
+  } finally {
+    stopInterrupts?.();
   }
-  return state.status;
 }
 
 async function runList(list: readonly ListItem[], io: ProcessIo, state: ShellState) {

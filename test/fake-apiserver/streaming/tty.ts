@@ -6,7 +6,7 @@
  *    terminal in raw mode and would otherwise print staircases;
  *  - canonical input with echo (ICANON, ECHO, ICRNL): keystrokes are echoed, Enter (\r)
  *    ends a line, Backspace/Ctrl-U edit it, Ctrl-D on an empty line is EOF, Ctrl-C kills
- *    the process (status 130, as SIGINT would).
+ *    the foreground command (status 130, as SIGINT would).
  */
 import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Terminal, TerminalSize } from './process-io.js';
@@ -14,11 +14,23 @@ import type { Terminal, TerminalSize } from './process-io.js';
 export class TerminalState implements Terminal {
   size: TerminalSize | null = null;
   private pending = '';
+  private readonly interruptListeners = new Set<() => void>();
   private resolveFirst!: () => void;
   /** Settles on the first resize: kubectl sends one right after the upgrade. */
   readonly firstResize: Promise<void> = new Promise((resolve) => {
     this.resolveFirst = resolve;
   });
+
+  onInterrupt(listener: () => void): () => void {
+    this.interruptListeners.add(listener);
+    return () => this.interruptListeners.delete(listener);
+  }
+
+  /** Delivers Ctrl-C; false when no program handles it (the process is then killed). */
+  interrupt(): boolean {
+    for (const listener of [...this.interruptListeners]) listener();
+    return this.interruptListeners.size > 0;
+  }
 
   /** Feeds bytes of the resize channel (any split; messages end in "\n"). */
   feed(bytes: Buffer): void {

@@ -30,10 +30,18 @@ interface ExecClient {
   readonly done: Promise<Received>;
 }
 
+const messagesOf = new WeakMap<WebSocket, Buffer[]>();
+
+/** Stdout received so far on an open exec WebSocket. */
+function channelSoFar(ws: WebSocket): string {
+  return channel({ messages: messagesOf.get(ws) ?? [], closeCode: 0 }, 1);
+}
+
 /** Opens a v5 exec WebSocket, collecting messages from the very first one. */
 function openExec(url: string): Promise<ExecClient> {
   const ws = new WebSocket(url, ['v5.channel.k8s.io']);
   const messages: Buffer[] = [];
+  messagesOf.set(ws, messages);
   ws.on('message', (data: RawData) => messages.push(data as Buffer));
   const done = new Promise<Received>((resolve) =>
     ws.once('close', (closeCode: number) => resolve({ messages, closeCode })),
@@ -289,4 +297,25 @@ test('logs: the lines and end; follow streams appended lines until the client le
   followed.destroy();
   await server.until(() => server.sessions[2]?.endedBy === 'client', 2_000, 'client end');
   assert.equal(server.sessions[2]?.transport, 'http');
+});
+
+test('TTY line discipline: echo, Enter runs the line, Ctrl-C interrupts the command, not the shell', async (t) => {
+  const server = await startStreamingTestServer({ resizeWaitMs: 5_000 });
+  t.after(() => server.close());
+  const { ws, done } = await openExec(
+    execUrl(server, 'exec', 'command=sh&command=-i&stdin=true&stdout=true&tty=true'),
+  );
+  const output = (): string => channelSoFar(ws);
+  const typed = (text: string): void => ws.send(Buffer.concat([Buffer.of(0), Buffer.from(text)]));
+  ws.send(Buffer.concat([Buffer.of(4), Buffer.from('{"Width":80,"Height":24}\n')]));
+  await server.until(() => output() === '# ', 5_000, 'prompt');
+  typed('sleep 30\r');
+  await server.until(() => output().endsWith('sleep 30\r\n'), 5_000, 'echoed line');
+  typed('\x03');
+  await server.until(() => output().endsWith('^C\r\n# '), 5_000, 'interrupted');
+  typed('echo $?; exit 5\r');
+  const received = await done;
+  assert.equal(channel(received, 1), '# sleep 30\r\n^C\r\n# echo $?; exit 5\r\n130\r\n');
+  const status = JSON.parse(channel(received, 3)) as { details: { causes: { message: string }[] } };
+  assert.equal(status.details.causes[0]?.message, '5');
 });
