@@ -14,6 +14,7 @@ import type { RunResults, ScenarioResult } from './report/results.js';
 import { renderRun, renderScenario } from './report/table.js';
 import type { BenchContext, RunOptions } from './scenarios/context.js';
 import { crlReloadScenario } from './scenarios/crl-reload.js';
+import { execStreamScenario } from './scenarios/exec-stream.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
 import { watchFanoutScenario } from './scenarios/watch-fanout.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, string> = {
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
   watch: '(d) watch fan-out: thousands of HTTP/2 watches, events per second, RSS per watch',
+  exec: '(e) exec byte throughput over WebSocket: MB/s and CPU per MB',
   reload:
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
     if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
       add(await requestScenarios(ctx, selected));
     if (selected.has('watch')) add([await watchFanoutScenario(ctx)]);
+    if (selected.has('exec')) add([await execStreamScenario(ctx)]);
     if (selected.has('reload')) add([await crlReloadScenario(ctx)]);
     if (selected.has('memory')) add([await memoryScenario(ctx)]);
   } finally {

@@ -18,6 +18,8 @@ export interface Round {
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   readonly failed: number;
+  /** The first attempt failed (its error is in the progress log). */
+  readonly retried?: boolean;
 }
 
 export interface PeerFigures {
@@ -55,10 +57,27 @@ export async function measurePeers(
   for (let r = 0; r < ctx.options.rounds; r++) {
     for (const peer of peers) {
       ctx.progress(`${label}: ${peer.name}, round ${r + 1}/${ctx.options.rounds}`);
-      rounds.get(peer.name)?.push(await measure(peer));
+      rounds.get(peer.name)?.push(await measureWithRetry(ctx, label, peer, measure));
     }
   }
   return peers.map((peer) => figures(peer.name, rounds.get(peer.name) ?? []));
+}
+
+/** One retry: a load process lost to the shared machine should not sink the whole run. */
+async function measureWithRetry(
+  ctx: BenchContext,
+  label: string,
+  peer: Peer,
+  measure: (peer: Peer) => Promise<Round>,
+): Promise<Round> {
+  try {
+    return await measure(peer);
+  } catch (err) {
+    ctx.progress(
+      `${label}: ${peer.name}: ${err instanceof Error ? err.message : String(err)}; retrying once`,
+    );
+    return { ...(await measure(peer)), retried: true };
+  }
 }
 
 function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
@@ -80,6 +99,7 @@ function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
   if (otherOnProxyCore > INTERFERENCE) flags.push('shared-core');
   if (cpuPerOp.length > 1 && spread(cpuPerOp) > NOISY) flags.push('noisy');
   if (failed > 0) flags.push('errors');
+  if (rounds.some((r) => r.retried)) flags.push('retried');
   return {
     peer,
     cpuPerOpUs: cpuPerOp.length === 0 ? null : median(cpuPerOp),
