@@ -32,7 +32,7 @@ export interface PortForwardOptions {
   readonly target: EchoServer;
 }
 
-export function servePortForward(options: PortForwardOptions): SpdySession {
+export function servePortForward(options: PortForwardOptions): void {
   const { ctx, session, target } = options;
   const pairs = new Map<string, StreamPair>();
   const expire = (requestId: string): void => {
@@ -77,7 +77,6 @@ export function servePortForward(options: PortForwardOptions): SpdySession {
     },
   });
   session.onAbort(() => spdy.destroy());
-  return spdy;
 }
 
 /**
