@@ -18,7 +18,7 @@ const MB = 1024 * 1024;
 
 export async function execStreamScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const parallel = 4;
-  const bytesPerSession = (ctx.options.quick ? 16 : 64) * MB;
+  const bytesPerSession = (ctx.options.quick ? 8 : 64) * MB;
   const apiserver = await startFakeApiserverHost(ctx.pki);
   const peers: Peer[] = [];
   try {
