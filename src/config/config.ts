@@ -43,6 +43,16 @@ export interface InputFiles {
   readonly proxyClientKeyFile: string;
 }
 
+export interface Limits {
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly httpHeaderTimeoutMs: number;
+  readonly httpIdleTimeoutMs: number;
+  readonly h2PingIntervalMs: number;
+  readonly maxConnections: number;
+  readonly maxHeaderBytes: number;
+  readonly h2MaxConcurrentStreams: number;
+}
+
 export interface Config {
   readonly listen: HostPort;
   readonly metricsListen: HostPort;
@@ -56,6 +66,7 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   readonly requestHeaders: RequestHeaderNames;
   readonly shutdownGraceMs: number;
+  readonly limits: Limits;
   readonly workers: number;
   readonly logLevel: LogLevel;
 }
@@ -147,6 +158,25 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       uidHeaders: headerList('requestheader-uid-headers', args),
     },
     shutdownGraceMs: parseDuration('shutdown-grace', str(args, 'shutdown-grace')),
+    limits: {
+      tlsHandshakeTimeoutMs: positiveDuration('tls-handshake-timeout', args),
+      httpHeaderTimeoutMs: positiveDuration('http-header-timeout', args),
+      httpIdleTimeoutMs: positiveDuration('http-idle-timeout', args),
+      h2PingIntervalMs: positiveDuration('h2-ping-interval', args),
+      maxConnections: parseCount('max-connections', args['max-connections'], 1, 10_000_000),
+      maxHeaderBytes: parseCount(
+        'max-header-bytes',
+        args['max-header-bytes'],
+        1024,
+        16 * 1024 * 1024,
+      ),
+      h2MaxConcurrentStreams: parseCount(
+        'h2-max-concurrent-streams',
+        args['h2-max-concurrent-streams'],
+        1,
+        1_000_000,
+      ),
+    },
     workers: parseWorkers(str(args, 'workers')),
     logLevel: oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, args['log-level']),
   };
@@ -255,6 +285,12 @@ export function parseDuration(name: string, value: string): number {
     throw new ConfigError(name, `"${value}" is not a duration (e.g. 500ms, 30s, 5m)`);
   }
   return Math.round(Number(match[1]) * (UNIT_MS[unit] as number));
+}
+
+function positiveDuration(name: RunOptionName, args: Readonly<Record<string, unknown>>): number {
+  const ms = parseDuration(name, str(args, name));
+  if (ms <= 0) throw new ConfigError(name, 'must be longer than 0');
+  return ms;
 }
 
 function parseCount(name: string, value: unknown, min: number, max: number): number {

@@ -140,7 +140,54 @@ export const RUN_OPTIONS = {
     group: GROUPS.limits,
     type: 'string',
     default: '30s',
-    describe: 'on SIGTERM, time given to in-flight requests before connections are closed',
+    describe:
+      'on SIGTERM: stop accepting, end watches cleanly, and give in-flight requests and tunnels this long before closing them',
+  },
+  'tls-handshake-timeout': {
+    group: GROUPS.limits,
+    type: 'string',
+    default: '10s',
+    describe: 'a client must complete its TLS handshake within this',
+  },
+  'http-header-timeout': {
+    group: GROUPS.limits,
+    type: 'string',
+    default: '60s',
+    describe:
+      'an HTTP/1.1 client must send a complete request head within this (slowloris); never applies to watches or tunnels',
+  },
+  'http-idle-timeout': {
+    group: GROUPS.limits,
+    type: 'string',
+    default: '90s',
+    describe: 'an idle HTTP/1.1 keep-alive connection (no request in flight) is closed after this',
+  },
+  'h2-ping-interval': {
+    group: GROUPS.limits,
+    type: 'string',
+    default: '30s',
+    describe:
+      'HTTP/2 client sessions are pinged this often; one that does not answer within the next interval is closed',
+  },
+  'max-connections': {
+    group: GROUPS.limits,
+    type: 'number',
+    default: 20000,
+    describe:
+      'client connections served at once per process; further ones are closed at once (logged)',
+  },
+  'max-header-bytes': {
+    group: GROUPS.limits,
+    type: 'number',
+    default: 65536,
+    describe: 'largest request head (HTTP/1.1) or header list (HTTP/2) accepted from a client',
+  },
+  'h2-max-concurrent-streams': {
+    group: GROUPS.limits,
+    type: 'number',
+    default: 1000,
+    describe:
+      "streams per HTTP/2 client session (never more than the apiserver's own limit, which is mirrored)",
   },
   workers: {
     group: GROUPS.process,

@@ -107,6 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     'proxy-client-cert-file': file('front-proxy-client.crt', frontProxyClient.certPem),
     'proxy-client-key-file': file('front-proxy-client.key', frontProxyClient.keyPem),
     'log-level': 'info',
+    'shutdown-grace': '1s',
   });
   const proxy = await startSingle(config, createLogger('info', logFile));
   const server = `https://127.0.0.1:${proxy.address.port}`;

@@ -28,6 +28,12 @@ export const tlsErrors = new Counter({
   registers: [servingRegistry],
 });
 
+export const connectionsDropped = new Counter({
+  name: 'kube_crl_proxy_connections_dropped_total',
+  help: 'Client connections closed at once because --max-connections were already open.',
+  registers: [servingRegistry],
+});
+
 export const crlReloads = new Counter({
   name: 'kube_crl_proxy_crl_reloads_total',
   help: 'Loads of the inputs (CRLs, CA bundle, certificates) by result; a failure leaves the last good snapshot in force.',

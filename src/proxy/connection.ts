@@ -16,6 +16,11 @@ export class ClientConnection {
   readonly remoteAddress: string;
   /** How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both sides). */
   private terminator: (reason: string) => void;
+  /**
+   * How it winds down for a shutdown: no new request, watches ended cleanly, in-flight
+   * requests finished; the connection closes by itself when done. Tunnels wait for the deadline.
+   */
+  private drainer: () => void = () => {};
   private closed = false;
 
   constructor(
@@ -37,10 +42,18 @@ export class ClientConnection {
     this.terminator = terminator;
   }
 
+  setDrainer(drainer: () => void): void {
+    this.drainer = drainer;
+  }
+
   terminate(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.terminator(reason);
+  }
+
+  drain(): void {
+    if (!this.closed) this.drainer();
   }
 }
 
@@ -105,5 +118,18 @@ export class ConnectionRegistry {
   /** Every open connection (for draining on shutdown). */
   connections(): ClientConnection[] {
     return [...this.all];
+  }
+
+  /** Resolves true when every connection has closed, false if `timeoutMs` passed first. */
+  waitUntilEmpty(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + timeoutMs;
+      const check = () => {
+        if (this.all.size === 0) resolve(true);
+        else if (Date.now() >= deadline) resolve(false);
+        else setTimeout(check, Math.min(100, Math.max(1, deadline - Date.now())));
+      };
+      check();
+    });
   }
 }

@@ -14,6 +14,7 @@ import {
 } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Limits } from '../config/config.js';
 import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { methodLabel, requestDuration, requests, upstreamErrors } from '../metrics/metrics.js';
@@ -32,20 +33,26 @@ import type { Upstream, UpstreamRole } from './upstream.js';
 const kConnection = Symbol('kube-crl-proxy.connection');
 type TaggedSocket = Socket & { [kConnection]?: H1Connection };
 
-/** Idle time allowed between requests on a keep-alive client connection. */
-const KEEP_ALIVE_TIMEOUT_MS = 90_000;
-/** Time allowed for a client to send a complete request head (slowloris). */
-const HEADERS_TIMEOUT_MS = 60_000;
+/** A request being forwarded on a client connection. */
+interface InFlight {
+  readonly res: ServerResponse;
+  /** Watches and logs -f: ended cleanly (a complete chunked response) on shutdown. */
+  readonly streaming: boolean;
+  endCleanly(): void;
+}
 
 interface H1Connection {
   readonly client: ClientConnection;
   readonly agent: Agent;
+  readonly inFlight: Set<InFlight>;
+  draining: boolean;
 }
 
 export interface H1Options {
   readonly upstream: Upstream;
   readonly rules: IdentityHeaderRules;
   readonly upgrades: UpgradeForwarder;
+  readonly limits: Limits;
   readonly log: Logger;
 }
 
@@ -61,9 +68,13 @@ export class H1Forwarder {
 
   constructor(private readonly options: H1Options) {
     // Never listens: accepted TLS sockets are handed to it with emit('connection').
+    const { limits } = options;
     this.server = createServer({
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      headersTimeout: HEADERS_TIMEOUT_MS,
+      keepAliveTimeout: limits.httpIdleTimeoutMs,
+      headersTimeout: limits.httpHeaderTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // Node checks the head timeout on this interval (30 s by default): check often enough.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.httpHeaderTimeoutMs / 2)),
     });
     // Node 20 defaults requestTimeout to 300 s, which would cut watches and logs -f.
     this.server.requestTimeout = 0;
@@ -84,9 +95,18 @@ export class H1Forwarder {
 
   serve(client: ClientConnection): void {
     const agent = new UpstreamAgent(this.options.upstream, client.upstreamRole);
-    const conn: H1Connection = { client, agent };
+    const conn: H1Connection = { client, agent, inFlight: new Set(), draining: false };
     (client.socket as TaggedSocket)[kConnection] = conn;
     client.socket.once('close', () => agent.destroy());
+    client.setDrainer(() => {
+      conn.draining = true;
+      if (conn.inFlight.size === 0) client.socket.end();
+      for (const request of conn.inFlight) {
+        // Node then answers with Connection: close and closes after the response.
+        request.res.shouldKeepAlive = false;
+        if (request.streaming) request.endCleanly();
+      }
+    });
     this.server.emit('connection', client.socket);
   }
 
@@ -124,16 +144,32 @@ export class H1Forwarder {
       if (!streaming)
         requestDuration.observe({ protocol: 'http/1.1' }, (performance.now() - started) / 1000);
     };
-    upstreamRequest.on('response', (upstreamResponse) => {
-      relayResponse(upstreamResponse, res, () => record(upstreamResponse.statusCode ?? 0));
+    let upstreamResponse: IncomingMessage | null = null;
+    const inFlight: InFlight = {
+      res,
+      streaming,
+      endCleanly: () => {
+        upstreamResponse?.unpipe(res);
+        upstreamRequest.destroy();
+        if (res.headersSent) res.end();
+        else writeStatus(res, upstreamUnavailable('the proxy is shutting down'));
+      },
+    };
+    conn.inFlight.add(inFlight);
+    if (conn.draining) res.shouldKeepAlive = false;
+    upstreamRequest.on('response', (response: IncomingMessage) => {
+      upstreamResponse = response;
+      relayResponse(response, res, () => record(response.statusCode ?? 0));
     });
     upstreamRequest.on('error', (err) => {
       this.onUpstreamError(err, res, upstreamRequest);
       record(res.headersSent ? res.statusCode : 0);
     });
     res.on('close', () => {
+      conn.inFlight.delete(inFlight);
       // The client went away before the response ended: cancel upstream too.
       if (!res.writableFinished) upstreamRequest.destroy();
+      if (conn.draining && conn.inFlight.size === 0) conn.client.socket.end();
     });
     req.pipe(upstreamRequest);
   }

@@ -16,6 +16,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Limits } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { methodLabel, requestDuration, requests, upstreamErrors } from '../metrics/metrics.js';
@@ -35,21 +36,20 @@ type TaggedSocket = Socket & { [kSession]?: H2Session };
 
 const WINDOW_SIZE = 1 << 20;
 const SESSION_WINDOW_SIZE = 16 << 20;
-/** Until the apiserver's own limit is known (then mirrored to the client). */
-const INITIAL_MAX_CONCURRENT_STREAMS = 100;
-/** Client sessions with no stream are pinged this often; Node has no idle timeout of its own. */
-const PING_INTERVAL_MS = 30_000;
 
 export interface H2Options {
   readonly upstream: Upstream;
   readonly rules: IdentityHeaderRules;
   readonly upstreamUrl: string;
+  readonly limits: Limits;
   readonly log: Logger;
 }
 
 interface H2Session {
   readonly client: ClientConnection;
   readonly upstream: Promise<ClientHttp2Session>;
+  /** Watches and logs -f in flight: ended cleanly on shutdown. */
+  readonly streaming: Set<() => void>;
 }
 
 export class H2Forwarder {
@@ -59,9 +59,11 @@ export class H2Forwarder {
     // Never listens: accepted TLS sockets are handed to it with emit('connection').
     this.server = createServer({
       maxSessionMemory: 64,
+      maxHeaderListPairs: 256,
       settings: {
         initialWindowSize: WINDOW_SIZE,
-        maxConcurrentStreams: INITIAL_MAX_CONCURRENT_STREAMS,
+        maxConcurrentStreams: options.limits.h2MaxConcurrentStreams,
+        maxHeaderListSize: options.limits.maxHeaderBytes,
       },
     });
     this.server.on('session', (session: ServerHttp2Session) => this.onSession(session));
@@ -78,7 +80,7 @@ export class H2Forwarder {
 
   serve(client: ClientConnection): void {
     const upstream = this.openUpstream(client);
-    (client.socket as TaggedSocket)[kSession] = { client, upstream };
+    (client.socket as TaggedSocket)[kSession] = { client, upstream, streaming: new Set() };
     this.server.emit('connection', client.socket);
   }
 
@@ -116,17 +118,22 @@ export class H2Forwarder {
         session.destroy();
       }
     });
-    const ping = setInterval(() => {
-      if (!session.destroyed && !session.closed) session.ping(() => {});
-    }, PING_INTERVAL_MS);
-    ping.unref();
-    session.once('close', () => clearInterval(ping));
+    state.client.setDrainer(() => {
+      // GOAWAY: no new stream; the session closes once the open ones are done.
+      session.close();
+      for (const endCleanly of state.streaming) endCleanly();
+    });
+    this.keepAlive(session);
     state.upstream.then(
       (upstream) => {
         // The apiserver's stream limit applies end to end: the client learns it from us.
         upstream.once('remoteSettings', (settings) => {
-          if (!session.destroyed && settings.maxConcurrentStreams !== undefined) {
-            session.settings({ maxConcurrentStreams: settings.maxConcurrentStreams });
+          const limit = Math.min(
+            settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY,
+            this.options.limits.h2MaxConcurrentStreams,
+          );
+          if (!session.destroyed && limit < this.options.limits.h2MaxConcurrentStreams) {
+            session.settings({ maxConcurrentStreams: limit });
           }
         });
         // The upstream connection went away: so does this one, gracefully.
@@ -136,6 +143,28 @@ export class H2Forwarder {
       },
       () => {},
     );
+  }
+
+  /**
+   * Node has no idle timeout for HTTP/2 sessions: ping them, and close one whose ping is still
+   * unanswered one interval later (the client is gone without a FIN).
+   */
+  private keepAlive(session: ServerHttp2Session): void {
+    let awaiting = false;
+    const timer = setInterval(() => {
+      if (session.destroyed || session.closed) return;
+      if (awaiting) {
+        this.options.log.info({}, 'closing an HTTP/2 client session that stopped answering pings');
+        session.destroy();
+        return;
+      }
+      awaiting = true;
+      session.ping((err) => {
+        if (!err) awaiting = false;
+      });
+    }, this.options.limits.h2PingIntervalMs);
+    timer.unref();
+    session.once('close', () => clearInterval(timer));
   }
 
   private onStream(
@@ -162,7 +191,20 @@ export class H2Forwarder {
     };
     const outgoing = this.upstreamHeaders(pairsFromRaw(rawHeaders), state.client);
     state.upstream.then(
-      (upstream) => this.forwardStream(stream, upstream, outgoing, record),
+      (upstream) => {
+        const upstreamStream = this.forwardStream(stream, upstream, outgoing, record);
+        if (streaming && upstreamStream !== null) {
+          // On shutdown a watch or logs -f ends as a complete response, so the client re-lists
+          // and watches again rather than seeing an error.
+          const endCleanly = () => {
+            upstreamStream.unpipe(stream);
+            upstreamStream.close(constants.NGHTTP2_CANCEL);
+            if (stream.headersSent) stream.end();
+          };
+          state.streaming.add(endCleanly);
+          stream.once('close', () => state.streaming.delete(endCleanly));
+        }
+      },
       (err: Error) => {
         record(503);
         respondStatus(stream, upstreamUnavailable(errorMessage(err)));
@@ -194,12 +236,12 @@ export class H2Forwarder {
     upstream: ClientHttp2Session,
     headers: OutgoingHttpHeaders,
     record: (code: number) => void,
-  ): void {
-    if (stream.destroyed) return;
+  ): ClientHttp2Stream | null {
+    if (stream.destroyed) return null;
     if (upstream.destroyed || upstream.closed) {
       record(503);
       respondStatus(stream, upstreamUnavailable('the upstream connection closed'));
-      return;
+      return null;
     }
     let upstreamStream: ClientHttp2Stream;
     try {
@@ -210,7 +252,7 @@ export class H2Forwarder {
     } catch (err) {
       record(502);
       respondStatus(stream, badGateway(`cannot forward the request: ${errorMessage(err)}`));
-      return;
+      return null;
     }
     // Request trailers, if any, pass sanitised like the headers (never identity headers).
     let requestTrailers: OutgoingHttpHeaders = {};
@@ -253,6 +295,7 @@ export class H2Forwarder {
         upstreamStream.close(stream.rstCode || constants.NGHTTP2_CANCEL);
       }
     });
+    return upstreamStream;
   }
 
   private upstreamTrailers(trailers: IncomingHttpHeaders): OutgoingHttpHeaders {

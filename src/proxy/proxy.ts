@@ -34,8 +34,14 @@ export class ProxyLayer implements ConnectionHandler {
     const rules = identityHeaderRules(config.requestHeaders);
     const upgrades = new UpgradeForwarder({ upstream, rules, log });
     this.forwarders = {
-      'http/1.1': new H1Forwarder({ upstream, rules, upgrades, log }),
-      h2: new H2Forwarder({ upstream, rules, upstreamUrl: config.upstream.url, log }),
+      'http/1.1': new H1Forwarder({ upstream, rules, upgrades, limits: config.limits, log }),
+      h2: new H2Forwarder({
+        upstream,
+        rules,
+        upstreamUrl: config.upstream.url,
+        limits: config.limits,
+        log,
+      }),
     };
     this.rejecter = new Rejecter(config.rejectMode);
   }

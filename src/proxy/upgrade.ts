@@ -79,6 +79,9 @@ export class UpgradeForwarder {
       socket.destroy();
       upstreamSocket?.destroy();
     });
+    // A tunnel cannot be wound down from outside its protocol: on shutdown it keeps going until
+    // the grace period ends (most exec and port-forward sessions finish by then).
+    client.setDrainer(() => {});
     this.options.upstream.dialFresh('http/1.1', client.upstreamRole).then(
       (dialled) => {
         if (socket.destroyed) {

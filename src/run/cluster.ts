@@ -181,7 +181,7 @@ export function startWorker(config: Config, log: Logger): Promise<{ close(): Pro
         (started) => {
           server = started.server;
           reply({ type: 'listening', address: started.address });
-          resolve({ close: () => started.server.close() });
+          resolve({ close: () => started.server.drain(config.shutdownGraceMs) });
         },
         (err) => {
           reply({ type: 'listen-failed', error: errorMessage(err) });

@@ -53,6 +53,7 @@ export class ProxyServer {
     this.listener = new ClientListener(
       {
         address: config.listen,
+        limits: config.limits,
         policy: this.policy,
         trust: () => this.trust,
         handler: this.proxy,
@@ -147,14 +148,38 @@ export class ProxyServer {
     this.expiryTimer.unref();
   }
 
-  /** Stops accepting and closes every connection. */
-  async close(): Promise<void> {
-    for (const timer of this.timers) clearInterval(timer);
-    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
-    await this.listener.stopAccepting();
+  /**
+   * Graceful stop: no new connection; HTTP/2 sessions get GOAWAY; watches and logs -f end as
+   * complete responses; in-flight requests finish; idle connections close. Whatever is still
+   * open after `graceMs` (typically exec and port-forward tunnels) is closed then.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.stopTimers();
+    this.listener.stopAccepting();
+    const open = this.proxy.registry.connections();
+    for (const connection of open) connection.drain();
+    const finished = await this.proxy.registry.waitUntilEmpty(graceMs);
+    const leftover = this.proxy.registry.connections();
+    for (const connection of leftover) connection.terminate('shutdown grace period over');
+    this.upstream.close();
+    this.log.info(
+      { connections: open.length, closedAtDeadline: finished ? 0 : leftover.length, graceMs },
+      'drained',
+    );
+  }
+
+  /** Immediate stop: every connection closed now. */
+  close(): void {
+    this.stopTimers();
+    this.listener.stopAccepting();
     for (const connection of this.proxy.registry.connections())
       connection.terminate('shutting down');
     this.upstream.close();
+  }
+
+  private stopTimers(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
   }
 
   get openConnections(): number {

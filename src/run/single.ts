@@ -17,6 +17,7 @@ export interface RunningProxy {
   readonly adminAddress: HostPort;
   /** Re-reads every input now (SIGHUP); a failure keeps the snapshot in force. */
   reload(): Promise<void>;
+  /** Graceful stop (--shutdown-grace), then the admin port and the watcher. */
   close(): Promise<void>;
 }
 
@@ -47,7 +48,7 @@ export async function startSingle(config: Config, log: Logger): Promise<RunningP
     adminAddress = await admin.listen();
   } catch (err) {
     readiness.stop();
-    await server.close();
+    server.close();
     await source.close();
     throw new ConfigError(
       'metrics-listen',
@@ -69,8 +70,8 @@ export async function startSingle(config: Config, log: Logger): Promise<RunningP
     adminAddress,
     reload: () => source.reload('signal'),
     async close() {
+      await server.drain(config.shutdownGraceMs);
       readiness.stop();
-      await server.close();
       await admin.close();
       await source.close();
     },

@@ -4,9 +4,9 @@
  * Accepted connections go to a ConnectionHandler (the proxy); rejected ones to its reject path.
  */
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import type { HostPort } from '../config/config.js';
+import type { HostPort, Limits } from '../config/config.js';
 import type { Logger, RateLimitedLog } from '../log.js';
-import { handshakes, tlsErrors } from '../metrics/metrics.js';
+import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import type { Credentials } from '../pki/credentials.js';
 import type { TrustStore } from '../pki/trust.js';
 import { type Verdict, type VerifyPolicy, verifyPeer } from './verify.js';
@@ -20,11 +20,9 @@ export interface ConnectionHandler {
   reject(socket: TLSSocket, verdict: RejectedVerdict): void;
 }
 
-/** TLS handshakes that do not complete within this are dropped (slow or idle clients). */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-
 export interface ListenerOptions {
   readonly address: HostPort;
+  readonly limits: Limits;
   readonly policy: VerifyPolicy;
   readonly trust: () => TrustStore;
   readonly handler: ConnectionHandler;
@@ -46,8 +44,16 @@ export class ClientListener {
       ALPNProtocols: ['h2', 'http/1.1'],
       requestCert: true,
       rejectUnauthorized: false,
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
       ticketKeys,
+    });
+    this.server.maxConnections = options.limits.maxConnections;
+    this.server.on('drop', () => {
+      connectionsDropped.inc();
+      options.rejectLog.warn(
+        { maxConnections: options.limits.maxConnections },
+        'connection limit reached (--max-connections): new connections are closed at once',
+      );
     });
     this.server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     this.server.on('tlsClientError', (err: Error) => {
@@ -79,9 +85,9 @@ export class ClientListener {
     });
   }
 
-  /** Stops accepting; open connections are left to their owners. */
-  stopAccepting(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /** Stops accepting at once; open connections are left to their owners. */
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
   }
 
   private onSecureConnection(socket: TLSSocket): void {

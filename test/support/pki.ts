@@ -84,9 +84,9 @@ export async function makePki(): Promise<TestPki> {
   };
 }
 
-/** The proxy's flags for this PKI and an upstream URL. */
+/** The proxy's flags for this PKI and an upstream URL; `extra` flags win over these. */
 export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []): string[] {
-  return [
+  const base = [
     '--listen=127.0.0.1:0',
     '--metrics-listen=127.0.0.1:0',
     `--tls-cert-file=${pki.files.servingCert}`,
@@ -97,6 +97,11 @@ export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []):
     `--upstream-ca-file=${pki.files.upstreamCa}`,
     `--proxy-client-cert-file=${pki.files.proxyClientCert}`,
     `--proxy-client-key-file=${pki.files.proxyClientKey}`,
-    ...extra,
+    // Tests stop proxies with open connections; a long drain would only slow them down.
+    '--shutdown-grace=1s',
   ];
+  const named = (flag: string) =>
+    flag.slice(0, flag.indexOf('=') >= 0 ? flag.indexOf('=') : undefined);
+  const overridden = new Set(extra.map(named));
+  return [...base.filter((flag) => !overridden.has(named(flag))), ...extra];
 }
