@@ -134,6 +134,11 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   const api = async <T>(path: string, params: Record<string, string>): Promise<T> => {
     const response = await fetch(`${url}${path}?${new URLSearchParams(params)}`, {
       signal: AbortSignal.timeout(10_000),
+    }).catch((err: unknown) => {
+      const cause =
+        err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+      const status = child.exitCode ?? child.signalCode ?? 'running';
+      throw new Error(`Prometheus ${path}: ${cause} (prometheus: ${status}; stderr: ${stderr})`);
     });
     const body = (await response.json()) as ApiResponse<T>;
     if (body.status !== 'success') {

@@ -7,6 +7,7 @@
  * tunnels.
  */
 import { randomBytes } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
@@ -102,6 +103,8 @@ interface WorldState {
 }
 
 const states = new WeakMap<World, WorldState>();
+/** The tail of each proxy's stderr, for the error when it dies under the load. */
+const proxyStderr = new WeakMap<ProxyProcess, string>();
 
 export async function startWorld(): Promise<World> {
   const pki = await makePki();
@@ -168,6 +171,9 @@ export async function startWorld(): Promise<World> {
       `--crl-file=${legacyCrl}`,
     ]).filter((a) => a !== `--client-ca-file=${pki.files.clientCa}`);
     const proxy = await startProxyProcess(args);
+    proxy.child.stderr?.on('data', (chunk: Buffer) => {
+      proxyStderr.set(proxy, ((proxyStderr.get(proxy) ?? '') + chunk.toString()).slice(-4000));
+    });
     cleanups.push(async () => {
       await proxy.stop();
     });
@@ -335,15 +341,44 @@ class Picker {
   }
 }
 
+/**
+ * The proxy's /metrics, on a fresh connection each time: a pooled keep-alive connection can be
+ * closed by the admin listener's idle timeout just as it is reused.
+ */
+export function scrape(proxy: ProxyProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(`${proxy.adminUrl}/metrics`, { agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.once('end', () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`/metrics: ${res.statusCode}`)),
+      );
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.once('error', (err) => {
+      const { exitCode, signalCode } = proxy.child;
+      const state = exitCode ?? signalCode ?? 'running';
+      const stderr = proxyStderr.get(proxy) ?? '';
+      reject(
+        new Error(
+          `GET ${proxy.adminUrl}/metrics: ${err.message} (proxy: ${state}; stderr: ${stderr})`,
+        ),
+      );
+    });
+  });
+}
+
 /** Sum of the samples of `name` in the proxy's /metrics whose labels include `labels`. */
 export async function scrapeValue(
   proxy: ProxyProcess,
   name: string,
   labels: Readonly<Record<string, string>> = {},
 ): Promise<number> {
-  const text = await (
-    await fetch(`${proxy.adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })
-  ).text();
+  const text = await scrape(proxy);
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let sum = 0;
   for (const line of text.split('\n')) {
