@@ -4,8 +4,10 @@
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { checkCertCommand } from './cli/check-cert-command.js';
 import { demoCommand } from './cli/demo-command.js';
 import { fail } from './cli/exit.js';
+import { inspectCrlCommand } from './cli/inspect-crl-command.js';
 import { runCommand } from './cli/run-command.js';
 import { ConfigError } from './errors.js';
 
@@ -13,6 +15,8 @@ import { ConfigError } from './errors.js';
 export const COMMANDS: readonly CommandModule[] = [
   runCommand,
   demoCommand as unknown as CommandModule,
+  checkCertCommand as unknown as CommandModule,
+  inspectCrlCommand as unknown as CommandModule,
 ];
 
 export function buildCli(argv: string[]): Argv {

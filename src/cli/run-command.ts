@@ -4,12 +4,13 @@
 import cluster from 'node:cluster';
 import type { CommandModule } from 'yargs';
 import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
-import { RUN_OPTIONS } from '../config/options.js';
+import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startPrimary, startWorker } from '../run/cluster.js';
 import { type RunningProxy, startSingle } from '../run/single.js';
 import { fail } from './exit.js';
+import { printConfigText } from './print-config.js';
 
 export const runCommand: CommandModule = {
   command: '$0',
@@ -22,7 +23,13 @@ export const runCommand: CommandModule = {
         group: 'Process:',
         describe: 'YAML or JSON file with the same keys as the flags; flags override it',
       })
-      .config('config', (path: string) => readConfigFile(path)),
+      .config('config', (path: string) => readConfigFile(path))
+      .option('print-config', {
+        type: 'boolean',
+        group: GROUPS.process,
+        describe:
+          'print the effective configuration (flags > --config file > defaults) as YAML, with file paths but never their contents, and exit without listening',
+      }),
   handler: (args) => run(args as Record<string, unknown>),
 };
 
@@ -33,6 +40,10 @@ async function run(args: Record<string, unknown>): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
+  }
+  if (args['print-config'] === true) {
+    process.stdout.write(printConfigText(args));
+    return;
   }
   if (cluster.isWorker) {
     await runWorker(config);

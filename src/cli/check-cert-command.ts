@@ -1,0 +1,270 @@
+/**
+ * `kube-crl-proxy check-cert CERT`: would the proxy accept this client certificate now (or at
+ * `--at`), and if not, why — the same reason and message a client would get in its 401 Status.
+ *
+ * Nothing is re-implemented: the trust inputs load through the proxy's own loadTrustData (so a
+ * configuration the proxy would refuse is refused here too, exit 2), the handshake's chain
+ * check is done offline (tls/offline-chain.ts) and its result goes through the proxy's own
+ * verifyPeer, which maps it and runs the CA, validity, CRL and identity checks.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { stringify as toYaml } from 'yaml';
+import type { Argv, CommandModule } from 'yargs';
+import type { Policy } from '../config/config.js';
+import { GROUPS, RUN_OPTIONS } from '../config/options.js';
+import { errorMessage, InputError } from '../errors.js';
+import { parseCertificate } from '../pki/certificate.js';
+import { readBlocksOf } from '../pki/files.js';
+import { loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
+import { verifyChainOffline } from '../tls/offline-chain.js';
+import { type Verdict, verifyPeer } from '../tls/verify.js';
+import { EXIT_NO, EXIT_OK, fail } from './exit.js';
+import {
+  AT_OPTION,
+  configFileKeys,
+  isoTime,
+  OUTPUT_OPTION,
+  type OutputFormat,
+  parseAt,
+} from './inspect-common.js';
+
+/** The flags of the proxy that decide a certificate's fate, shared with `run` and `--config`. */
+const TRUST_KEYS = ['client-ca-file', 'crl-file', 'crl-missing-policy', 'crl-expired-policy'];
+
+export const CHECK_CERT_OPTIONS = {
+  'client-ca-file': {
+    ...RUN_OPTIONS['client-ca-file'],
+    describe: 'PEM bundle of the CAs that sign client certificates (as the proxy uses it)',
+  },
+  'crl-file': RUN_OPTIONS['crl-file'],
+  'crl-missing-policy': RUN_OPTIONS['crl-missing-policy'],
+  'crl-expired-policy': RUN_OPTIONS['crl-expired-policy'],
+  at: AT_OPTION,
+  output: OUTPUT_OPTION,
+  config: {
+    type: 'string',
+    group: GROUPS.process,
+    describe: `the proxy's --config file: ${TRUST_KEYS.join(', ')} are read from it (flags override it)`,
+  },
+} as const;
+
+/** `--output json`: one object; these fields are stable (documented in docs/cli.md). */
+export const CHECK_CERT_JSON_FIELDS: Readonly<Record<string, string>> = {
+  outcome: '"accepted" or "refused"',
+  reason:
+    "null when accepted; else the proxy's reason, as in the metric label (revoked, unknown_ca, cert_expired, cert_not_yet_valid, crl_missing, crl_expired, invalid_purpose, invalid_cert, invalid_identity)",
+  message: 'null when accepted; else the message of the 401 Status a client would get',
+  identity:
+    'null when refused; else { user, groups }: what the apiserver would see (X-Remote-User, one X-Remote-Group per group)',
+  certificate:
+    '{ file, subject, issuer, serial (uppercase hex), notBefore, notAfter (RFC 3339), sha256Fingerprint }',
+  checkedAt: 'the time of the check (RFC 3339): now, or --at',
+  clientCaFile: 'the CA bundle used',
+  crls: 'every CRL loaded: [{ file, issuer, crlNumber (decimal string or null), thisUpdate, nextUpdate (or null), entries }]',
+  warnings: 'what the proxy would log as warnings while loading these inputs',
+};
+
+interface CheckCertArgs {
+  readonly cert: string;
+  readonly 'client-ca-file'?: string;
+  readonly 'crl-file': string[];
+  readonly 'crl-missing-policy': Policy;
+  readonly 'crl-expired-policy': Policy;
+  readonly at?: string;
+  readonly output: OutputFormat;
+}
+
+export const checkCertCommand: CommandModule<object, CheckCertArgs> = {
+  command: 'check-cert <cert>',
+  describe:
+    'would the proxy accept this client certificate, and as whom; if not, why (exit 0 accepted, 1 refused, 2 bad input)',
+  builder: (y) =>
+    (y as Argv)
+      .positional('cert', {
+        type: 'string',
+        describe: 'client certificate (PEM or DER), optionally followed by its intermediates',
+      })
+      .options(CHECK_CERT_OPTIONS)
+      .config('config', (path: string) => configFileKeys(path, TRUST_KEYS))
+      .example(
+        '$0 check-cert alice.crt --client-ca-file=/etc/kubernetes/pki/ca.crt --crl-file=/etc/kubernetes/pki/crl/',
+        'is alice.crt accepted right now?',
+      )
+      .example(
+        '$0 check-cert alice.crt --config=/etc/kube-crl-proxy/config.yaml --at=2027-01-01T00:00:00Z -o json',
+        'the same inputs as the running proxy, one year ahead, as JSON',
+      ) as unknown as Argv<CheckCertArgs>,
+  handler: (args) => {
+    process.exitCode = checkCert(args);
+  },
+};
+
+function checkCert(args: CheckCertArgs): number {
+  const now = parseAt(args.at);
+  const clientCaFile = args['client-ca-file'];
+  if (clientCaFile === undefined || clientCaFile === '') {
+    fail("--client-ca-file: is required (or give the proxy's --config)");
+  }
+  const certs = readClientCertificates(args.cert);
+  const leaf = certs[0] as X509Certificate;
+  let trust: TrustStore;
+  try {
+    trust = new TrustStore(
+      loadTrustData(
+        {
+          clientCaFile,
+          crlFiles: args['crl-file'],
+          crlMissingPolicy: args['crl-missing-policy'],
+        },
+        null,
+        now,
+      ),
+    );
+  } catch (err) {
+    if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
+    throw err;
+  }
+  const chain = verifyChainOffline({
+    leaf,
+    untrusted: certs.slice(1),
+    trusted: trust.entries.map((e) => e.cert.x509),
+    now,
+  });
+  const verdict = verifyPeer(
+    handshakeResult(leaf, chain.error),
+    trust,
+    {
+      requireClientCert: true,
+      crlMissingPolicy: args['crl-missing-policy'],
+      crlExpiredPolicy: args['crl-expired-policy'],
+    },
+    now,
+  );
+  const report = reportOf(args.cert, leaf, verdict, trust.data, now);
+  process.stdout.write(
+    args.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : text(report),
+  );
+  return report.outcome === 'accepted' ? EXIT_OK : EXIT_NO;
+}
+
+function readClientCertificates(file: string): X509Certificate[] {
+  try {
+    return readBlocksOf('cert', file, ['CERTIFICATE'], 'certificate').map(
+      (block) => parseCertificate(block.der).x509,
+    );
+  } catch (err) {
+    fail(
+      `${file}: ${err instanceof InputError ? err.problem : `unreadable certificate: ${errorMessage(err)}`}`,
+    );
+  }
+}
+
+/**
+ * What verifyPeer reads from a TLS socket after the handshake: the peer certificate and
+ * OpenSSL's chain result. Here the chain result comes from the offline check.
+ */
+function handshakeResult(leaf: X509Certificate, chainError: string | null): TLSSocket {
+  const view: Pick<TLSSocket, 'authorized' | 'authorizationError' | 'getPeerX509Certificate'> = {
+    authorized: chainError === null,
+    // Node types it as Error but hands over OpenSSL's code string; verifyPeer reads it as text.
+    authorizationError: (chainError ?? undefined) as unknown as Error,
+    getPeerX509Certificate: () => leaf,
+  };
+  return view as TLSSocket;
+}
+
+export interface CheckCertReport {
+  readonly outcome: 'accepted' | 'refused';
+  readonly reason: string | null;
+  readonly message: string | null;
+  readonly identity: { readonly user: string; readonly groups: readonly string[] } | null;
+  readonly certificate: {
+    readonly file: string;
+    readonly subject: string;
+    readonly issuer: string;
+    readonly serial: string;
+    readonly notBefore: string;
+    readonly notAfter: string;
+    readonly sha256Fingerprint: string;
+  };
+  readonly checkedAt: string;
+  readonly clientCaFile: string;
+  readonly crls: readonly {
+    readonly file: string;
+    readonly issuer: string;
+    readonly crlNumber: string | null;
+    readonly thisUpdate: string;
+    readonly nextUpdate: string | null;
+    readonly entries: number;
+  }[];
+  readonly warnings: readonly string[];
+}
+
+function reportOf(
+  file: string,
+  leaf: X509Certificate,
+  verdict: Verdict,
+  data: TrustData,
+  now: number,
+): CheckCertReport {
+  const cert = parseCertificate(leaf.raw);
+  return {
+    outcome: verdict.outcome === 'accepted' ? 'accepted' : 'refused',
+    reason: verdict.outcome === 'rejected' ? verdict.reason : null,
+    message: verdict.outcome === 'rejected' ? verdict.message : null,
+    identity:
+      verdict.outcome === 'accepted'
+        ? { user: verdict.identity.user, groups: verdict.identity.groups }
+        : null,
+    certificate: {
+      file,
+      subject: cert.subject,
+      issuer: cert.issuer,
+      serial: cert.serial,
+      notBefore: isoTime(cert.notBefore),
+      notAfter: isoTime(cert.notAfter),
+      sha256Fingerprint: cert.fingerprint256,
+    },
+    checkedAt: isoTime(now),
+    clientCaFile: data.clientCaFile,
+    crls: data.crls.map((crl) => ({
+      file: crl.file,
+      issuer: crl.issuer,
+      crlNumber: crl.crlNumber,
+      thisUpdate: isoTime(crl.thisUpdate),
+      nextUpdate: crl.nextUpdate === null ? null : isoTime(crl.nextUpdate),
+      entries: crl.entries,
+    })),
+    warnings: data.warnings,
+  };
+}
+
+function text(report: CheckCertReport): string {
+  const head =
+    report.identity !== null
+      ? `accepted: forwarded as user "${report.identity.user}"${groupsText(report.identity.groups)}\n`
+      : `refused (${report.reason}): ${report.message}\n`;
+  const details = toYaml({
+    certificate: report.certificate,
+    checkedAt: report.checkedAt,
+    clientCaFile: report.clientCaFile,
+    crls: report.crls,
+  });
+  const warnings = report.warnings.map((w) => `warning: ${w}\n`).join('');
+  return `${head}${warnings}${indent(details)}`;
+}
+
+function groupsText(groups: readonly string[]): string {
+  return groups.length === 0
+    ? ' with no groups'
+    : ` with groups ${groups.map((g) => `"${g}"`).join(', ')}`;
+}
+
+function indent(block: string): string {
+  return block
+    .trimEnd()
+    .split('\n')
+    .map((line) => `  ${line}\n`)
+    .join('');
+}

@@ -1,0 +1,56 @@
+/**
+ * What the inspection commands (check-cert, inspect-crl) share: `--at`, `--output`, reading
+ * the proxy's own `--config` file, and how times are printed.
+ */
+import { readConfigFile } from '../config/config.js';
+import { GROUPS } from '../config/options.js';
+import { ConfigError } from '../errors.js';
+import { fail } from './exit.js';
+
+export type OutputFormat = 'text' | 'json';
+
+export const OUTPUT_OPTION = {
+  alias: 'o',
+  choices: ['text', 'json'],
+  default: 'text',
+  group: GROUPS.process,
+  describe: 'text for people, json for scripts (stable fields, see docs/cli.md)',
+} as const;
+
+export const AT_OPTION = {
+  type: 'string',
+  group: GROUPS.process,
+  describe: 'check as of this time instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)',
+} as const;
+
+/** RFC 3339 date-time: a date, a time, and an explicit offset (no local-time guesses). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** `--at` as ms since the epoch; now when absent. Bad input exits 2. */
+export function parseAt(value: string | undefined): number {
+  if (value === undefined) return Date.now();
+  const ms = RFC3339.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms))
+    fail(`--at: "${value}" is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)`);
+  return ms;
+}
+
+/** Times as the proxy prints them: RFC 3339 in UTC, whole seconds when they are whole. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * The keys of a proxy `--config` file that a command uses; the file's other keys are the
+ * proxy's and are ignored here (unknown keys are still refused, as the proxy refuses them).
+ */
+export function configFileKeys(path: string, keys: readonly string[]): Record<string, unknown> {
+  let all: Record<string, unknown>;
+  try {
+    all = readConfigFile(path);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  return Object.fromEntries(Object.entries(all).filter(([key]) => keys.includes(key)));
+}
