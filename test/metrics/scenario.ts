@@ -167,9 +167,10 @@ export async function startWorld(): Promise<World> {
     cleanups.push(() => upstream.current.close());
     const args = proxyArgs(pki, fake.url, [
       `--client-ca-file=${bundle}`,
+      `--crl-file=${pki.files.crl}`,
       `--crl-file=${opsCrl}`,
       `--crl-file=${legacyCrl}`,
-    ]).filter((a) => a !== `--client-ca-file=${pki.files.clientCa}`);
+    ]);
     const proxy = await startProxyProcess(args);
     proxy.child.stderr?.on('data', (chunk: Buffer) => {
       proxyStderr.set(proxy, ((proxyStderr.get(proxy) ?? '') + chunk.toString()).slice(-4000));
