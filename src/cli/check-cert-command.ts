@@ -102,10 +102,11 @@ export const checkCertCommand: CommandModule<object, CheckCertArgs> = {
 
 function checkCert(args: CheckCertArgs): number {
   const now = parseAt(args.at);
-  const clientCaFile = args['client-ca-file'];
+  const clientCaFile: unknown = args['client-ca-file'];
   if (clientCaFile === undefined || clientCaFile === '') {
     fail("--client-ca-file: is required (or give the proxy's --config)");
   }
+  if (typeof clientCaFile !== 'string') fail('--client-ca-file: give it once, as one file');
   const certs = readClientCertificates(args.cert);
   const leaf = certs[0] as X509Certificate;
   let trust: TrustStore;
