@@ -95,6 +95,25 @@ async function main(): Promise<void> {
       ),
   };
   const scenarios: ScenarioResult[] = [];
+  /** A failed scenario is reported as such; the others still run and are written. */
+  const attempt = async (id: string, run: () => Promise<ScenarioResult[]>) => {
+    try {
+      add(await run());
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      ctx.progress(`${id}: FAILED: ${message}`);
+      add([
+        {
+          id,
+          title: `${id}: failed`,
+          table: { columns: ['error'], rows: [[message.split('\n')[0] ?? '']] },
+          ratios: [],
+          notes: [],
+          data: { error: message },
+        },
+      ]);
+    }
+  };
   const add = (results: ScenarioResult[]) => {
     for (const result of results) {
       scenarios.push(result);
@@ -103,11 +122,11 @@ async function main(): Promise<void> {
   };
   try {
     if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
-      add(await requestScenarios(ctx, selected));
-    if (selected.has('watch')) add([await watchFanoutScenario(ctx)]);
-    if (selected.has('exec')) add([await execStreamScenario(ctx)]);
-    if (selected.has('reload')) add([await crlReloadScenario(ctx)]);
-    if (selected.has('memory')) add([await memoryScenario(ctx)]);
+      await attempt('requests', () => requestScenarios(ctx, selected));
+    if (selected.has('watch')) await attempt('watch', async () => [await watchFanoutScenario(ctx)]);
+    if (selected.has('exec')) await attempt('exec', async () => [await execStreamScenario(ctx)]);
+    if (selected.has('reload')) await attempt('reload', async () => [await crlReloadScenario(ctx)]);
+    if (selected.has('memory')) await attempt('memory', async () => [await memoryScenario(ctx)]);
   } finally {
     pki.cleanup();
   }
