@@ -33,6 +33,12 @@ export interface ThresholdStep {
   readonly value: number | null;
 }
 
+/** A Grafana value mapping of type "value": exact values shown as text, in a colour. */
+export interface ValueMapping {
+  readonly type: string;
+  readonly options: Readonly<Record<string, { readonly text?: string; readonly color?: string }>>;
+}
+
 export interface FieldOverride {
   readonly matcher: { readonly id: string; readonly options: string };
   readonly properties: readonly { readonly id: string; readonly value: unknown }[];
@@ -58,6 +64,7 @@ export interface Panel {
       readonly max?: number;
       readonly decimals?: number;
       readonly thresholds?: { readonly mode: string; readonly steps: readonly ThresholdStep[] };
+      readonly mappings?: readonly ValueMapping[];
       readonly custom?: {
         readonly drawStyle?: string;
         readonly fillOpacity?: number;

@@ -3,7 +3,7 @@
  * real proxy binary (in front of the fake kube-apiserver) every second while a mixed load runs
  * — good, revoked, unknown-CA, expired, CRL-expired, certificate-less and non-TLS clients over
  * HTTP/1.1 and HTTP/2, two failed reloads, two revoked users' open connections cut, an
- * apiserver outage, an exec tunnel. Then every panel query of the dashboard is evaluated
+ * apiserver outage, an exec tunnel, a connection flood past --max-connections. Then every panel query of the dashboard is evaluated
  * through Prometheus's HTTP API and must return data, every metric name used must be exported,
  * promtool must accept the live scrape, and the alert rules must evaluate cleanly with the ones
  * this load provokes pending or firing.
@@ -26,6 +26,7 @@ import {
   driveLoad,
   type LoadPlan,
   type LoadReport,
+  MAX_CONNECTIONS,
   scrape as scrapeMetrics,
   scrapeValue,
   startWorld,
@@ -70,6 +71,10 @@ const PLAN: LoadPlan = {
     { at: 0.6, event: { kind: 'failed-reload' } },
     { at: 0.45, event: { kind: 'apiserver-outage', ms: 3_000 } },
     { at: 0.75, event: { kind: 'cut-revoked-connection' } },
+    {
+      at: 0.85,
+      event: { kind: 'connection-flood', connections: MAX_CONNECTIONS + 30, holdMs: 1_000 },
+    },
   ],
 };
 
@@ -109,6 +114,7 @@ test('a real Prometheus scraping the proxy under mixed load', { timeout: 120_000
     assert.equal(report.cutConnections, 2, 'two revoked users had their open connection cut');
     assert.equal(report.failedReloads, 2);
     assert.equal(report.outages, 1);
+    assert.ok(report.dropped >= 20, `${report.dropped} flood connections dropped at the cap`);
   });
 
   await t.test('promtool check metrics accepts a live scrape', async () => {
@@ -281,6 +287,7 @@ test('a real Prometheus scraping the proxy under mixed load', { timeout: 120_000
     assert.equal(state('KubeCrlProxyCrlExpired')?.state, 'firing');
     assert.equal(state('KubeCrlProxyReloadFailing')?.state, 'firing');
     assert.equal(state('KubeCrlProxyRevokedCertificateInUse')?.state, 'firing');
+    assert.notEqual(state('KubeCrlProxyConnectionLimit')?.state, 'inactive', 'the flood');
     for (const quiet of [
       'KubeCrlProxyDown',
       'KubeCrlProxyNotReady',

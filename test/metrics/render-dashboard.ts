@@ -1,7 +1,8 @@
 /**
  * `npm run render-dashboard [-- OUT.png [SECONDS]]`: starts the proxy, the fake apiserver and
  * a real Prometheus, drives a mixed load with incidents for ~100 s (a revoked credential in a
- * retry loop, failed reloads, revoked users cut, an apiserver restart, exec sessions), queries
+ * retry loop, failed reloads, revoked users cut, an apiserver restart, exec sessions, a
+ * connection flood past --max-connections), queries
  * every panel of grafana/kube-crl-proxy.json from Prometheus exactly as Grafana would, draws
  * the dashboard (render.ts) and has headless Debian chromium take the screenshot
  * (grafana/dashboard.png by default). Needs /usr/bin/prometheus and /usr/bin/chromium.
@@ -14,7 +15,14 @@ import { pathToFileURL } from 'node:url';
 import { ALERTS_FILE, GRAFANA_DIR, interpolate, legend, loadDashboard } from './dashboard.js';
 import { PROMETHEUS_BIN, type Prometheus, startPrometheus } from './prometheus.js';
 import { pageHeight, renderHtml, type Series } from './render.js';
-import { driveLoad, type LoadPlan, type Mix, startWorld, type World } from './scenario.js';
+import {
+  driveLoad,
+  type LoadPlan,
+  MAX_CONNECTIONS,
+  type Mix,
+  startWorld,
+  type World,
+} from './scenario.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
@@ -67,6 +75,10 @@ function renderPlan(durationMs: number): LoadPlan {
       { at: 0.64, event: { kind: 'apiserver-outage', ms: 3_000 } },
       { at: 0.72, event: { kind: 'cut-revoked-connection' } },
       { at: 0.82, event: { kind: 'failed-reload' } },
+      {
+        at: 0.92,
+        event: { kind: 'connection-flood', connections: MAX_CONNECTIONS + 40, holdMs: 2_000 },
+      },
     ],
   };
 }
@@ -155,6 +167,10 @@ async function main(): Promise<void> {
     });
     process.stdout.write(`driving ${seconds} s of mixed load against ${world.proxy.url}…\n`);
     const report = await driveLoad(world, renderPlan(seconds * 1000));
+    const { exitCode, signalCode } = world.proxy.child;
+    if (exitCode !== null || signalCode !== null) {
+      throw new Error(`the proxy exited during the load (${exitCode ?? signalCode}): no picture`);
+    }
     await new Promise((r) => setTimeout(r, 3 * SCRAPE_INTERVAL_S * 1000));
     const start = Math.floor(report.startedAt / 1000);
     const end = Math.floor(Date.now() / 1000);

@@ -4,7 +4,7 @@
  * each panel's gridPos. Handles what grafana/kube-crl-proxy.json uses: rows, stat, time series
  * (lines, bars, stacking) and horizontal bar gauges, with Grafana's unit formats.
  */
-import type { Dashboard, FieldOverride, Panel, ThresholdStep } from './dashboard.js';
+import type { Dashboard, FieldOverride, Panel, ThresholdStep, ValueMapping } from './dashboard.js';
 
 export interface Series {
   readonly name: string;
@@ -196,6 +196,19 @@ function seriesColors(panel: Panel, series: readonly Series[]): string[] {
       overrideColor(panel.fieldConfig?.overrides ?? [], s.name) ??
       (PALETTE[next++ % PALETTE.length] as string),
   );
+}
+
+/** The text and colour a "value" mapping gives `value`, if any. */
+function mapped(
+  mappings: readonly ValueMapping[] | undefined,
+  value: number | null,
+): { text?: string; color?: string } | null {
+  if (value === null) return null;
+  for (const m of mappings ?? []) {
+    const hit = m.type === 'value' ? m.options[String(value)] : undefined;
+    if (hit !== undefined) return hit;
+  }
+  return null;
 }
 
 function lastValue(s: Series | undefined): number | null {
@@ -413,7 +426,11 @@ function stat(
   const defaults = panel.fieldConfig?.defaults;
   const s = series[0];
   const value = lastValue(s);
-  const c = thresholdColor(defaults?.thresholds?.steps, value);
+  const mapping = mapped(defaults?.mappings, value);
+  const c =
+    mapping?.color === undefined
+      ? thresholdColor(defaults?.thresholds?.steps, value)
+      : color(mapping.color);
   if (panel.options?.graphMode !== 'none' && s !== undefined && s.points.length > 1) {
     const values = s.points.flatMap(([, v]) => (v === null ? [] : [v]));
     const lo = Math.min(0, ...values);
@@ -436,7 +453,7 @@ function stat(
       );
     }
   }
-  const label = formatValue(value, defaults?.unit, defaults?.decimals);
+  const label = mapping?.text ?? formatValue(value, defaults?.unit, defaults?.decimals);
   const size = Math.min(34, (box.w - 20) / (label.length * 0.58), box.h * 0.36);
   parts.push(
     text(

@@ -21,6 +21,8 @@ import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.j
 const DAY_MS = 86_400_000;
 const CLIENT_TIMEOUT_MS = 5_000;
 const PODS = '/api/v1/namespaces/default/pods';
+/** Far above what the load keeps open (a dozen), low enough for a flood to reach. */
+export const MAX_CONNECTIONS = 64;
 
 export type ClientKind =
   | 'good-h1'
@@ -51,7 +53,9 @@ export type LoadEvent =
   | { readonly kind: 'cut-revoked-connection' }
   | { readonly kind: 'failed-reload' }
   | { readonly kind: 'apiserver-outage'; readonly ms: number }
-  | { readonly kind: 'exec'; readonly holdMs: number };
+  | { readonly kind: 'exec'; readonly holdMs: number }
+  /** More idle TCP connections than --max-connections allows, held for holdMs. */
+  | { readonly kind: 'connection-flood'; readonly connections: number; readonly holdMs: number };
 
 export interface LoadPlan {
   readonly durationMs: number;
@@ -73,6 +77,8 @@ export interface LoadReport {
   readonly outages: number;
   /** Exec requests answered 101 by the apiserver through the proxy. */
   readonly upgrades: number;
+  /** Flood connections the proxy closed at once (over --max-connections). */
+  readonly dropped: number;
   readonly execRefusals: string[];
 }
 
@@ -166,6 +172,7 @@ export async function startWorld(): Promise<World> {
     const upstream = { current: fake };
     cleanups.push(() => upstream.current.close());
     const args = proxyArgs(pki, fake.url, [
+      `--max-connections=${MAX_CONNECTIONS}`,
       `--client-ca-file=${bundle}`,
       `--crl-file=${pki.files.crl}`,
       `--crl-file=${opsCrl}`,
@@ -537,6 +544,27 @@ function openExec(state: WorldState): Promise<ExecTunnel> {
   });
 }
 
+/**
+ * Opens `count` TCP connections that never start TLS and holds them: past --max-connections
+ * the proxy closes new ones at once. Returns how many it closed before the hold ended.
+ */
+async function connectionFlood(state: WorldState, count: number, holdMs: number): Promise<number> {
+  let closedEarly = 0;
+  let holding = true;
+  const sockets = Array.from({ length: count }, () => {
+    const socket = netConnect(state.world.proxy.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      if (holding) closedEarly++;
+    });
+    return socket;
+  });
+  await delay(holdMs);
+  holding = false;
+  for (const socket of sockets) socket.destroy();
+  return closedEarly;
+}
+
 /** Drives `plan` against the world; never throws for a client's failure, only for a broken event. */
 export async function driveLoad(world: World, plan: LoadPlan): Promise<LoadReport> {
   const state = stateOf(world);
@@ -565,6 +593,7 @@ export async function driveLoad(world: World, plan: LoadPlan): Promise<LoadRepor
     failedReloads: 0,
     outages: 0,
     upgrades: 0,
+    dropped: 0,
     execRefusals: [] as string[],
   };
   const events = async () => {
@@ -582,6 +611,9 @@ export async function driveLoad(world: World, plan: LoadPlan): Promise<LoadRepor
         case 'apiserver-outage':
           await apiserverOutage(state, event.ms);
           report.outages++;
+          break;
+        case 'connection-flood':
+          report.dropped += await connectionFlood(state, event.connections, event.holdMs);
           break;
         case 'exec': {
           const tunnel = await openExec(state);
