@@ -1,0 +1,354 @@
+/**
+ * Just enough HTTP/2 to send what Node's http2 client refuses to send: frames built by hand,
+ * header blocks in HPACK "literal without indexing, new name" form (no Huffman, no dynamic
+ * table), so any name or value bytes — uppercase, CR/LF, connection-specific headers,
+ * misplaced pseudo-headers — reach the proxy exactly as written.
+ */
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
+
+export const FrameType = {
+  data: 0x0,
+  headers: 0x1,
+  priority: 0x2,
+  rstStream: 0x3,
+  settings: 0x4,
+  pushPromise: 0x5,
+  ping: 0x6,
+  goaway: 0x7,
+  windowUpdate: 0x8,
+  continuation: 0x9,
+} as const;
+
+export const Flag = {
+  endStream: 0x1,
+  ack: 0x1,
+  endHeaders: 0x4,
+  padded: 0x8,
+  priority: 0x20,
+} as const;
+
+/** RFC 9113 error codes the tests look for. */
+export const H2Error = {
+  noError: 0x0,
+  protocolError: 0x1,
+  internalError: 0x2,
+  flowControlError: 0x3,
+  streamClosed: 0x5,
+  frameSizeError: 0x6,
+  refusedStream: 0x7,
+  cancel: 0x8,
+  compressionError: 0x9,
+} as const;
+
+export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** One header field; names and values are written as latin1 bytes, untouched. */
+export type HeaderField = readonly [name: string, value: string];
+
+/** HPACK integer with an N-bit prefix (RFC 7541 5.1); `first` holds the pattern bits. */
+export function hpackInteger(value: number, prefixBits: number, first = 0): Buffer {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return Buffer.from([first | value]);
+  const out = [first | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest % 128) + 128);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+function hpackString(text: string): Buffer {
+  const bytes = Buffer.from(text, 'latin1');
+  return Buffer.concat([hpackInteger(bytes.length, 7), bytes]);
+}
+
+/** A header block of "literal header field without indexing — new name" representations. */
+export function headerBlock(fields: readonly HeaderField[]): Buffer {
+  return Buffer.concat(
+    fields.map(([name, value]) =>
+      Buffer.concat([Buffer.from([0x00]), hpackString(name), hpackString(value)]),
+    ),
+  );
+}
+
+export function frame(type: number, flags: number, streamId: number, payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return Buffer.concat([head, payload]);
+}
+
+export function settingsFrame(settings: ReadonlyArray<readonly [number, number]> = []): Buffer {
+  const payload = Buffer.alloc(settings.length * 6);
+  settings.forEach(([id, value], i) => {
+    payload.writeUInt16BE(id, i * 6);
+    payload.writeUInt32BE(value, i * 6 + 2);
+  });
+  return frame(FrameType.settings, 0, 0, payload);
+}
+
+export function headersFrame(
+  streamId: number,
+  fields: readonly HeaderField[],
+  options: { endStream?: boolean; endHeaders?: boolean } = {},
+): Buffer {
+  let flags = 0;
+  if (options.endStream ?? true) flags |= Flag.endStream;
+  if (options.endHeaders ?? true) flags |= Flag.endHeaders;
+  return frame(FrameType.headers, flags, streamId, headerBlock(fields));
+}
+
+export function dataFrame(streamId: number, data: string | Uint8Array, endStream = true): Buffer {
+  const payload = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+  return frame(FrameType.data, endStream ? Flag.endStream : 0, streamId, payload);
+}
+
+/** The pseudo-headers of a plain request, then `extra`. */
+export function requestFields(
+  path: string,
+  extra: readonly HeaderField[] = [],
+  method = 'GET',
+): HeaderField[] {
+  return [
+    [':method', method],
+    [':scheme', 'https'],
+    [':authority', '127.0.0.1'],
+    [':path', path],
+    ...extra,
+  ];
+}
+
+export interface ReceivedFrame {
+  readonly type: number;
+  readonly flags: number;
+  readonly streamId: number;
+  readonly payload: Buffer;
+}
+
+/**
+ * `:status` of a response HEADERS block when the server wrote it the way nghttp2 does: an
+ * indexed static entry (200, 204, 206, 304, 400, 404, 500) or a literal with the static
+ * `:status` name and a (possibly Huffman-coded) digit string. null when it is neither.
+ */
+export function responseStatus(block: Buffer): number | null {
+  const first = block[0];
+  if (first === undefined) return null;
+  const STATIC: Record<number, number> = {
+    8: 200,
+    9: 204,
+    10: 206,
+    11: 304,
+    12: 400,
+    13: 404,
+    14: 500,
+  };
+  if (first & 0x80) return STATIC[first & 0x7f] ?? null;
+  // Literal with incremental indexing (01xxxxxx), without indexing (0000xxxx) or never indexed (0001xxxx).
+  const index = first & 0x40 ? first & 0x3f : first & 0x0f;
+  if (index < 8 || index > 14) return null;
+  const lengthByte = block[1];
+  if (lengthByte === undefined) return null;
+  const length = lengthByte & 0x7f;
+  const value = block.subarray(2, 2 + length);
+  const text = lengthByte & 0x80 ? huffmanDigits(value) : value.toString('latin1');
+  return text === null || !/^\d{3}$/.test(text) ? null : Number(text);
+}
+
+/** Huffman decoding restricted to the digits (RFC 7541 Appendix B: 5 bits for 0-2, 6 for 3-9). */
+function huffmanDigits(bytes: Buffer): string | null {
+  let bits = '';
+  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+  let out = '';
+  let pos = 0;
+  while (bits.length - pos >= 5) {
+    const five = Number.parseInt(bits.slice(pos, pos + 5), 2);
+    if (five <= 2) {
+      out += String(five);
+      pos += 5;
+      continue;
+    }
+    if (bits.length - pos < 6) break;
+    const six = Number.parseInt(bits.slice(pos, pos + 6), 2);
+    if (six >= 0x19 && six <= 0x1f) {
+      out += String(six - 0x19 + 3);
+      pos += 6;
+      continue;
+    }
+    break;
+  }
+  // What is left must be EOS padding: fewer than 8 bits, all ones.
+  const rest = bits.slice(pos);
+  return rest.length < 8 && /^1*$/.test(rest) ? out : null;
+}
+
+/**
+ * A raw HTTP/2 client connection: sends bytes as given, parses the server's frames, answers
+ * the server's SETTINGS (and nothing else) so the session gets going.
+ */
+export class RawH2Client {
+  readonly frames: ReceivedFrame[] = [];
+  readonly closed: Promise<void>;
+  private buffered = Buffer.alloc(0);
+  private readonly waiting = new Set<() => void>();
+  private ended = false;
+
+  private constructor(readonly socket: TLSSocket) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.ended = true;
+        for (const check of [...this.waiting]) check();
+        resolve();
+      }),
+    );
+  }
+
+  /** Connects with ALPN h2 and sends the preface and an empty SETTINGS frame. */
+  static connect(url: string, ca: string, cert?: IssuedCert): Promise<RawH2Client> {
+    const target = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        host: target.hostname,
+        port: Number(target.port),
+        ca,
+        ALPNProtocols: ['h2'],
+        ...(cert === undefined ? {} : { cert: cert.certPem, key: cert.keyPem }),
+      });
+      socket.once('secureConnect', () => {
+        if (socket.alpnProtocol !== 'h2') {
+          socket.destroy();
+          reject(new Error(`server chose ALPN ${String(socket.alpnProtocol)}, not h2`));
+          return;
+        }
+        const client = new RawH2Client(socket);
+        socket.write(Buffer.concat([PREFACE, settingsFrame()]));
+        resolve(client);
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.ended;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  /** Frames of one stream, in arrival order. */
+  framesOf(streamId: number): ReceivedFrame[] {
+    return this.frames.filter((f) => f.streamId === streamId);
+  }
+
+  /** RST_STREAM error code received for the stream, if any. */
+  resetCode(streamId: number): number | null {
+    const rst = this.frames.find((f) => f.type === FrameType.rstStream && f.streamId === streamId);
+    return rst === undefined ? null : rst.payload.readUInt32BE(0);
+  }
+
+  /** GOAWAY error code received, if any. */
+  goawayCode(): number | null {
+    const goaway = this.frames.find((f) => f.type === FrameType.goaway);
+    return goaway === undefined ? null : goaway.payload.readUInt32BE(4);
+  }
+
+  /** Status of the stream's response HEADERS, if one arrived (see responseStatus). */
+  status(streamId: number): number | null {
+    const headers = this.frames.find(
+      (f) => f.type === FrameType.headers && f.streamId === streamId,
+    );
+    return headers === undefined ? null : responseStatus(headerFragment(headers));
+  }
+
+  /** Whether the stream is finished: a reset, an END_STREAM frame, a GOAWAY or a closed socket. */
+  streamDone(streamId: number): boolean {
+    if (this.ended || this.goawayCode() !== null) return true;
+    return this.framesOf(streamId).some(
+      (f) =>
+        f.type === FrameType.rstStream ||
+        ((f.type === FrameType.data || f.type === FrameType.headers) &&
+          (f.flags & Flag.endStream) !== 0),
+    );
+  }
+
+  /** Resolves once `done()` holds (checked on every frame and on close), or rejects. */
+  waitFor(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        this.waiting.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(check);
+        reject(
+          new Error(
+            `raw h2 client: ${what} not seen within ${timeoutMs} ms; frames: ${this.describe()}`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiting.add(check);
+      check();
+    });
+  }
+
+  describe(): string {
+    return this.frames
+      .map((f) => {
+        const name =
+          Object.entries(FrameType).find(([, v]) => v === f.type)?.[0] ?? `type${f.type}`;
+        const code =
+          f.type === FrameType.rstStream
+            ? ` code=${f.payload.readUInt32BE(0)}`
+            : f.type === FrameType.goaway
+              ? ` code=${f.payload.readUInt32BE(4)}`
+              : '';
+        return `${name}(stream=${f.streamId} flags=0x${f.flags.toString(16)}${code})`;
+      })
+      .join(' ');
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    while (this.buffered.length >= 9) {
+      const length = this.buffered.readUIntBE(0, 3);
+      if (this.buffered.length < 9 + length) break;
+      const received: ReceivedFrame = {
+        type: this.buffered[3] as number,
+        flags: this.buffered[4] as number,
+        streamId: this.buffered.readUInt32BE(5) & 0x7fffffff,
+        payload: Buffer.from(this.buffered.subarray(9, 9 + length)),
+      };
+      this.buffered = this.buffered.subarray(9 + length);
+      this.frames.push(received);
+      if (received.type === FrameType.settings && (received.flags & Flag.ack) === 0) {
+        this.send(frame(FrameType.settings, Flag.ack, 0, new Uint8Array(0)));
+      }
+    }
+    for (const check of [...this.waiting]) check();
+  }
+}
+
+/** The header block fragment of a HEADERS frame (padding and priority fields removed). */
+function headerFragment(f: ReceivedFrame): Buffer {
+  let start = 0;
+  let end = f.payload.length;
+  if (f.flags & Flag.padded) {
+    end -= f.payload[0] as number;
+    start = 1;
+  }
+  if (f.flags & Flag.priority) start += 5;
+  return f.payload.subarray(start, end);
+}

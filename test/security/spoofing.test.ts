@@ -1,0 +1,850 @@
+/**
+ * Identity spoofing battery (issue 8, item 1): whatever a client writes, the apiserver sees
+ * exactly the proxy's identity lines — `X-Remote-User: <CN>` and one `X-Remote-Group` per O —
+ * or nothing at all. Every assertion is on what the fake kube-apiserver recorded.
+ */
+import assert from 'node:assert/strict';
+import { connect as h2connect } from 'node:http2';
+import { after, before, describe, test } from 'node:test';
+import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
+import type { RecordedRequest } from '../fake-apiserver/index.js';
+import {
+  type ClientResponse,
+  requestH1,
+  requestH2,
+  websocketUpgradeHead,
+} from '../fake-apiserver/testkit.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import {
+  Flag,
+  FrameType,
+  frame,
+  H2Error,
+  headerBlock,
+  headersFrame,
+  RawH2Client,
+  requestFields,
+} from './h2-frames.js';
+import {
+  assertForwardedAs,
+  assertNoSpoof,
+  closedWithin,
+  completeResponses,
+  type Expected,
+  type IdentityNames,
+  identityLines,
+  type RecordingUpstream,
+  rawH1,
+  SPOOF,
+  type Stack,
+  settle,
+  startRecordingUpstream,
+  startStack,
+  statusCodes,
+} from './harness.js';
+
+const ALICE: Expected = { user: 'alice', groups: ['dev', 'ops'] };
+const TOKEN = 'robot-token-security-battery';
+const EXEC = '/api/v1/namespaces/default/pods/demo/exec';
+const CUSTOM: IdentityNames = {
+  user: ['X-Auth-User', 'X-Alt-User'],
+  group: ['X-Auth-Group'],
+  uid: ['X-Auth-Uid'],
+  extraPrefixes: ['X-Auth-Extra-'],
+};
+
+let pki: TestPki;
+let stack: Stack;
+let custom: Stack;
+let alice: IssuedCert;
+let mallory: IssuedCert;
+let stranger: IssuedCert;
+
+before(async () => {
+  pki = await makePki();
+  [alice, mallory] = await Promise.all([
+    pki.user('alice', ['dev', 'ops']),
+    pki.user('mallory', ['dev']),
+  ]);
+  stranger = await (await Authority.create({ commonName: 'kubernetes' })).issue({
+    commonName: 'stranger',
+    organizations: ['system:masters'],
+  });
+  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
+  [stack, custom] = await Promise.all([
+    startStack(pki, {
+      tokens: {
+        [TOKEN]: { username: 'system:serviceaccount:default:robot', groups: ['robots'] },
+      },
+    }),
+    startStack(pki, { names: CUSTOM }),
+  ]);
+});
+
+after(async () => {
+  await Promise.all([stack?.stop(), custom?.stop()]);
+  pki?.cleanup();
+});
+
+let caseNumber = 0;
+/** A query that tags one request, so its record is found whatever else the fake saw. */
+function nextTag(): string {
+  caseNumber++;
+  return `case=${caseNumber}`;
+}
+
+function recordsTagged(s: Stack, tag: string): RecordedRequest[] {
+  return s.fake.requests.filter((r) => r.query === tag);
+}
+
+type Protocol = 'h1' | 'h2';
+type Lines = ReadonlyArray<readonly [string, string]>;
+
+/** One request through the proxy with Node's client for `protocol`; the fake's record(s) of it. */
+async function send(
+  s: Stack,
+  protocol: Protocol,
+  headers: Lines,
+  cert: IssuedCert | null = alice,
+  path = '/api',
+): Promise<{ res: ClientResponse; seen: RecordedRequest[] }> {
+  const tag = nextTag();
+  const url = `${s.proxy.url}${path}?${tag}`;
+  const options = { ca: pki.clusterCa.certPem, headers, ...(cert === null ? {} : { cert }) };
+  const res = await (protocol === 'h1' ? requestH1(url, options) : requestH2(url, options));
+  return { res, seen: recordsTagged(s, tag) };
+}
+
+/** The request went through once, as alice and nothing else. */
+async function assertSpoofStripped(
+  s: Stack,
+  protocol: Protocol,
+  headers: Lines,
+  expected: Expected = ALICE,
+): Promise<void> {
+  const { res, seen } = await send(s, protocol, headers);
+  assert.equal(res.status, 200, res.body);
+  assert.equal(seen.length, 1, 'exactly one request reached the apiserver');
+  assertForwardedAs(seen[0] as RecordedRequest, expected, s.names);
+}
+
+/** Every case mix and spelling of the identity headers a client could try. */
+const INJECTIONS: ReadonlyArray<readonly [string, Lines]> = [
+  ['X-Remote-User', [['X-Remote-User', 'spoof-admin']]],
+  ['x-remote-user (lowercase)', [['x-remote-user', 'spoof-admin']]],
+  ['X-REMOTE-USER (uppercase)', [['X-REMOTE-USER', 'spoof-admin']]],
+  ['x-ReMoTe-UsEr (mixed case)', [['x-ReMoTe-UsEr', 'spoof-admin']]],
+  ['X_Remote_User (underscores)', [['X_Remote_User', 'spoof-admin']]],
+  ['x_remote-USER (mixed separators)', [['x_remote-USER', 'spoof-admin']]],
+  ['X-Remote-Group', [['X-Remote-Group', 'spoof:system:masters']]],
+  ['x-remote-group (lowercase)', [['x-remote-group', 'spoof:system:masters']]],
+  ['X-REMOTE-GROUP (uppercase)', [['X-REMOTE-GROUP', 'spoof:system:masters']]],
+  ['X_Remote_Group (underscores)', [['X_Remote_Group', 'spoof:system:masters']]],
+  ['X-Remote-Extra-Scopes', [['X-Remote-Extra-Scopes', 'spoof-scope']]],
+  ['x-remote-extra-acme.com%2Frole (escaped key)', [['x-remote-extra-acme.com%2Frole', 'spoof']]],
+  ['X_REMOTE_EXTRA_SCOPES (underscores, uppercase)', [['X_REMOTE_EXTRA_SCOPES', 'spoof-scope']]],
+  ['X-Remote-Extra- (empty key)', [['X-Remote-Extra-', 'spoof-scope']]],
+  ['X-Remote-Uid', [['X-Remote-Uid', 'spoof-uid']]],
+  ['x_remote_uid (underscores)', [['x_remote_uid', 'spoof-uid']]],
+  [
+    'X-Remote-User duplicated',
+    [
+      ['X-Remote-User', 'spoof-first'],
+      ['X-Remote-User', 'spoof-second'],
+    ],
+  ],
+  [
+    'X-Remote-Group duplicated across spellings',
+    [
+      ['X-Remote-Group', 'spoof:a'],
+      ['x-remote-group', 'spoof:b'],
+      ['X_REMOTE_GROUP', 'spoof:c'],
+    ],
+  ],
+  ['value with leading and trailing spaces', [['X-Remote-User', '   spoof-admin   ']]],
+  ['empty value', [['X-Remote-User', '']]],
+  [
+    'every identity header at once',
+    [
+      ['X-Remote-User', 'spoof-admin'],
+      ['X-Remote-Uid', 'spoof-uid'],
+      ['X-Remote-Group', 'spoof:system:masters'],
+      ['X-Remote-Extra-Scopes', 'spoof-scope'],
+      ['x_remote_user', 'spoof-admin'],
+      ['Accept', 'application/json'],
+    ],
+  ],
+];
+
+describe('client identity headers, every spelling, HTTP/1.1 and HTTP/2 (Node clients)', () => {
+  for (const [label, headers] of INJECTIONS) {
+    for (const protocol of ['h1', 'h2'] as const) {
+      test(`${protocol}: ${label}`, () => assertSpoofStripped(stack, protocol, headers));
+    }
+  }
+
+  test('h1: other headers keep their order and values next to the stripped ones', async () => {
+    const { res, seen } = await send(stack, 'h1', [
+      ['Accept', 'application/json'],
+      ['X-Remote-User', 'spoof-admin'],
+      ['User-Agent', 'kubectl/v1.32.4'],
+    ]);
+    assert.equal(res.status, 200);
+    const rec = seen[0] as RecordedRequest;
+    assertForwardedAs(rec, ALICE);
+    assert.deepEqual(
+      rec.rawHeaders.filter(([n]) => n === 'accept' || n === 'user-agent'),
+      [
+        ['accept', 'application/json'],
+        ['user-agent', 'kubectl/v1.32.4'],
+      ],
+    );
+  });
+});
+
+/** Raw request heads a Node client would refuse to write. */
+function rawGet(tag: string, lines: readonly string[]): string {
+  return `GET /api?${tag} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+}
+
+/** A malformed head: 400 Status, connection closed, nothing reached the apiserver. */
+async function assertRefusedRaw(tag: string, bytes: string, code = 400): Promise<void> {
+  const client = await rawH1(stack.proxy.url, pki.clusterCa.certPem, alice, bytes);
+  try {
+    assert.ok(await closedWithin(client, 10_000), 'the proxy closed the connection');
+    assert.deepEqual(statusCodes(client.text), [code], client.text);
+    assert.match(client.text, /"kind":"Status"/);
+    await settle();
+    assert.deepEqual(recordsTagged(stack, tag), [], 'nothing reached the apiserver');
+  } finally {
+    client.destroy();
+  }
+}
+
+describe('raw HTTP/1.1: spaces, obs-fold and pipelining', () => {
+  test('space between the name and the colon is a 400', async () => {
+    const tag = nextTag();
+    await assertRefusedRaw(tag, rawGet(tag, ['X-Remote-User : spoof-admin']));
+  });
+
+  test('tab between the name and the colon is a 400', async () => {
+    const tag = nextTag();
+    await assertRefusedRaw(tag, rawGet(tag, ['X-Remote-User\t: spoof-admin']));
+  });
+
+  test('a header line starting with a space (leading space in the name) is a 400', async () => {
+    const tag = nextTag();
+    await assertRefusedRaw(
+      tag,
+      `GET /api?${tag} HTTP/1.1\r\n X-Remote-User: spoof-admin\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
+  });
+
+  test('obs-fold continuing another header into an identity line is a 400', async () => {
+    const tag = nextTag();
+    await assertRefusedRaw(tag, rawGet(tag, ['X-Note: a', ' X-Remote-User: spoof-admin']));
+  });
+
+  test('obs-fold continuing an identity value is a 400', async () => {
+    const tag = nextTag();
+    await assertRefusedRaw(tag, rawGet(tag, ['X-Remote-Group: spoof-a', '\tspoof:system:masters']));
+  });
+
+  test('leading and trailing spaces around a raw identity value: stripped', async () => {
+    const tag = nextTag();
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      rawGet(tag, ['X-Remote-User:    spoof-admin   ', 'X_Remote_Group:\tspoof:masters\t']),
+    );
+    try {
+      await client.waitForResponse();
+      assert.deepEqual(statusCodes(client.text), [200]);
+      const seen = recordsTagged(stack, tag);
+      assert.equal(seen.length, 1);
+      assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a pipelined second request on one connection is sanitised like the first', async () => {
+    const first = nextTag();
+    const second = nextTag();
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      rawGet(first, ['X-Remote-User: spoof-1']) +
+        rawGet(second, ['X_Remote_Group: spoof:masters', 'X-REMOTE-USER: spoof-2']),
+    );
+    try {
+      await client.waitFor((text) => completeResponses(text) === 2);
+      assert.deepEqual(statusCodes(client.text), [200, 200]);
+      for (const tag of [first, second]) {
+        const seen = recordsTagged(stack, tag);
+        assert.equal(seen.length, 1, tag);
+        assertForwardedAs(seen[0] as RecordedRequest, ALICE, stack.names, tag);
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a pipelined request behind a Content-Length body is sanitised too', async () => {
+    const first = nextTag();
+    const second = nextTag();
+    const body = '{"kind":"Status"}';
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      `POST /api?${first} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nX-Remote-User: spoof-1\r\n\r\n${body}` +
+        rawGet(second, ['X-Remote-User: spoof-2', 'X-Remote-Extra-Scopes: spoof']),
+    );
+    try {
+      await client.waitFor((text) => completeResponses(text) === 2);
+      for (const tag of [first, second]) {
+        const seen = recordsTagged(stack, tag);
+        assert.equal(seen.length, 1, tag);
+        assertForwardedAs(seen[0] as RecordedRequest, ALICE, stack.names, tag);
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+/** One raw HTTP/2 request on a fresh connection; waits until its stream is done. */
+async function rawH2(send: (client: RawH2Client) => void): Promise<RawH2Client> {
+  const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+  send(client);
+  await client.waitFor(() => client.streamDone(1), 'the end of stream 1');
+  return client;
+}
+
+describe('raw HTTP/2 header blocks (HPACK literals)', () => {
+  test('an uppercase identity name is a malformed request: stream reset, nothing forwarded', async () => {
+    const tag = nextTag();
+    const client = await rawH2((c) =>
+      c.send(headersFrame(1, requestFields(`/api?${tag}`, [['X-Remote-User', 'spoof-admin']]))),
+    );
+    try {
+      assert.equal(client.resetCode(1), H2Error.protocolError, client.describe());
+      await settle();
+      assert.deepEqual(recordsTagged(stack, tag), []);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  for (const [label, fields] of [
+    [
+      'lowercase identity names',
+      [
+        ['x-remote-user', 'spoof-admin'],
+        ['x-remote-group', 'spoof'],
+      ],
+    ],
+    [
+      'underscore identity names',
+      [
+        ['x_remote_user', 'spoof-admin'],
+        ['x_remote_extra_a', 'spoof'],
+      ],
+    ],
+    ['a name with a trailing space (dropped by nghttp2)', [['x-remote-user ', 'spoof-admin']]],
+    ['a value with CR LF inside (dropped by nghttp2)', [['x-note', 'a\r\nx-remote-user: spoof']]],
+    ['a value with NUL inside (dropped by nghttp2)', [['x-remote-user', 'spoof\u0000admin']]],
+  ] as const) {
+    test(`${label}: only the proxy's identity goes upstream`, async () => {
+      const tag = nextTag();
+      const client = await rawH2((c) =>
+        c.send(headersFrame(1, requestFields(`/api?${tag}`, fields))),
+      );
+      try {
+        assert.equal(client.status(1), 200, client.describe());
+        const seen = recordsTagged(stack, tag);
+        assert.equal(seen.length, 1);
+        assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+      } finally {
+        client.destroy();
+      }
+    });
+  }
+
+  test('identity headers split across HEADERS and two CONTINUATION frames are stripped', async () => {
+    const tag = nextTag();
+    const block = headerBlock(
+      requestFields(`/api?${tag}`, [
+        ['x-remote-user', 'spoof-admin'],
+        ['x-remote-group', 'spoof:system:masters'],
+      ]),
+    );
+    const client = await rawH2((c) => {
+      c.send(frame(FrameType.headers, Flag.endStream, 1, block.subarray(0, 41)));
+      c.send(frame(FrameType.continuation, 0, 1, block.subarray(41, 67)));
+      c.send(frame(FrameType.continuation, Flag.endHeaders, 1, block.subarray(67)));
+    });
+    try {
+      assert.equal(client.status(1), 200, client.describe());
+      const seen = recordsTagged(stack, tag);
+      assert.equal(seen.length, 1);
+      assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('trailers', () => {
+  let recorder: RecordingUpstream;
+  let recorderProxy: ProxyProcess;
+
+  before(async () => {
+    recorder = await startRecordingUpstream(pki);
+    recorderProxy = await startProxyProcess(proxyArgs(pki, recorder.url));
+  });
+  after(async () => {
+    await recorderProxy?.stop();
+    await recorder?.close();
+  });
+
+  const chunkedWithTrailers = (host: string, tag: string) =>
+    `POST /api?${tag} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Remote-User, X-Remote-Group\r\n\r\n` +
+    '5\r\nhello\r\n0\r\nX-Remote-User: spoof-admin\r\nX-Remote-Group: spoof:masters\r\nX-Checksum: abc\r\n\r\n';
+
+  test('h1 chunked trailers: the fake sees only the proxy identity', async () => {
+    const tag = nextTag();
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      chunkedWithTrailers('127.0.0.1', tag),
+    );
+    try {
+      await client.waitForResponse();
+      const seen = recordsTagged(stack, tag);
+      assert.equal(seen.length, 1);
+      assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('h1 chunked trailers: no identity trailer is forwarded (recording upstream)', async () => {
+    const tag = nextTag();
+    const client = await rawH1(
+      recorderProxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      chunkedWithTrailers('127.0.0.1', tag),
+    );
+    try {
+      const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
+      assert.equal(rec.body, 'hello');
+      assert.deepEqual(
+        rec.trailers.filter(([n]) => n.includes('remote') || n.includes(SPOOF)),
+        [],
+        `trailers forwarded: ${JSON.stringify(rec.trailers)}`,
+      );
+      assert.ok(!JSON.stringify(rec.trailers).includes(SPOOF));
+      assert.deepEqual(
+        rec.headers.filter(([n]) => n.startsWith('x-remote-')),
+        [
+          ['x-remote-user', 'alice'],
+          ['x-remote-group', 'dev'],
+          ['x-remote-group', 'ops'],
+        ],
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
+  /** POST with h2 request trailers carrying identity headers, through `proxyUrl`. */
+  function h2WithTrailers(proxyUrl: string, tag: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const session = h2connect(proxyUrl, {
+        ca: pki.clusterCa.certPem,
+        cert: alice.certPem,
+        key: alice.keyPem,
+      });
+      const timer = setTimeout(() => {
+        session.destroy();
+        reject(new Error('h2 request with trailers timed out'));
+      }, 10_000);
+      session.on('error', reject);
+      const stream = session.request(
+        { ':method': 'POST', ':path': `/api?${tag}` },
+        { waitForTrailers: true },
+      );
+      stream.on('wantTrailers', () =>
+        stream.sendTrailers({
+          'x-remote-user': 'spoof-admin',
+          'x-remote-group': 'spoof:masters',
+          x_remote_extra_a: 'spoof',
+          'x-checksum': 'abc',
+        }),
+      );
+      let status = 0;
+      stream.on('response', (h) => {
+        status = Number(h[':status']);
+      });
+      stream.resume();
+      stream.on('end', () => {
+        clearTimeout(timer);
+        session.close();
+        resolve(status);
+      });
+      stream.on('error', reject);
+      stream.end('hello');
+    });
+  }
+
+  test('h2 trailers: the fake sees only the proxy identity', async () => {
+    const tag = nextTag();
+    await h2WithTrailers(stack.proxy.url, tag);
+    const seen = recordsTagged(stack, tag);
+    assert.equal(seen.length, 1);
+    assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+  });
+
+  test('h2 trailers: identity trailers are stripped, others kept (recording upstream)', async () => {
+    const tag = nextTag();
+    assert.equal(await h2WithTrailers(recorderProxy.url, tag), 200);
+    const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
+    assert.equal(rec.protocol, 'h2');
+    assert.equal(rec.body, 'hello');
+    assert.deepEqual(rec.trailers, [['x-checksum', 'abc']]);
+  });
+});
+
+describe('upgrade requests', () => {
+  const SPOOF_LINES = [
+    'X-Remote-User: spoof-admin',
+    'x_remote_group: spoof:system:masters',
+    'X-REMOTE-EXTRA-SCOPES: spoof',
+    'X-Remote-Uid: spoof-uid',
+  ];
+
+  /** An upgrade head with `extra` lines before the blank line. */
+  function withLines(head: string, extra: readonly string[]): string {
+    return `${head.slice(0, -2)}${extra.map((l) => `${l}\r\n`).join('')}\r\n`;
+  }
+
+  async function upgrade(
+    s: Stack,
+    head: string,
+    tag: string,
+  ): Promise<{ status: number; rec: RecordedRequest }> {
+    const client = await rawH1(s.proxy.url, pki.clusterCa.certPem, alice, head);
+    try {
+      await client.waitFor((text) => text.includes('\r\n\r\n'));
+      const seen = recordsTagged(s, tag);
+      assert.equal(seen.length, 1, 'exactly one upgrade request reached the apiserver');
+      return { status: statusCodes(client.text)[0] ?? 0, rec: seen[0] as RecordedRequest };
+    } finally {
+      client.destroy();
+    }
+  }
+
+  test('WebSocket exec (v5.channel.k8s.io): identity headers stripped on the upgrade request', async () => {
+    const tag = nextTag();
+    const head = withLines(
+      websocketUpgradeHead(`${EXEC}?command=true&container=app&stdout=true&${tag}`, '127.0.0.1'),
+      SPOOF_LINES,
+    );
+    const { status, rec } = await upgrade(
+      stack,
+      head,
+      `command=true&container=app&stdout=true&${tag}`,
+    );
+    assert.equal(status, 101);
+    assert.equal(rec.upgrade, 'websocket');
+    assertForwardedAs(rec, ALICE);
+  });
+
+  test('SPDY/3.1 exec: identity headers stripped on the upgrade request', async () => {
+    const tag = nextTag();
+    const head = [
+      `POST ${EXEC}?command=true&container=app&stdout=true&${tag} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      'Connection: Upgrade',
+      'Upgrade: SPDY/3.1',
+      'X-Stream-Protocol-Version: v4.channel.k8s.io',
+      'Content-Length: 0',
+      ...SPOOF_LINES,
+      '',
+      '',
+    ].join('\r\n');
+    const { status, rec } = await upgrade(
+      stack,
+      head,
+      `command=true&container=app&stdout=true&${tag}`,
+    );
+    assert.equal(status, 101);
+    assert.equal(rec.upgrade, 'spdy/3.1');
+    assertForwardedAs(rec, ALICE);
+  });
+
+  test('custom names: the WebSocket upgrade carries only the configured identity headers', async () => {
+    const tag = nextTag();
+    const head = withLines(
+      websocketUpgradeHead(`${EXEC}?command=true&container=app&stdout=true&${tag}`, '127.0.0.1'),
+      [...SPOOF_LINES, 'X-Auth-User: spoof-admin', 'x_auth_group: spoof', 'X-Alt-User: spoof'],
+    );
+    const { status, rec } = await upgrade(
+      custom,
+      head,
+      `command=true&container=app&stdout=true&${tag}`,
+    );
+    assert.equal(status, 101);
+    assertForwardedAs(rec, ALICE, CUSTOM);
+  });
+});
+
+describe('clients without a usable certificate', () => {
+  const SPOOFS: Lines = [
+    ['X-Remote-User', 'spoof-admin'],
+    ['X-Remote-Group', 'spoof:system:masters'],
+    ['X_Remote_Extra_Scopes', 'spoof'],
+  ];
+
+  for (const protocol of ['h1', 'h2'] as const) {
+    test(`${protocol}: anonymous client: identity headers stripped, none added, no front-proxy cert`, async () => {
+      const { res, seen } = await send(stack, protocol, SPOOFS, null, '/version');
+      assert.equal(res.status, 200, res.body);
+      assert.equal(seen.length, 1);
+      const rec = seen[0] as RecordedRequest;
+      assert.deepEqual(identityLines(rec), []);
+      assert.equal(rec.peerCommonName, null);
+      assert.equal(rec.authenticatedBy, 'anonymous');
+      assert.equal(rec.user?.username, 'system:anonymous');
+      assertNoSpoof(rec);
+    });
+
+    test(`${protocol}: bearer-token client: the token decides, identity headers stripped`, async () => {
+      const { res, seen } = await send(
+        stack,
+        protocol,
+        [...SPOOFS, ['Authorization', `Bearer ${TOKEN}`]],
+        null,
+        '/version',
+      );
+      assert.equal(res.status, 200, res.body);
+      const rec = seen[0] as RecordedRequest;
+      assert.deepEqual(identityLines(rec), []);
+      assert.equal(rec.authenticatedBy, 'token');
+      assert.deepEqual(rec.user, {
+        username: 'system:serviceaccount:default:robot',
+        groups: ['robots', 'system:authenticated'],
+        extra: {},
+      });
+    });
+
+    test(`${protocol}: revoked client: 401 naming the reason, nothing reaches the apiserver`, async () => {
+      const { res, seen } = await send(stack, protocol, SPOOFS, mallory);
+      assert.equal(res.status, 401);
+      assert.match(res.body, /client certificate revoked \(serial [0-9A-F]+/);
+      await settle();
+      assert.deepEqual(seen, []);
+    });
+
+    test(`${protocol}: client of an unknown CA (O=system:masters): 401, nothing reaches the apiserver`, async () => {
+      const { res, seen } = await send(stack, protocol, SPOOFS, stranger);
+      assert.equal(res.status, 401);
+      assert.match(res.body, /not signed by a trusted CA/);
+      await settle();
+      assert.deepEqual(seen, []);
+    });
+  }
+
+  test('revoked client: an upgrade request with identity headers gets 401, nothing upstream', async () => {
+    const tag = nextTag();
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      mallory,
+      `${websocketUpgradeHead(`${EXEC}?command=true&stdout=true&${tag}`, '127.0.0.1').slice(0, -2)}X-Remote-User: spoof-admin\r\n\r\n`,
+    );
+    try {
+      await client.waitForResponse();
+      assert.deepEqual(statusCodes(client.text), [401]);
+      assert.ok(await closedWithin(client, 10_000));
+      await settle();
+      assert.deepEqual(recordsTagged(stack, `command=true&stdout=true&${tag}`), []);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('custom --requestheader-* names', () => {
+  const CUSTOM_SPOOFS: Lines = [
+    ['X-Auth-User', 'spoof-admin'],
+    ['x_auth_user', 'spoof-admin'],
+    ['X-Alt-User', 'spoof-alt'],
+    ['X-AUTH-GROUP', 'spoof:system:masters'],
+    ['X-Auth-Extra-Scopes', 'spoof'],
+    ['X-Auth-Uid', 'spoof-uid'],
+  ];
+  const STANDARD_SPOOFS: Lines = [
+    ['X-Remote-User', 'spoof-admin'],
+    ['X-Remote-Group', 'spoof:system:masters'],
+    ['X-Remote-Extra-Scopes', 'spoof'],
+    ['X_Remote_Uid', 'spoof-uid'],
+  ];
+
+  for (const protocol of ['h1', 'h2'] as const) {
+    test(`${protocol}: the configured names are stripped and set (first name), any case`, () =>
+      assertSpoofStripped(custom, protocol, CUSTOM_SPOOFS));
+
+    test(`${protocol}: the standard X-Remote-* names are stripped too`, () =>
+      assertSpoofStripped(custom, protocol, STANDARD_SPOOFS));
+  }
+});
+
+describe('Impersonate-* headers pass through untouched', () => {
+  const IMPERSONATE: Lines = [
+    ['Impersonate-User', 'jane'],
+    ['Impersonate-Group', 'viewers'],
+    ['Impersonate-Group', 'auditors'],
+    ['Impersonate-Uid', 'uid-1234'],
+    ['Impersonate-Extra-Acme.com%2Fproject', 'alpha'],
+  ];
+
+  for (const protocol of ['h1', 'h2'] as const) {
+    test(`${protocol}: every Impersonate-* line arrives as sent, the user is still the CN`, async () => {
+      const { res, seen } = await send(stack, protocol, [
+        ...IMPERSONATE,
+        ['X-Remote-User', 'spoof-admin'],
+      ]);
+      assert.equal(res.status, 200, res.body);
+      const rec = seen[0] as RecordedRequest;
+      assertForwardedAs(rec, ALICE);
+      assert.deepEqual(
+        rec.rawHeaders.filter(([n]) => n.startsWith('impersonate-')),
+        IMPERSONATE.map(([n, v]) => [n.toLowerCase(), v]),
+      );
+    });
+  }
+});
+
+describe('certificate names that are awkward as header values', () => {
+  /** The certificate's CN/O reach the apiserver byte for byte, one line per value. */
+  async function assertExactIdentity(cert: IssuedCert, expected: Expected): Promise<void> {
+    for (const protocol of ['h1', 'h2'] as const) {
+      const { res, seen } = await send(stack, protocol, [['X-Remote-Group', 'spoof']], cert);
+      assert.equal(res.status, 200, `${protocol}: ${res.body}`);
+      assert.equal(seen.length, 1);
+      assertForwardedAs(seen[0] as RecordedRequest, expected, stack.names, protocol);
+    }
+  }
+
+  /** Refused before anything goes upstream: 401 with a reason naming the problem. */
+  async function assertRefusedIdentity(cert: IssuedCert, reason: RegExp): Promise<void> {
+    for (const protocol of ['h1', 'h2'] as const) {
+      const { res, seen } = await send(stack, protocol, [], cert);
+      assert.equal(res.status, 401, `${protocol}: ${res.body}`);
+      assert.match(res.body, reason);
+      await settle();
+      assert.deepEqual(seen, []);
+    }
+  }
+
+  test('non-ASCII (Jürgen), commas, quotes and CJK: exact UTF-8 bytes, one line per O', async () => {
+    const groups = ['Équipe "A", Paris', 'a,b', '日本', 'x;y=z'];
+    const cert = await pki.user('Jürgen, Müller', groups);
+    await assertExactIdentity(cert, { user: 'Jürgen, Müller', groups });
+  });
+
+  test('Unicode line separators (U+0085, U+2028) travel as their UTF-8 bytes on one line', async () => {
+    const cert = await pki.user('line\u2028sep', ['next\u0085line']);
+    await assertExactIdentity(cert, { user: 'line\u2028sep', groups: ['next\u0085line'] });
+  });
+
+  test('a CN of exactly 4096 bytes is forwarded whole on one line', async () => {
+    const cn = `big${'x'.repeat(4093)}`;
+    const cert = await pki.user(cn, ['dev']);
+    await assertExactIdentity(cert, { user: cn, groups: ['dev'] });
+  });
+
+  test('CN with CR LF and a header after it: 401 invalid identity, nothing upstream', async () => {
+    const cert = await pki.user('spoof\r\nX-Remote-Group: system:masters', ['dev']);
+    await assertRefusedIdentity(
+      cert,
+      /CN cannot be forwarded as a header: it contains the control character 0x0d/,
+    );
+  });
+
+  test('O with a bare LF: 401 invalid identity, nothing upstream', async () => {
+    const cert = await pki.user('carol', ['dev\nX-Remote-User: spoof']);
+    await assertRefusedIdentity(
+      cert,
+      /O cannot be forwarded as a header: it contains the control character 0x0a/,
+    );
+  });
+
+  test('CN with NUL: 401 invalid identity, nothing upstream', async () => {
+    const cert = await pki.user('carol\u0000spoof', ['dev']);
+    await assertRefusedIdentity(cert, /control character 0x00/);
+  });
+
+  test('CN with a tab, or DEL: 401 invalid identity', async () => {
+    await assertRefusedIdentity(await pki.user('carol\tx', []), /control character 0x09/);
+    await assertRefusedIdentity(await pki.user('carol\u007fx', []), /control character 0x7f/);
+  });
+
+  test('CN over 4096 bytes: 401 naming the size and the limit', async () => {
+    const cert = await pki.user('x'.repeat(5000), ['dev']);
+    await assertRefusedIdentity(cert, /it is 5000 bytes long \(limit 4096\)/);
+  });
+
+  test('CN of 64 KiB: refused (TLS alert or 401), nothing upstream, the proxy keeps serving', async () => {
+    const cert = await pki.user('x'.repeat(64 * 1024), ['dev']);
+    for (const protocol of ['h1', 'h2'] as const) {
+      const tag = nextTag();
+      const url = `${stack.proxy.url}/api?${tag}`;
+      const options = { ca: pki.clusterCa.certPem, cert };
+      const outcome = await (protocol === 'h1'
+        ? requestH1(url, options)
+        : requestH2(url, options)
+      ).then(
+        (res) => `${res.status} ${res.body}`,
+        (err: Error) => `error ${err.message}`,
+      );
+      // OpenSSL cannot put a 64 KiB client certificate into a TLS 1.3 session ticket and
+      // ends the handshake with an internal_error alert; a 401 would do as well.
+      assert.match(outcome, /^(?:401 .*bytes long \(limit 4096\)|error .*alert)/, outcome);
+      await settle();
+      assert.deepEqual(recordsTagged(stack, tag), []);
+    }
+    await assertSpoofStripped(stack, 'h1', [['X-Remote-User', 'spoof-after']]);
+  });
+
+  test('CN with leading or trailing spaces: 401 (HTTP would drop them)', async () => {
+    await assertRefusedIdentity(
+      await pki.user(' padded ', ['dev']),
+      /leading or trailing whitespace/,
+    );
+  });
+
+  test('an O that looks like a header list is one group line, not several', async () => {
+    const groups = ['system:masters, dev', 'X-Remote-Group: ops'];
+    const cert = await pki.user('dave', groups);
+    await assertExactIdentity(cert, { user: 'dave', groups });
+  });
+});
+
+describe('after the battery', () => {
+  test('both proxies still serve and no request anywhere carried an injected value', async () => {
+    await assertSpoofStripped(stack, 'h1', [['X-Remote-User', 'spoof-final']]);
+    await assertSpoofStripped(custom, 'h2', [['X-Auth-User', 'spoof-final']]);
+    for (const rec of [...stack.fake.requests, ...custom.fake.requests]) assertNoSpoof(rec);
+    assert.equal(stack.proxy.child.exitCode, null);
+    assert.equal(custom.proxy.child.exitCode, null);
+  });
+});
