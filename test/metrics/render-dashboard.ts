@@ -35,6 +35,9 @@ const CHROMIUM_FLAGS = [
   '--no-first-run',
   '--hide-scrollbars',
   '--force-device-scale-factor=1',
+  // Paint the whole page before the screenshot is taken.
+  '--run-all-compositor-stages-before-draw',
+  '--virtual-time-budget=5000',
 ];
 const WIDTH = 1800;
 const SCRAPE_INTERVAL_S = 1;
