@@ -292,9 +292,14 @@ function text(report: InspectCrlReport): string {
         ['signature', `${crl.signatureAlgorithm}, ${signatureText(crl.signature)}`],
       ];
       if (crl.serial !== null) rows.push([`serial ${crl.serial.serial}`, serialText(crl.serial)]);
-      return `${title}\n${rows.map(([k, v]) => `  ${`${k}:`.padEnd(18)}${v}\n`).join('')}`;
+      return `${title}\n${rows.map(([k, v]) => `  ${label(k)}${v}\n`).join('')}`;
     })
     .join('\n');
+}
+
+/** `key:` padded into a column; a long key (a long serial) still gets its space. */
+function label(key: string): string {
+  return `${key}:`.padEnd(18).padEnd(key.length + 2);
 }
 
 function nextUpdateText(crl: CrlReport): string {

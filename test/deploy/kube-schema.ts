@@ -11,6 +11,7 @@ import {
   ValidatingAdmissionPolicyBinding,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { EndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1';
 import { Pod } from 'kubernetes-models/v1';
 
 interface KubeObject {
@@ -20,18 +21,24 @@ interface KubeObject {
 
 type Validate = (data: KubeObject) => void;
 
+/** The parsed YAML as a model's constructor argument: the validator is what checks it. */
+function modelData<T extends abstract new (...args: never[]) => unknown>(
+  data: KubeObject,
+): ConstructorParameters<T>[0] {
+  return data as unknown as ConstructorParameters<T>[0];
+}
+
 /** Only the kinds the project ships: adding one here is a deliberate act. */
 const VALIDATORS: Readonly<Record<string, Validate>> = {
-  'v1/Pod': (data) => new Pod(data as ConstructorParameters<typeof Pod>[0]).validate(),
-  'apps/v1/DaemonSet': (data) =>
-    new DaemonSet(data as ConstructorParameters<typeof DaemonSet>[0]).validate(),
+  'v1/Pod': (data) => new Pod(modelData<typeof Pod>(data)).validate(),
+  'apps/v1/DaemonSet': (data) => new DaemonSet(modelData<typeof DaemonSet>(data)).validate(),
+  'discovery.k8s.io/v1/EndpointSlice': (data) =>
+    new EndpointSlice(modelData<typeof EndpointSlice>(data)).validate(),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': (data) =>
-    new ValidatingAdmissionPolicy(
-      data as ConstructorParameters<typeof ValidatingAdmissionPolicy>[0],
-    ).validate(),
+    new ValidatingAdmissionPolicy(modelData<typeof ValidatingAdmissionPolicy>(data)).validate(),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': (data) =>
     new ValidatingAdmissionPolicyBinding(
-      data as ConstructorParameters<typeof ValidatingAdmissionPolicyBinding>[0],
+      modelData<typeof ValidatingAdmissionPolicyBinding>(data),
     ).validate(),
 };
 
