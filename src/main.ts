@@ -27,6 +27,26 @@ export function buildCli(argv: string[]): Argv {
     );
   for (const command of COMMANDS) cli = cli.command(command);
   return cli
+    .example(
+      '$0 --config=/etc/kube-crl-proxy/config.yaml',
+      'run with the settings of deploy/kube-crl-proxy.example.yaml (kubeadm paths)',
+    )
+    .example(
+      '$0 --config=/etc/kube-crl-proxy/config.yaml --print-config',
+      'show the effective configuration and exit',
+    )
+    .example(
+      '$0 check-cert alice.crt --config=/etc/kube-crl-proxy/config.yaml',
+      'would alice.crt be accepted by that configuration, and as whom?',
+    )
+    .example(
+      '$0 inspect-crl /etc/kubernetes/pki/crl/ --client-ca-file=/etc/kubernetes/pki/ca.crt',
+      'number, freshness and signature of every CRL in the directory',
+    )
+    .example('$0 demo', 'a throwaway PKI, a fake apiserver and the proxy, to try it out')
+    .epilogue(
+      'Exit codes: 0 success; 1 the answer is no (check-cert: refused; inspect-crl: invalid signature); 2 bad configuration or input. Signals: SIGHUP reloads every input, SIGTERM drains and stops. Reference: docs/cli.md; setup on kubeadm: docs/kubeadm.md.',
+    )
     .strict()
     .help()
     .alias('help', 'h')

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { stringify as toYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
 import type { Policy } from '../config/config.js';
-import { GROUPS, RUN_OPTIONS } from '../config/options.js';
+import { RUN_OPTIONS } from '../config/options.js';
 import { errorMessage, InputError } from '../errors.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { readBlocksOf } from '../pki/files.js';
@@ -23,6 +23,7 @@ import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
   configFileKeys,
+  INSPECTION_GROUP,
   isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
@@ -44,7 +45,7 @@ export const CHECK_CERT_OPTIONS = {
   output: OUTPUT_OPTION,
   config: {
     type: 'string',
-    group: GROUPS.process,
+    group: INSPECTION_GROUP,
     describe: `the proxy's --config file: ${TRUST_KEYS.join(', ')} are read from it (flags override it)`,
   },
 } as const;
@@ -85,8 +86,9 @@ export const checkCertCommand: CommandModule<object, CheckCertArgs> = {
         type: 'string',
         describe: 'client certificate (PEM or DER), optionally followed by its intermediates',
       })
-      .options(CHECK_CERT_OPTIONS)
       .config('config', (path: string) => configFileKeys(path, TRUST_KEYS))
+      // After .config(), which would otherwise replace the help text and group of --config.
+      .options(CHECK_CERT_OPTIONS)
       .example(
         '$0 check-cert alice.crt --client-ca-file=/etc/kubernetes/pki/ca.crt --crl-file=/etc/kubernetes/pki/crl/',
         'is alice.crt accepted right now?',

@@ -3,23 +3,25 @@
  * the proxy's own `--config` file, and how times are printed.
  */
 import { readConfigFile } from '../config/config.js';
-import { GROUPS } from '../config/options.js';
 import { ConfigError } from '../errors.js';
 import { fail } from './exit.js';
 
 export type OutputFormat = 'text' | 'json';
 
+/** The --help group of the inspection commands' own flags. */
+export const INSPECTION_GROUP = 'Inspection:';
+
 export const OUTPUT_OPTION = {
   alias: 'o',
   choices: ['text', 'json'],
   default: 'text',
-  group: GROUPS.process,
+  group: INSPECTION_GROUP,
   describe: 'text for people, json for scripts (stable fields, see docs/cli.md)',
 } as const;
 
 export const AT_OPTION = {
   type: 'string',
-  group: GROUPS.process,
+  group: INSPECTION_GROUP,
   describe: 'check as of this time instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)',
 } as const;
 

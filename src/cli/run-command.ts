@@ -18,12 +18,13 @@ export const runCommand: CommandModule = {
   builder: (y) =>
     y
       .options(RUN_OPTIONS)
+      .config('config', (path: string) => readConfigFile(path))
+      // Declared after .config(), which would otherwise replace its help text and group.
       .option('config', {
         type: 'string',
-        group: 'Process:',
+        group: GROUPS.process,
         describe: 'YAML or JSON file with the same keys as the flags; flags override it',
       })
-      .config('config', (path: string) => readConfigFile(path))
       .option('print-config', {
         type: 'boolean',
         group: GROUPS.process,
