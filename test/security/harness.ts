@@ -134,9 +134,9 @@ export interface Expected {
 /**
  * The request reached the fake as the front proxy carrying exactly the proxy's identity
  * lines — `<user header>: CN` and one `<group header>: O` per O, nothing else that reads as
- * identity — the fake authenticated exactly that user, and no injected value survived.
+ * identity — and the fake authenticated exactly that user.
  */
-export function assertForwardedAs(
+export function assertIdentityExactly(
   rec: RecordedRequest,
   expected: Expected,
   names: IdentityNames = STANDARD_NAMES,
@@ -163,6 +163,16 @@ export function assertForwardedAs(
     },
     `${label}: user the fake authenticated`,
   );
+}
+
+/** assertIdentityExactly, and no injected value survived anywhere in the request's headers. */
+export function assertForwardedAs(
+  rec: RecordedRequest,
+  expected: Expected,
+  names: IdentityNames = STANDARD_NAMES,
+  label = `${rec.method} ${rec.path}`,
+): void {
+  assertIdentityExactly(rec, expected, names, label);
   assertNoSpoof(rec, label);
 }
 
