@@ -104,30 +104,9 @@ export const checkCertCommand: CommandModule<object, CheckCertArgs> = {
 
 function checkCert(args: CheckCertArgs): number {
   const now = parseAt(args.at);
-  const clientCaFile: unknown = args['client-ca-file'];
-  if (clientCaFile === undefined || clientCaFile === '') {
-    fail("--client-ca-file: is required (or give the proxy's --config)");
-  }
-  if (typeof clientCaFile !== 'string') fail('--client-ca-file: give it once, as one file');
   const certs = readClientCertificates(args.cert);
   const leaf = certs[0] as X509Certificate;
-  let trust: TrustStore;
-  try {
-    trust = new TrustStore(
-      loadTrustData(
-        {
-          clientCaFile,
-          crlFiles: args['crl-file'],
-          crlMissingPolicy: args['crl-missing-policy'],
-        },
-        null,
-        now,
-      ),
-    );
-  } catch (err) {
-    if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
-    throw err;
-  }
+  const trust = loadTrust(args, now);
   const chain = verifyChainOffline({
     leaf,
     untrusted: certs.slice(1),
@@ -149,6 +128,26 @@ function checkCert(args: CheckCertArgs): number {
     args.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : text(report),
   );
   return report.outcome === 'accepted' ? EXIT_OK : EXIT_NO;
+}
+
+/** The CA bundle and CRLs exactly as the proxy loads them; what it would refuse exits 2. */
+function loadTrust(args: CheckCertArgs, now: number): TrustStore {
+  const clientCaFile: unknown = args['client-ca-file'];
+  if (clientCaFile === undefined || clientCaFile === '') {
+    fail("--client-ca-file: is required (or give the proxy's --config)");
+  }
+  if (typeof clientCaFile !== 'string') fail('--client-ca-file: give it once, as one file');
+  try {
+    const inputs = {
+      clientCaFile,
+      crlFiles: args['crl-file'],
+      crlMissingPolicy: args['crl-missing-policy'],
+    };
+    return new TrustStore(loadTrustData(inputs, null, now));
+  } catch (err) {
+    if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
+    throw err;
+  }
 }
 
 function readClientCertificates(file: string): X509Certificate[] {

@@ -320,7 +320,7 @@ function serialText(serial: NonNullable<CrlReport['serial']>): string {
 }
 
 /** `6d 23h`, `3h 5m`, `42s`: the two largest units are enough for a freshness glance. */
-export function durationText(seconds: number): string {
+function durationText(seconds: number): string {
   const units: [string, number][] = [
     ['d', 86_400],
     ['h', 3_600],
