@@ -28,7 +28,7 @@ import {
   pairsFromRaw,
   sanitizeRequestHeaders,
 } from './headers.js';
-import { badGateway, type StatusResponse, upstreamUnavailable } from './status.js';
+import { badGateway, badRequest, type StatusResponse, upstreamUnavailable } from './status.js';
 import type { Upstream } from './upstream.js';
 
 const kSession = Symbol('kube-crl-proxy.h2session');
@@ -172,6 +172,11 @@ export class H2Forwarder {
     headers: IncomingHttpHeaders,
     rawHeaders: string[],
   ): void {
+    // A stream we reset (relaying an upstream reset, or on shutdown) emits an error; it is
+    // expected and must never reach the process as an unhandled 'error'.
+    stream.on('error', (err) =>
+      this.options.log.debug({ err: errorMessage(err) }, 'client h2 stream error'),
+    );
     const state = (stream.session?.socket as TaggedSocket | undefined)?.[kSession];
     if (state === undefined) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -179,6 +184,18 @@ export class H2Forwarder {
     }
     const started = performance.now();
     const method = headers[':method'];
+    if (method === 'CONNECT') {
+      // exec, attach and port-forward are HTTP/1.1 upgrades; kubectl opens them on their own
+      // HTTP/1.1 connections. A tunnel over HTTP/2 (RFC 8441) is not offered.
+      requests.inc({ method: 'CONNECT', code: '400', protocol: 'h2' });
+      respondStatus(
+        stream,
+        badRequest(
+          'upgrades (exec, attach, port-forward) must use HTTP/1.1; CONNECT over HTTP/2 is not supported',
+        ),
+      );
+      return;
+    }
     const path = headers[':path'] ?? '/';
     const streaming = isStreamingRequest(path);
     let recorded = false;
