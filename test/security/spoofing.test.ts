@@ -325,6 +325,12 @@ async function rawH2(send: (client: RawH2Client) => void): Promise<RawH2Client> 
   return client;
 }
 
+/*
+ * HTTP/2 casing: Node's client lowercases every name, so odd casing is sent as raw HPACK here.
+ * An uppercase name never reaches the proxy's code: nghttp2 resets the stream (malformed
+ * request). Names with spaces and values with CR, LF, NUL or surrounding whitespace are dropped
+ * by nghttp2 as invalid fields; the request goes on without them.
+ */
 describe('raw HTTP/2 header blocks (HPACK literals)', () => {
   test('an uppercase identity name is a malformed request: stream reset, nothing forwarded', async () => {
     const tag = nextTag();
