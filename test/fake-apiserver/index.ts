@@ -92,6 +92,8 @@ export interface FakeApiserver {
   bytesAfterRejectedUpgrade(): number;
   /** Live client connections right now. */
   readonly openConnections: number;
+  /** TLS connections accepted since start (a dial that was never made is not counted). */
+  readonly connectionsAccepted: number;
   /** Closes the listener, every connection, watch and streaming session. */
   close(): Promise<void>;
 }

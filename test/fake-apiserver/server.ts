@@ -68,6 +68,7 @@ class FakeApiserverServer implements FakeApiserver {
   private readonly waiters = new Set<Waiter>();
   private readonly connections = new WeakMap<object, Connection>();
   private readonly tlsSockets = new Set<TLSSocket>();
+  private tlsAccepted = 0;
   private readonly tcpSockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private discovery: ReadonlyMap<string, unknown> = new Map();
@@ -130,6 +131,10 @@ class FakeApiserverServer implements FakeApiserver {
 
   get openConnections(): number {
     return this.tlsSockets.size;
+  }
+
+  get connectionsAccepted(): number {
+    return this.tlsAccepted;
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -236,6 +241,7 @@ class FakeApiserverServer implements FakeApiserver {
   }
 
   private trackTls(socket: TLSSocket): void {
+    this.tlsAccepted++;
     this.tlsSockets.add(socket);
     socket.once('close', () => this.tlsSockets.delete(socket));
   }
