@@ -19,6 +19,8 @@ import { formatName, type NameAttribute, readNameAttributes } from './names.js';
 
 export const OID_SUBJECT_KEY_ID = '2.5.29.14';
 export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+const OID_KEY_USAGE = '2.5.29.15';
+const OID_EXTENDED_KEY_USAGE = '2.5.29.37';
 
 export interface Certificate {
   readonly x509: X509Certificate;
@@ -104,6 +106,36 @@ function readTbsFields(der: Uint8Array): TbsFields {
     throw new DerError('TBSCertificate is missing issuer or subject', tbs.start);
   }
   return { issuer, subject, all };
+}
+
+/** The extensions of a DER certificate ([3] of TBSCertificate); none → []. */
+export function certificateExtensions(der: Uint8Array): Extension[] {
+  const field = readTbsFields(der).all.find((f) => f.tag === contextTag(3));
+  if (field === undefined) return [];
+  return readExtensions(der, readTlv(der, field.contentStart, field.end));
+}
+
+/**
+ * The extendedKeyUsage OIDs of a DER certificate, null when it has none (any purpose).
+ * Read from the DER because X509Certificate.keyUsage (which Node documents as these OIDs)
+ * is not portable: Deno returns the keyUsage bit names there (docs/deno.md).
+ */
+export function extendedKeyUsages(der: Uint8Array): string[] | null {
+  const extension = certificateExtensions(der).find((e) => e.oid === OID_EXTENDED_KEY_USAGE);
+  if (extension === undefined) return null;
+  const { contentStart, end } = extension.value;
+  const list = expectTlv(der, contentStart, end, Tag.sequence, 'ExtKeyUsageSyntax');
+  return children(der, list).map((oid) => readOid(der, oid));
+}
+
+/** The first byte of the keyUsage BIT STRING (the bits a TLS purpose check reads), or null. */
+export function keyUsageBits(der: Uint8Array): number | null {
+  const extension = certificateExtensions(der).find((e) => e.oid === OID_KEY_USAGE);
+  if (extension === undefined) return null;
+  const { contentStart, end } = extension.value;
+  const bits = expectTlv(der, contentStart, end, Tag.bitString, 'KeyUsage');
+  // contents: one byte of unused-bit count, then the bits; an empty KeyUsage grants nothing.
+  return bits.end - bits.contentStart > 1 ? (der[bits.contentStart + 1] as number) : 0;
 }
 
 /** The subject's attributes (CN, O, …) exactly as encoded, for identity extraction. */

@@ -5,6 +5,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import type { InputFiles } from '../config/config.js';
 import { errorMessage, InputError } from '../errors.js';
+import { extendedKeyUsages } from './certificate.js';
 import { readBlocksOf } from './files.js';
 import { type PemBlock, toPem } from './pem.js';
 
@@ -24,6 +25,7 @@ const KEY_LABELS = ['PRIVATE KEY', 'EC PRIVATE KEY', 'RSA PRIVATE KEY'];
 const CERT_LABELS = ['CERTIFICATE'];
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const EKU_ANY = '2.5.29.37.0';
 
 interface KeyPair {
   readonly certPem: string;
@@ -126,8 +128,8 @@ function checkUsage(
   name: string,
   warnings: string[] | null,
 ): void {
-  const usages = cert.keyUsage;
-  if (usages === undefined || usages.includes(oid)) return;
+  const usages = extendedKeyUsages(cert.raw);
+  if (usages === null || usages.includes(oid) || usages.includes(EKU_ANY)) return;
   const problem = `certificate lacks the ${name} extended key usage`;
   if (warnings === null) {
     throw new InputError(

@@ -12,11 +12,8 @@
  * CERT_HAS_EXPIRED); this module reports the last one too.
  */
 import type { X509Certificate } from 'node:crypto';
-import { readExtensions } from '../pki/certificate.js';
-import { children, contextTag, expectTlv, readOid, readTlv, Tag } from '../pki/der.js';
+import { extendedKeyUsages, keyUsageBits } from '../pki/certificate.js';
 
-const OID_KEY_USAGE = '2.5.29.15';
-const OID_EXTENDED_KEY_USAGE = '2.5.29.37';
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const EKU_ANY = '2.5.29.37.0';
 
@@ -154,46 +151,4 @@ function sameCert(a: X509Certificate, b: X509Certificate): boolean {
 
 function contains(list: readonly X509Certificate[], cert: X509Certificate): boolean {
   return list.some((c) => sameCert(c, cert));
-}
-
-/** The extensions of a DER certificate ([3] of TBSCertificate); none → []. */
-function certificateExtensions(der: Uint8Array): ReturnType<typeof readExtensions> {
-  const cert = expectTlv(der, 0, der.length, Tag.sequence, 'Certificate');
-  const tbs = expectTlv(der, cert.contentStart, cert.end, Tag.sequence, 'TBSCertificate');
-  const field = children(der, tbs).find((f) => f.tag === contextTag(3));
-  if (field === undefined) return [];
-  return readExtensions(der, readTlv(der, field.contentStart, field.end));
-}
-
-/**
- * The extendedKeyUsage OIDs of a DER certificate, null when it has none (any purpose).
- * Read from the DER because X509Certificate.keyUsage (which Node documents as these OIDs)
- * is not portable: Deno returns the keyUsage bit names there (docs/deno.md).
- */
-export function extendedKeyUsages(der: Uint8Array): string[] | null {
-  const extension = certificateExtensions(der).find((e) => e.oid === OID_EXTENDED_KEY_USAGE);
-  if (extension === undefined) return null;
-  const list = expectTlv(
-    der,
-    extension.value.contentStart,
-    extension.value.end,
-    Tag.sequence,
-    'ExtKeyUsageSyntax',
-  );
-  return children(der, list).map((oid) => readOid(der, oid));
-}
-
-/** The first byte of the keyUsage BIT STRING (the bits a TLS purpose check reads), or null. */
-function keyUsageBits(der: Uint8Array): number | null {
-  const extension = certificateExtensions(der).find((e) => e.oid === OID_KEY_USAGE);
-  if (extension === undefined) return null;
-  const bits = expectTlv(
-    der,
-    extension.value.contentStart,
-    extension.value.end,
-    Tag.bitString,
-    'KeyUsage',
-  );
-  // contents: one byte of unused-bit count, then the bits; an empty KeyUsage grants nothing.
-  return bits.end - bits.contentStart > 1 ? (der[bits.contentStart + 1] as number) : 0;
 }
