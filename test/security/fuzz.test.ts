@@ -6,7 +6,10 @@
  *      never an accepted CRL whose signed content or signature differs from the CA's;
  *  (b) the HTTP/1.1 request head path: mutated kubectl request heads (with identity headers)
  *      through the running proxy — it keeps serving, every connection ends in bounded time, and
- *      every request that reaches the fake apiserver carries only the proxy's identity.
+ *      every request that reaches the fake apiserver carries only the proxy's identity;
+ *  (c) the HTTP/2 path: mutated frame sequences (HPACK bytes, CONTINUATION, lengths, flags,
+ *      resets) from a good client — the proxy survives and keeps serving, and every request
+ *      that reaches the fake carries only the proxy's identity.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +31,16 @@ import { loadTrustData } from '../../src/pki/trust.js';
 import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { makePki, type TestPki } from '../support/pki.js';
+import { RawH2Client } from './h2-frames.js';
 import { assertIdentityExactly, parseResponses, type Stack, startStack } from './harness.js';
-import { BYTE_MUTATORS, editLengthByte, fuzzSeed, Rng, spliceToken } from './mutate.js';
+import {
+  BYTE_MUTATORS,
+  editLengthByte,
+  fuzzSeed,
+  mutatedH2Request,
+  Rng,
+  spliceToken,
+} from './mutate.js';
 
 /** A case slower than this counts as a hang (generous: the machine is shared). */
 const SLOW_CASE_MS = 2000;
@@ -473,6 +484,90 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
     assert.equal(hung, 0, summary);
     // Identity lines only: a mutated name (X-Remote-Usfr) legitimately carries its value up.
     for (const rec of upstream) assertIdentityExactly(rec as RecordedRequest, ALICE);
+    assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+    for (const request of [requestH1, requestH2]) {
+      const res = await request(`${stack.proxy.url}/api?after-fuzz`, {
+        ca: pki.clusterCa.certPem,
+        cert: alice,
+      });
+      assert.equal(res.status, 200, res.body);
+    }
+  });
+});
+
+describe('fuzz: HTTP/2 frames through the proxy', () => {
+  const SEED = fuzzSeed(0x5eed_2b2);
+  const CASES = 400;
+  const BUDGET_MS = 15_000;
+  const MIN_CASES = 100;
+  /**
+   * One connection at a time: with several, clients that the proxy drops while their upstream
+   * HTTP/2 session is still starting crash it (reported; defects.repro.ts has the concurrent run).
+   */
+  const CONCURRENCY = 1;
+  /** How long one case may take to end (reset, END_STREAM, GOAWAY or close) before it is cut. */
+  const CASE_MS = 500;
+  const ALICE = { user: 'alice', groups: ['dev'] };
+
+  let pki: TestPki;
+  let stack: Stack;
+  let alice: IssuedCert;
+
+  before(async () => {
+    pki = await makePki();
+    alice = await pki.user('alice', ['dev']);
+    stack = await startStack(pki);
+  });
+
+  after(async () => {
+    await stack?.stop();
+    pki?.cleanup();
+  });
+
+  test(`${CASES} mutated frame sequences: the proxy survives, keeps serving, only the proxy's identity upstream`, async () => {
+    const rng = new Rng(SEED);
+    const inputs = Array.from({ length: CASES }, (_, i) =>
+      mutatedH2Request(rng, `/api?fuzz-h2-${i}`),
+    );
+    const started = performance.now();
+    const outcomes = new Map<string, number>();
+    let ran = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < inputs.length && performance.now() - started < BUDGET_MS) {
+        const input = inputs[next++] as Buffer;
+        const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+        client.send(input);
+        await client
+          .waitFor(() => client.isClosed || client.streamDone(1), 'an end', CASE_MS)
+          .catch(() => {});
+        const outcome =
+          client.goawayCode() !== null
+            ? 'goaway'
+            : client.resetCode(1) !== null
+              ? 'reset'
+              : client.status(1) !== null || client.framesOf(1).length > 0
+                ? 'answered'
+                : client.isClosed
+                  ? 'closed'
+                  : 'no end';
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        client.destroy();
+        ran++;
+        assert.equal(
+          stack.proxy.child.exitCode,
+          null,
+          `the proxy exited; input ${input.toString('hex')}`,
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const forwarded = stack.fake.requests.filter((r) => r.query.startsWith('fuzz-h2-'));
+    const summary = `seed ${SEED}: ${ran} cases in ${((performance.now() - started) / 1000).toFixed(1)} s, ${forwarded.length} requests reached the apiserver, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`;
+    console.log(`# fuzz h2: ${summary}`);
+    assert.ok(ran >= MIN_CASES, `only ${ran} cases ran in the budget: ${summary}`);
+    // Identity lines only: a mutated name (x-remote-usfr) legitimately carries its value up.
+    for (const rec of forwarded) assertIdentityExactly(rec, ALICE);
     assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
     for (const request of [requestH1, requestH2]) {
       const res = await request(`${stack.proxy.url}/api?after-fuzz`, {

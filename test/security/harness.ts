@@ -272,6 +272,8 @@ export interface UpstreamRecord {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly trailers: ReadonlyArray<readonly [string, string]>;
   readonly body: string;
+  /** False when the request was cut (h2 RST_STREAM, h1 connection lost mid-body). */
+  readonly complete: boolean;
 }
 
 export interface RecordingUpstream {
@@ -315,7 +317,12 @@ export async function startRecordingUpstream(pki: TestPki): Promise<RecordingUps
     req.on('data', (d: string) => {
       body += d;
     });
+    let aborted = false;
+    req.on('aborted', () => {
+      aborted = true;
+    });
     req.on('end', () => {
+      const cut = req.httpVersionMajor === 2 ? (req.stream.rstCode ?? 0) !== 0 : false;
       const record: UpstreamRecord = {
         protocol: req.httpVersionMajor === 2 ? 'h2' : 'http/1.1',
         method: req.method,
@@ -323,6 +330,7 @@ export async function startRecordingUpstream(pki: TestPki): Promise<RecordingUps
         headers: pairs(req.rawHeaders).filter(([n]) => !n.startsWith(':')),
         trailers: pairs(req.rawTrailers),
         body,
+        complete: !aborted && !cut,
       };
       records.push(record);
       for (const waiter of [...waiters]) waiter(record);

@@ -1,3 +1,15 @@
+import {
+  dataFrame,
+  Flag,
+  FrameType,
+  frame,
+  type HeaderField,
+  headerBlock,
+  headersFrame,
+  requestFields,
+  settingsFrame,
+} from './h2-frames.js';
+
 /**
  * Deterministic random mutation for the fuzz batteries: a seeded PRNG and byte-level
  * mutators (bit flips, truncation, insertion, deletion, duplication, length-byte edits,
@@ -127,3 +139,60 @@ export const BYTE_MUTATORS: readonly Mutator[] = [
   duplicateRange,
   swapBytes,
 ];
+
+/**
+ * An HTTP/2 POST on stream 1 (with a client identity header) after a SETTINGS frame, damaged:
+ * random HPACK bytes, a header block split into HEADERS + CONTINUATION (sometimes on the wrong
+ * stream or unfinished), padded/priority flags without their fields, DATA with or without
+ * END_STREAM, trailers, a reset with any code, or flipped bytes anywhere (lengths, types,
+ * flags, stream ids).
+ */
+export function mutatedH2Request(rng: Rng, path: string): Buffer {
+  const fields: HeaderField[] = requestFields(
+    path,
+    [
+      ['x-remote-user', 'spoof-admin'],
+      ['content-type', 'application/json'],
+    ],
+    'POST',
+  );
+  let block = headerBlock(fields);
+  const frames: Buffer[] = [];
+  const roll = rng.next();
+  if (roll < 0.3) block = rng.pick(BYTE_MUTATORS)(rng, block);
+  if (roll >= 0.3 && roll < 0.5) {
+    const cut = rng.int(block.length);
+    frames.push(frame(FrameType.headers, 0, 1, block.subarray(0, cut)));
+    frames.push(
+      frame(
+        FrameType.continuation,
+        rng.chance(0.8) ? Flag.endHeaders : 0,
+        rng.chance(0.8) ? 1 : 3,
+        block.subarray(cut),
+      ),
+    );
+  } else {
+    const flags = Flag.endHeaders | (rng.chance(0.2) ? Flag.padded | Flag.priority : 0);
+    frames.push(frame(FrameType.headers, flags, 1, block));
+  }
+  frames.push(dataFrame(1, '{"kind":"Status"}', rng.chance(0.7)));
+  if (rng.chance(0.3)) {
+    const name = rng.pick(['x-remote-user', ':path', 'content-length', 'x-checksum']);
+    frames.push(headersFrame(1, [[name, rng.pick(['spoof', '1', ''])]]));
+  }
+  if (rng.chance(0.2)) {
+    const code = Buffer.alloc(4);
+    code.writeUInt32BE(rng.int(14));
+    frames.push(frame(FrameType.rstStream, 0, 1, code));
+  }
+  let out = Buffer.concat([settingsFrame(), ...frames]);
+  if (roll >= 0.5) {
+    const rounds = 1 + rng.int(3);
+    for (let i = 0; i < rounds; i++) {
+      const at = rng.int(out.length);
+      out = Buffer.from(out);
+      out[at] = rng.chance(0.5) ? rng.int(256) : (out[at] as number) ^ (1 << rng.int(8));
+    }
+  }
+  return out;
+}

@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, type TestPki } from '../support/pki.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import {
   dataFrame,
   FrameType,
@@ -29,9 +30,11 @@ import {
   completeResponses,
   type Expected,
   parseResponses,
+  type RecordingUpstream,
   rawH1,
   type Stack,
   settle,
+  startRecordingUpstream,
   startStack,
   statusCodes,
 } from './harness.js';
@@ -389,6 +392,18 @@ async function rawH2(frames: readonly Buffer[]): Promise<RawH2Client> {
   return client;
 }
 
+/**
+ * A raw HTTP/2 connection that has completed one good request on stream 1, so its upstream
+ * session is up before a test breaks the connection (a client dropped while its upstream
+ * session is still starting crashes the proxy: reported separately).
+ */
+async function warmH2(): Promise<RawH2Client> {
+  const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+  client.send(headersFrame(1, requestFields('/api?warm-up')));
+  await client.waitFor(() => client.streamDone(1), 'the warm-up request');
+  return client;
+}
+
 /** The proxy still forwards: an HTTP/1.1 and an HTTP/2 request with a good certificate. */
 async function assertStillServing(): Promise<void> {
   for (const request of [requestH1, requestH2]) {
@@ -458,7 +473,7 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   ] as const) {
     test(`${label}: connection error (GOAWAY), nothing upstream`, async () => {
       const tag = nextTag();
-      const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+      const client = await warmH2();
       try {
         client.send(headersFrame(streamId, requestFields(`/api?${tag}`)));
         await client.waitFor(() => client.goawayCode() !== null, 'GOAWAY');
@@ -531,7 +546,7 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   });
 
   test('a DATA frame on a stream that is not open: connection error, nothing upstream', async () => {
-    const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+    const client = await warmH2();
     try {
       const marked = stack.fake.requests.length;
       client.send(dataFrame(7, smuggled(nextTag())));
@@ -544,10 +559,10 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   });
 
   test('a CONTINUATION without a HEADERS frame: connection error, nothing upstream', async () => {
-    const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+    const client = await warmH2();
     try {
       const marked = stack.fake.requests.length;
-      client.send(frame(FrameType.continuation, 0x4, 1, Buffer.from([0x82])));
+      client.send(frame(FrameType.continuation, 0x4, 3, Buffer.from([0x82])));
       await client.waitFor(() => client.goawayCode() !== null || client.isClosed, 'GOAWAY');
       await settle();
       assert.equal(stack.fake.requests.length, marked);
@@ -557,4 +572,78 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   });
 
   test('the proxy still serves after every case above', () => assertStillServing());
+});
+
+describe('HTTP/2 framing errors from a good client: the stream is reset, never completed upstream', () => {
+  let recorder: RecordingUpstream;
+  let recorderProxy: ProxyProcess;
+
+  before(async () => {
+    recorder = await startRecordingUpstream(pki);
+    recorderProxy = await startProxyProcess(proxyArgs(pki, recorder.url));
+  });
+  after(async () => {
+    await recorderProxy?.stop();
+    await recorder?.close();
+  });
+
+  const post = (path: string, extra: HeaderField[] = []) =>
+    headersFrame(1, requestFields(path, extra, 'POST'), { endStream: false });
+  const cases: ReadonlyArray<readonly [string, (path: string) => Buffer[]]> = [
+    [
+      'content-length 10 with 5 bytes of DATA',
+      (p) => [post(p, [['content-length', '10']]), dataFrame(1, 'hello')],
+    ],
+    [
+      'content-length 2 with 5 bytes of DATA',
+      (p) => [post(p, [['content-length', '2']]), dataFrame(1, 'hello')],
+    ],
+    [
+      'request trailers carrying a pseudo-header',
+      (p) => [post(p), dataFrame(1, 'x', false), headersFrame(1, [[':path', '/api/v1/secrets']])],
+    ],
+  ];
+
+  for (const [label, build] of cases) {
+    test(`${label}: PROTOCOL_ERROR reset, the proxy survives, no complete request upstream`, async () => {
+      for (const url of [stack.proxy.url, recorderProxy.url]) {
+        const tag = nextTag();
+        const client = await RawH2Client.connect(url, pki.clusterCa.certPem, alice);
+        try {
+          for (const f of build(`/api?${tag}`)) client.send(f);
+          await client.waitFor(() => client.streamDone(1), 'the end of stream 1');
+          assert.equal(client.resetCode(1), H2Error.protocolError, client.describe());
+          await settle(500);
+          // The head may have gone up before the body broke the rules; it carried alice only.
+          for (const rec of recordsWith(tag)) assertForwardedAs(rec, ALICE);
+          assert.deepEqual(
+            recorder.records.filter((r) => r.path.endsWith(tag) && r.complete),
+            [],
+            'the upstream stream was completed instead of reset',
+          );
+        } finally {
+          client.destroy();
+        }
+      }
+      assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+      assert.equal(recorderProxy.child.exitCode, null, 'the proxy process is alive');
+    });
+  }
+
+  test('RST_STREAM(PROTOCOL_ERROR) from the client on an open stream: the proxy survives', async () => {
+    const tag = nextTag();
+    const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+    try {
+      client.send(post(`/api?${tag}`));
+      await client.waitFor(() => client.framesOf(1).length > 0, 'a response on stream 1');
+      const code = Buffer.alloc(4);
+      code.writeUInt32BE(H2Error.protocolError);
+      client.send(frame(FrameType.rstStream, 0, 1, code));
+      await settle(1000);
+      assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+    } finally {
+      client.destroy();
+    }
+    await assertStillServing();
+  });
 });

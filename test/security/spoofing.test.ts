@@ -451,6 +451,7 @@ describe('trailers', () => {
     try {
       const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
       assert.equal(rec.body, 'hello');
+      assert.ok(rec.complete);
       assert.deepEqual(
         rec.trailers.filter(([n]) => n.includes('remote') || n.includes(SPOOF)),
         [],
@@ -523,6 +524,7 @@ describe('trailers', () => {
     assert.equal(await h2WithTrailers(recorderProxy.url, tag), 200);
     const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
     assert.equal(rec.protocol, 'h2');
+    assert.ok(rec.complete);
     assert.equal(rec.body, 'hello');
     assert.deepEqual(rec.trailers, [['x-checksum', 'abc']]);
   });
