@@ -73,6 +73,12 @@ export const ready = new Gauge({
   registers: [controlRegistry],
 });
 
+export const crlLastReloadSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_last_reload_success',
+  help: '1 when the last load of the inputs succeeded (or found nothing changed), 0 while the files on disk are refused and an older snapshot is in force.',
+  registers: [controlRegistry],
+});
+
 export const snapshotGeneration = new Gauge({
   name: 'kube_crl_proxy_snapshot_generation',
   help: 'Generation of the input snapshot in force; increases by one at every successful reload.',
@@ -94,8 +100,8 @@ export const requests = new Counter({
 
 export const requestDuration = new Histogram({
   name: 'kube_crl_proxy_request_duration_seconds',
-  help: 'Time from request head to the end of the response, for ordinary requests; watches, logs -f and upgrades are excluded (they are long by design).',
-  labelNames: ['protocol'] as const,
+  help: 'Time from request head to the end of the response, by status code and client protocol, for ordinary requests; watches, logs -f and upgrades are excluded (they are long by design).',
+  labelNames: ['code', 'protocol'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   registers: [servingRegistry],
 });
@@ -120,6 +126,17 @@ export const upstreamErrors = new Counter({
   labelNames: ['kind'] as const,
   registers: [servingRegistry],
 });
+
+/**
+ * Creates the series a dashboard or alert expects to see before the first event (a counter
+ * that appears only at its first increment hides that increment from increase()).
+ */
+export function zeroSeries<T extends string>(
+  metric: Counter<T> | Gauge<T>,
+  combinations: ReadonlyArray<Record<T, string>>,
+): void {
+  for (const labels of combinations) metric.inc(labels as never, 0);
+}
 
 const KNOWN_METHODS = new Set([
   'GET',

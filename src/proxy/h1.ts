@@ -142,7 +142,10 @@ export class H1Forwarder {
       finished = true;
       requests.inc({ method: methodLabel(req.method), code: String(code), protocol: 'http/1.1' });
       if (!streaming)
-        requestDuration.observe({ protocol: 'http/1.1' }, (performance.now() - started) / 1000);
+        requestDuration.observe(
+          { code: String(code), protocol: 'http/1.1' },
+          (performance.now() - started) / 1000,
+        );
     };
     let upstreamResponse: IncomingMessage | null = null;
     const inFlight: InFlight = {

@@ -204,7 +204,10 @@ export class H2Forwarder {
       recorded = true;
       requests.inc({ method: methodLabel(method), code: String(code), protocol: 'h2' });
       if (!streaming)
-        requestDuration.observe({ protocol: 'h2' }, (performance.now() - started) / 1000);
+        requestDuration.observe(
+          { code: String(code), protocol: 'h2' },
+          (performance.now() - started) / 1000,
+        );
     };
     const outgoing = this.upstreamHeaders(pairsFromRaw(rawHeaders), state.client);
     state.upstream.then(

@@ -6,6 +6,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
+import { activeConnections, activeUpgrades, zeroSeries } from '../metrics/metrics.js';
 import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls/listener.js';
 import type { PeerCert, Verdict } from '../tls/verify.js';
 import { ClientConnection, type ClientProtocol, ConnectionRegistry } from './connection.js';
@@ -44,6 +45,8 @@ export class ProxyLayer implements ConnectionHandler {
       }),
     };
     this.rejecter = new Rejecter(config.rejectMode);
+    zeroSeries(activeConnections, [{ protocol: 'h2' }, { protocol: 'http/1.1' }]);
+    zeroSeries(activeUpgrades, [{ kind: 'websocket' }, { kind: 'spdy' }]);
   }
 
   accept(socket: TLSSocket, verdict: AcceptedVerdict): void {
@@ -52,6 +55,8 @@ export class ProxyLayer implements ConnectionHandler {
       verdict.outcome === 'accepted'
         ? new ClientConnection(socket, protocol, verdict.identity, verdict.peer)
         : new ClientConnection(socket, protocol, null, null);
+    // The forwarders and the tunnel each watch the socket's close; more than Node's default 10.
+    socket.setMaxListeners(32);
     socket.on('error', (err) =>
       this.log.debug({ err: err.message, connection: connection.id }, 'client connection error'),
     );

@@ -12,7 +12,7 @@ import {
 import type { UpstreamTarget } from '../config/config.js';
 import { UpstreamError, type UpstreamErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
-import { upstreamErrors } from '../metrics/metrics.js';
+import { upstreamErrors, zeroSeries } from '../metrics/metrics.js';
 import type { Credentials } from '../pki/credentials.js';
 
 export type UpstreamProtocol = 'h2' | 'http/1.1';
@@ -63,6 +63,11 @@ export class Upstream {
   lastContactAt = 0;
 
   constructor(private readonly options: UpstreamOptions) {
+    const kinds: UpstreamErrorKind[] = ['connect', 'tls', 'timeout', 'reset', 'protocol'];
+    zeroSeries(
+      upstreamErrors,
+      kinds.map((kind) => ({ kind })),
+    );
     this.refresh = setInterval(() => this.recycleStale(), POOL_MAX_AGE_MS / 2);
     this.refresh.unref();
   }

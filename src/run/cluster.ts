@@ -6,7 +6,7 @@
  * metrics aggregated.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Config, HostPort } from '../config/config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -18,11 +18,19 @@ import { ProxyServer } from './server.js';
 import type { RunningProxy } from './single.js';
 import { type SnapshotData, SnapshotSource } from './snapshot-source.js';
 
-type ToWorker = { readonly type: 'snapshot'; readonly data: SnapshotData };
+type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
+
+type ToWorker =
+  | { readonly type: 'snapshot'; readonly data: SnapshotData }
+  | { readonly type: 'metrics-request'; readonly requestId: number };
 type ToPrimary =
   | { readonly type: 'hello' }
   | { readonly type: 'listening'; readonly address: HostPort }
-  | { readonly type: 'listen-failed'; readonly error: string };
+  | { readonly type: 'listen-failed'; readonly error: string }
+  | { readonly type: 'metrics'; readonly requestId: number; readonly metrics: WorkerMetrics };
+
+/** A worker that does not answer a metrics request within this is left out of that scrape. */
+const METRICS_TIMEOUT_MS = 2_000;
 
 /** A worker that dies is replaced after this pause (so a crash loop cannot spin). */
 const RESPAWN_DELAY_MS = 1_000;
@@ -113,11 +121,17 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
       ? `${listening.size} of ${config.workers} workers are serving`
       : null,
   );
-  const aggregator = new AggregatorRegistry();
+  // Workers' serving metrics summed, plus the primary's own (it loads the inputs: its CPU and
+  // memory count too, and its serving counters are all zero).
   const metrics = {
     contentType: controlRegistry.contentType,
     async metrics() {
-      return `${await controlRegistry.metrics()}\n${await aggregator.clusterMetrics()}`;
+      const parts = [
+        await controlRegistry.getMetricsAsJSON(),
+        await servingRegistry.getMetricsAsJSON(),
+        ...(await collectWorkerMetrics()),
+      ];
+      return AggregatorRegistry.aggregate(parts as WorkerMetrics[]).metrics();
     },
   };
   const admin = new AdminServer(config.metricsListen, metrics, readiness, log);
@@ -156,21 +170,58 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
   };
 }
 
+let metricsRequests = 0;
+
+/** Asks every live worker for its serving metrics (as JSON, for prom-client's aggregation). */
+function collectWorkerMetrics(): Promise<WorkerMetrics[]> {
+  const requestId = ++metricsRequests;
+  const workers = Object.values(cluster.workers ?? {}).filter(
+    (w): w is Worker => w?.isConnected() === true,
+  );
+  return Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<WorkerMetrics>((resolve) => {
+          const done = (metrics: WorkerMetrics) => {
+            clearTimeout(timer);
+            worker.off('message', onMessage);
+            resolve(metrics);
+          };
+          const onMessage = (message: ToPrimary) => {
+            if (message.type === 'metrics' && message.requestId === requestId)
+              done(message.metrics);
+          };
+          const timer = setTimeout(() => done([]), METRICS_TIMEOUT_MS);
+          worker.on('message', onMessage);
+          send(worker, { type: 'metrics-request', requestId });
+        }),
+    ),
+  );
+}
+
 function send(worker: Worker, message: ToWorker): void {
   if (worker.isConnected()) worker.send(message);
 }
 
 /** A worker: serves clients with the snapshots the primary sends. Resolves with a closer. */
 export function startWorker(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
-  AggregatorRegistry.setRegistries([servingRegistry]);
-  // Constructing one is what makes prom-client answer the primary's metric requests.
-  new AggregatorRegistry();
   const reply = (message: ToPrimary) => process.send?.(message);
   return new Promise((resolve) => {
     let server: ProxyServer | null = null;
     let starting = false;
     process.on('message', (message: ToWorker) => {
-      if (message.type !== 'snapshot') return;
+      if (message.type === 'metrics-request') {
+        servingRegistry
+          .getMetricsAsJSON()
+          .then((metrics) =>
+            reply({
+              type: 'metrics',
+              requestId: message.requestId,
+              metrics: metrics as WorkerMetrics,
+            }),
+          );
+        return;
+      }
       if (server !== null) {
         server.apply(message.data);
         return;

@@ -10,11 +10,13 @@ import { errorMessage, InputError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   crlEntries,
+  crlLastReloadSuccess,
   crlLastSuccess,
   crlNextUpdate,
   crlReloads,
   snapshotGeneration,
   snapshotLoadDuration,
+  zeroSeries,
 } from '../metrics/metrics.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { type Credentials, loadCredentials } from '../pki/credentials.js';
@@ -56,6 +58,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     private readonly log: Logger,
   ) {
     super();
+    zeroSeries(crlReloads, [{ result: 'success' }, { result: 'failure' }]);
     const f = config.files;
     this.paths = [
       f.tlsCertFile,
@@ -89,10 +92,12 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       );
     } catch (err) {
       crlReloads.inc({ result: 'failure' });
+      crlLastReloadSuccess.set(0);
       await this.loader.close();
       throw err instanceof InputError ? err.toConfigError() : err;
     }
     crlReloads.inc({ result: 'success' });
+    crlLastReloadSuccess.set(1);
     this.watcher = new InputWatcher({
       paths: this.paths,
       onSignal: (signal) => this.reload(signal),
@@ -127,6 +132,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     try {
       const next = await this.load(this.snapshot);
       crlReloads.inc({ result: 'success' });
+      crlLastReloadSuccess.set(1);
       if (this.snapshot !== null && sameContent(this.snapshot, next)) {
         this.log.debug({ cause }, 'inputs unchanged; the snapshot in force stays');
         return;
@@ -144,6 +150,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       this.emit('snapshot', next);
     } catch (err) {
       crlReloads.inc({ result: 'failure' });
+      crlLastReloadSuccess.set(0);
       const fields =
         err instanceof InputError
           ? { flag: err.flag, file: err.file, problem: err.problem }

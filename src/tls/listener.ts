@@ -6,10 +6,10 @@
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { HostPort, Limits } from '../config/config.js';
 import type { Logger, RateLimitedLog } from '../log.js';
-import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
+import { connectionsDropped, handshakes, tlsErrors, zeroSeries } from '../metrics/metrics.js';
 import type { Credentials } from '../pki/credentials.js';
 import type { TrustStore } from '../pki/trust.js';
-import { type Verdict, type VerifyPolicy, verifyPeer } from './verify.js';
+import { REJECT_REASONS, type Verdict, type VerifyPolicy, verifyPeer } from './verify.js';
 
 export type AcceptedVerdict = Exclude<Verdict, { outcome: 'rejected' }>;
 export type RejectedVerdict = Extract<Verdict, { outcome: 'rejected' }>;
@@ -47,6 +47,11 @@ export class ClientListener {
       handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
       ticketKeys,
     });
+    zeroSeries(handshakes, [
+      { outcome: 'accepted', reason: 'client_cert' },
+      { outcome: 'accepted', reason: 'no_cert' },
+      ...REJECT_REASONS.map((reason) => ({ outcome: 'rejected', reason })),
+    ]);
     this.server.maxConnections = options.limits.maxConnections;
     this.server.on('drop', () => {
       connectionsDropped.inc();
