@@ -95,7 +95,7 @@ export class H2Forwarder {
         upstreamErrors.inc({ kind: 'reset' });
         this.options.log.debug({ err: errorMessage(err) }, 'upstream h2 session error');
       });
-      session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_SIZE));
+      session.once('connect', () => widenWindow(session));
       if (client.socket.destroyed) session.destroy();
       client.socket.once('close', () => session.destroy());
       return session;
@@ -111,7 +111,7 @@ export class H2Forwarder {
     session.on('error', (err) =>
       this.options.log.debug({ err: errorMessage(err) }, 'client h2 session error'),
     );
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_SIZE));
+    session.once('connect', () => widenWindow(session));
     state.client.setTerminator(() => {
       if (!session.destroyed) {
         session.goaway(constants.NGHTTP2_NO_ERROR);
@@ -240,7 +240,7 @@ export class H2Forwarder {
       this.options.rules,
       { keepTeTrailers: true, forwardedFor: client.remoteAddress },
     );
-    const out: OutgoingHttpHeaders = {};
+    const out: OutgoingHttpHeaders = Object.create(null);
     for (const [name, value] of pseudo) out[name] = value;
     for (const [name, value] of regular) {
       const key = name.toLowerCase();
@@ -288,7 +288,7 @@ export class H2Forwarder {
     });
     upstreamStream.on('response', (responseHeaders: IncomingHttpHeaders) => {
       const status = Number(responseHeaders[':status'] ?? 502);
-      if (stream.destroyed) return;
+      if (stream.destroyed || stream.closed) return;
       stream.respond(withoutPseudo(responseHeaders, status), { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers(responseTrailers));
       upstreamStream.pipe(stream);
@@ -324,7 +324,7 @@ export class H2Forwarder {
       if (value === undefined || name.startsWith(':')) continue;
       for (const v of Array.isArray(value) ? value : [value]) pairs.push([name, v]);
     }
-    const out: OutgoingHttpHeaders = {};
+    const out: OutgoingHttpHeaders = Object.create(null);
     for (const [name, value] of sanitizeRequestHeaders(pairs, null, this.options.rules)) {
       if (name.toLowerCase() !== 'x-forwarded-for') out[name.toLowerCase()] = value;
     }
@@ -333,7 +333,7 @@ export class H2Forwarder {
 }
 
 function withoutPseudo(headers: IncomingHttpHeaders, status?: number): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = Object.create(null);
   for (const [name, value] of Object.entries(headers)) {
     if (!name.startsWith(':') && value !== undefined) out[name] = value;
   }
@@ -341,8 +341,14 @@ function withoutPseudo(headers: IncomingHttpHeaders, status?: number): OutgoingH
   return out;
 }
 
+/** Session-level flow control window; a session its client already left is skipped. */
+function widenWindow(session: ClientHttp2Session | ServerHttp2Session): void {
+  if (!session.destroyed && !session.closed) session.setLocalWindowSize(SESSION_WINDOW_SIZE);
+}
+
 function respondStatus(stream: ServerHttp2Stream, status: StatusResponse): void {
-  if (stream.destroyed || stream.headersSent) {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }

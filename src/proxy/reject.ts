@@ -63,9 +63,12 @@ export class Rejecter {
       session.on('error', () => session.destroy());
     });
     this.h2.on('stream', (stream: ServerHttp2Stream, headers) => {
+      // A refused client can still reset or malform its stream: never an unhandled error.
+      stream.on('error', () => {});
       requests.inc({ method: methodLabel(headers[':method']), code: '401', protocol: 'h2' });
       const session = stream.session;
       const status = statusFor(session?.socket as Socket);
+      if (stream.destroyed || stream.closed) return;
       stream.respond({ ':status': status.code, 'content-type': 'application/json' });
       stream.end(status.body);
       // GOAWAY: no further stream is accepted; the session closes once this one is done.

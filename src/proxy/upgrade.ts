@@ -17,6 +17,7 @@ import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { activeUpgrades, methodLabel, requests, upstreamErrors } from '../metrics/metrics.js';
 import type { ClientConnection } from './connection.js';
+import { hasBody } from './h1.js';
 import {
   type IdentityHeaderRules,
   pairsFromRaw,
@@ -65,6 +66,12 @@ export class UpgradeForwarder {
       );
       return;
     }
+    if (hasBody(req)) {
+      // A body on an upgrade request could be read as the first tunnel bytes upstream.
+      requests.inc({ method, code: '400', protocol: 'http/1.1' });
+      refuse(socket, null, badRequest('upgrade requests must not carry a body'));
+      return;
+    }
     const headers = sanitizeRequestHeaders(
       pairsFromRaw(req.rawHeaders),
       client.identity,
@@ -74,6 +81,13 @@ export class UpgradeForwarder {
         forwardedFor: client.remoteAddress,
       },
     );
+    const framed = headers.filter(([name]) => {
+      const lower = name.toLowerCase();
+      return lower !== 'content-length' && lower !== 'transfer-encoding';
+    });
+    // An explicit empty body: Node would otherwise chunk a POST (SPDY exec) and send the
+    // terminating chunk, which the apiserver would read as the first bytes of the tunnel.
+    if (req.method !== 'GET' && req.method !== 'HEAD') framed.push(['Content-Length', '0']);
     let upstreamSocket: TLSSocket | null = null;
     client.setTerminator(() => {
       socket.destroy();
@@ -89,7 +103,7 @@ export class UpgradeForwarder {
           return;
         }
         upstreamSocket = dialled;
-        this.exchange(req, headers, kind, socket, head, dialled);
+        this.exchange(req, framed, kind, socket, head, dialled);
       },
       (err: Error) => {
         requests.inc({ method, code: '503', protocol: 'http/1.1' });

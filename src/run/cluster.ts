@@ -211,15 +211,13 @@ export function startWorker(config: Config, log: Logger): Promise<{ close(): Pro
     let starting = false;
     process.on('message', (message: ToWorker) => {
       if (message.type === 'metrics-request') {
-        servingRegistry
-          .getMetricsAsJSON()
-          .then((metrics) =>
-            reply({
-              type: 'metrics',
-              requestId: message.requestId,
-              metrics: metrics as WorkerMetrics,
-            }),
-          );
+        servingRegistry.getMetricsAsJSON().then((metrics) =>
+          reply({
+            type: 'metrics',
+            requestId: message.requestId,
+            metrics: metrics as WorkerMetrics,
+          }),
+        );
         return;
       }
       if (server !== null) {
