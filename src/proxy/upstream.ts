@@ -40,6 +40,9 @@ interface Pooled {
   readonly createdAt: number;
   readonly generation: number;
   readonly onClose: () => void;
+  /** What the server sent while the connection waited (read so its close is noticed). */
+  readonly received: Buffer[];
+  readonly onReadable: () => void;
 }
 
 /**
@@ -97,8 +100,11 @@ export class Upstream {
     const pool = this.pool(key);
     while (pool.length > 0) {
       const item = pool.pop() as Pooled;
-      if (this.usable(item)) {
+      if (this.usable(item) && !saidGoodbye(protocol, Buffer.concat(item.received))) {
         item.socket.off('close', item.onClose);
+        item.socket.off('readable', item.onReadable);
+        // The server's opening bytes (its HTTP/2 SETTINGS) go back for the session to read.
+        if (item.received.length > 0) item.socket.unshift(Buffer.concat(item.received));
         this.fill(key);
         return item.socket;
       }
@@ -202,13 +208,23 @@ export class Upstream {
           socket.destroy();
           return;
         }
+        const received: Buffer[] = [];
         const item: Pooled = {
           socket,
           createdAt: Date.now(),
           generation,
           onClose: () => removeItem(pool, item),
+          received,
+          onReadable: () => {
+            for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) received.push(chunk);
+          },
         };
         socket.once('close', item.onClose);
+        // Read while waiting: a server that says goodbye (GOAWAY, a 408, FIN) must be seen
+        // here, not by the first request handed this connection. ('readable', not 'data':
+        // removing it later leaves the socket to start flowing for its next reader.)
+        socket.on('readable', item.onReadable);
+        socket.once('end', () => socket.destroy());
         pool.push(item);
         this.fill(key);
       },
@@ -244,6 +260,21 @@ export class Upstream {
 }
 
 function ignore(): void {}
+
+const H2_FRAME_GOAWAY = 0x7;
+
+/**
+ * Whether an idle pooled connection's received bytes end it: anything at all on HTTP/1.1 (the
+ * server speaks first only to close), a GOAWAY frame on HTTP/2 (after its SETTINGS).
+ */
+function saidGoodbye(protocol: UpstreamProtocol, received: Buffer): boolean {
+  if (protocol === 'http/1.1') return received.length > 0;
+  for (let offset = 0; offset + 9 <= received.length; ) {
+    if (received[offset + 3] === H2_FRAME_GOAWAY) return true;
+    offset += 9 + received.readUIntBE(offset, 3);
+  }
+  return false;
+}
 
 function removeItem(pool: Pooled[], item: Pooled): void {
   const i = pool.indexOf(item);

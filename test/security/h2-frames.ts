@@ -39,6 +39,7 @@ export const H2Error = {
   refusedStream: 0x7,
   cancel: 0x8,
   compressionError: 0x9,
+  enhanceYourCalm: 0xb,
 } as const;
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
