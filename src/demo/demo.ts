@@ -11,6 +11,7 @@ import { startFakeApiserver } from '../../test/fake-apiserver/index.js';
 import { resolveConfig } from '../config/config.js';
 import { createLogger } from '../log.js';
 import { startSingle } from '../run/single.js';
+import { kubeconfigFor } from './kubeconfig.js';
 import { Authority, crlPem, type IssuedCert } from './pki-factory.js';
 
 export interface DemoOptions {
@@ -21,36 +22,6 @@ export interface DemoUser {
   readonly name: string;
   readonly cert: IssuedCert;
   readonly kubeconfig: string;
-}
-
-export function kubeconfigFor(
-  server: string,
-  caPem: string,
-  user: string,
-  cert: IssuedCert,
-): string {
-  const b64 = (text: string) => Buffer.from(text).toString('base64');
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: demo',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(caPem)}`,
-    'users:',
-    `- name: ${user}`,
-    '  user:',
-    `    client-certificate-data: ${b64(cert.certPem)}`,
-    `    client-key-data: ${b64(cert.keyPem)}`,
-    'contexts:',
-    `- name: ${user}@demo`,
-    '  context:',
-    '    cluster: demo',
-    `    user: ${user}`,
-    `current-context: ${user}@demo`,
-    '',
-  ].join('\n');
 }
 
 export async function runDemo(options: DemoOptions): Promise<void> {
@@ -117,7 +88,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       cert: alice,
       kubeconfig: file(
         'alice.kubeconfig',
-        kubeconfigFor(server, clusterCa.certPem, 'alice', alice),
+        kubeconfigFor(server, clusterCa.certPem, 'alice', { cert: alice }),
       ),
     },
     {
@@ -125,7 +96,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       cert: mallory,
       kubeconfig: file(
         'mallory.kubeconfig',
-        kubeconfigFor(server, clusterCa.certPem, 'mallory', mallory),
+        kubeconfigFor(server, clusterCa.certPem, 'mallory', { cert: mallory }),
       ),
     },
   ];

@@ -10,6 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type KubeconfigCredentials, kubeconfigFor } from '../../src/demo/kubeconfig.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
 
 export const KUBECTL = '/usr/bin/kubectl';
@@ -57,10 +58,7 @@ export class TempDir {
   }
 }
 
-export interface KubeconfigUser {
-  readonly cert?: IssuedCert;
-  readonly token?: string;
-}
+export type KubeconfigUser = KubeconfigCredentials;
 
 /** A kubeconfig with everything embedded (-data fields), written into `dir`. */
 export async function writeKubeconfig(
@@ -70,36 +68,8 @@ export async function writeKubeconfig(
   user: KubeconfigUser,
   name = 'kubeconfig',
 ): Promise<string> {
-  const b64 = (text: string) => Buffer.from(text).toString('base64');
-  const userFields: string[] = [];
-  if (user.cert !== undefined) {
-    userFields.push(`    client-certificate-data: ${b64(user.cert.certPem)}`);
-    userFields.push(`    client-key-data: ${b64(user.cert.keyPem)}`);
-  }
-  if (user.token !== undefined) userFields.push(`    token: ${user.token}`);
-  const text = [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: fake',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(caPem)}`,
-    'users:',
-    '- name: user',
-    '  user:',
-    ...(userFields.length > 0 ? userFields : ['    {}']),
-    'contexts:',
-    '- name: fake',
-    '  context:',
-    '    cluster: fake',
-    '    user: user',
-    '    namespace: default',
-    'current-context: fake',
-    '',
-  ].join('\n');
   const path = dir.file(name);
-  await writeFile(path, text, { mode: 0o600 });
+  await writeFile(path, kubeconfigFor(server, caPem, 'user', user, 'fake'), { mode: 0o600 });
   return path;
 }
 
