@@ -41,17 +41,29 @@ export function buildRevision(rev: string): ProxyBuild {
     encoding: 'utf8',
   }).trim();
   const dir = trackDir(mkdtempSync(join(tmpdir(), `kcp-bench-build-${commit}-`)));
-  execFileSync(
-    'sh',
-    ['-c', `git archive ${commit} src test bin tsconfig.json package.json | tar -x -C ${dir}`],
-    {
-      cwd: REPO_ROOT,
-    },
+  // Everything tsconfig.json compiles that the revision has (older ones lack scripts/).
+  const paths = ['src', 'test', 'bin', 'scripts', 'tsconfig.json', 'package.json'].filter((path) =>
+    existsAt(commit, path),
   );
+  execFileSync('sh', ['-c', `git archive ${commit} ${paths.join(' ')} | tar -x -C ${dir}`], {
+    cwd: REPO_ROOT,
+  });
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(dir, 'tsconfig.json')], {
     cwd: dir,
     stdio: 'inherit',
   });
   return { bin: join(dir, 'bin', 'kube-crl-proxy'), label: `${rev} (${commit})` };
+}
+
+function existsAt(commit: string, path: string): boolean {
+  try {
+    execFileSync('git', ['cat-file', '-e', `${commit}:${path}`], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,6 @@
  * verifyPeer, which maps it and runs the CA, validity, CRL and identity checks.
  */
 import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
 import { stringify as toYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
 import type { Policy } from '../config/config.js';
@@ -18,7 +17,7 @@ import { parseCertificate } from '../pki/certificate.js';
 import { readBlocksOf } from '../pki/files.js';
 import { loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
-import { type Verdict, verifyPeer } from '../tls/verify.js';
+import { type Handshake, type Verdict, verifyPeer } from '../tls/verify.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
@@ -163,17 +162,15 @@ function readClientCertificates(file: string): X509Certificate[] {
 }
 
 /**
- * What verifyPeer reads from a TLS socket after the handshake: the peer certificate and
- * OpenSSL's chain result. Here the chain result comes from the offline check.
+ * What verifyPeer reads from a TLS handshake: the peer certificate and OpenSSL's chain result.
+ * Here the chain result comes from the offline check.
  */
-function handshakeResult(leaf: X509Certificate, chainError: string | null): TLSSocket {
-  const view: Pick<TLSSocket, 'authorized' | 'authorizationError' | 'getPeerX509Certificate'> = {
+function handshakeResult(leaf: X509Certificate, chainError: string | null): Handshake {
+  return {
+    peerCertificate: leaf.raw,
     authorized: chainError === null,
-    // Node types it as Error but hands over OpenSSL's code string; verifyPeer reads it as text.
-    authorizationError: (chainError ?? undefined) as unknown as Error,
-    getPeerX509Certificate: () => leaf,
+    authorizationError: chainError,
   };
-  return view as TLSSocket;
 }
 
 export interface CheckCertReport {

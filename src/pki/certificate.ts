@@ -10,7 +10,9 @@ import {
   DerError,
   expectTlv,
   readOid,
+  readTime,
   readTlv,
+  readUnsignedInteger,
   Tag,
   type Tlv,
   whole,
@@ -141,6 +143,81 @@ export function keyUsageBits(der: Uint8Array): number | null {
 /** The subject's attributes (CN, O, …) exactly as encoded, for identity extraction. */
 export function subjectAttributes(der: Uint8Array): NameAttribute[] {
   return readNameAttributes(der, readTbsFields(der).subject);
+}
+
+/**
+ * What the per-connection check reads from a client certificate, straight from its DER: no
+ * X509Certificate, whose construction re-decodes the public key (~100 µs with OpenSSL 3.0).
+ * OpenSSL has already parsed and verified the certificate during the handshake; this only
+ * reads fields. Throws DerError for what it cannot read (the caller refuses the certificate).
+ */
+export interface CertificateFields {
+  /** Uppercase hex without leading zero bytes, as Node reports serials. */
+  readonly serial: string;
+  readonly serialBytes: Uint8Array;
+  readonly issuerDer: Buffer;
+  /** Display forms (`CN=alice, O=dev`), as in Status messages and logs. */
+  readonly subject: string;
+  readonly issuer: string;
+  readonly subjectAttributes: readonly NameAttribute[];
+  readonly authorityKeyId: string | null;
+  /** The AuthorityKeyIdentifier also names the issuer's issuer and serial. */
+  readonly authorityKeyIdNamesIssuer: boolean;
+  /** OID of the signature algorithm (tbsCertificate.signature). */
+  readonly signatureAlgorithm: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export function readCertificateFields(der: Buffer): CertificateFields {
+  const { issuer, subject, all } = readTbsFields(der);
+  const first = all[0]?.tag === contextTag(0) ? 1 : 0;
+  const serialTlv = all[first];
+  const algorithm = all[first + 1];
+  const validity = all[first + 3];
+  if (
+    serialTlv === undefined ||
+    algorithm?.tag !== Tag.sequence ||
+    validity === undefined ||
+    validity.tag !== Tag.sequence
+  ) {
+    throw new DerError('TBSCertificate is missing serialNumber, signature or validity', 0);
+  }
+  const algorithmOid = children(der, algorithm)[0];
+  if (algorithmOid === undefined) throw new DerError('AlgorithmIdentifier without OID', 0);
+  if ((der[serialTlv.contentStart] as number) & 0x80) {
+    throw new DerError('negative serial number', serialTlv.start);
+  }
+  const serialBytes = readUnsignedInteger(der, serialTlv);
+  const [notBefore, notAfter] = children(der, validity);
+  if (notBefore === undefined || notAfter === undefined) {
+    throw new DerError('validity must have notBefore and notAfter', validity.start);
+  }
+  let authorityKeyId: string | null = null;
+  let authorityKeyIdNamesIssuer = false;
+  const extField = all.find((f) => f.tag === contextTag(3));
+  if (extField !== undefined) {
+    const extensions = readTlv(der, extField.contentStart, extField.end);
+    for (const ext of readExtensions(der, extensions)) {
+      if (ext.oid !== OID_AUTHORITY_KEY_ID) continue;
+      authorityKeyId = readAuthorityKeyId(der, ext.value);
+      const aki = readTlv(der, ext.value.contentStart, ext.value.end);
+      authorityKeyIdNamesIssuer = children(der, aki).some((field) => field.tag !== 0x80);
+    }
+  }
+  return {
+    serial: Buffer.from(serialBytes).toString('hex').toUpperCase(),
+    serialBytes,
+    issuerDer: der.subarray(issuer.start, issuer.end),
+    subject: formatName(der, subject),
+    issuer: formatName(der, issuer),
+    subjectAttributes: readNameAttributes(der, subject),
+    authorityKeyId,
+    authorityKeyIdNamesIssuer,
+    signatureAlgorithm: readOid(der, algorithmOid),
+    notBefore: readTime(der, notBefore),
+    notAfter: readTime(der, notAfter),
+  };
 }
 
 export function parseCertificate(der: Buffer): Certificate {

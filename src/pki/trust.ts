@@ -3,8 +3,14 @@
  * transferable data (CA DERs and one RevocationSet per CA) built in a worker thread by
  * `loadTrustData`, and read on the serving path through a TrustStore.
  */
+import { X509Certificate } from 'node:crypto';
 import { errorMessage, InputError } from '../errors.js';
-import { type Certificate, parseCertificate } from './certificate.js';
+import {
+  type Certificate,
+  type CertificateFields,
+  keyUsageBits,
+  parseCertificate,
+} from './certificate.js';
 import {
   CrlError,
   type ParsedCrl,
@@ -298,11 +304,38 @@ export interface CaEntry {
   /** The CA of the bundle that issued this one (null for roots and for CAs whose issuer is absent). */
   parent: CaEntry | null;
   readonly revocations: IssuerRevocations | null;
+  /** No keyUsage, or one with keyCertSign (what X509_check_issued asks of an issuer). */
+  readonly signsCertificates: boolean;
+  /** Its public key's type (`ec`, `rsa`, …), matched against a subject's signature algorithm. */
+  readonly keyType: string;
 }
+
+/** What `issuerOfPeer` reads from a client certificate. */
+export interface IssuedCertificate {
+  readonly der: Buffer;
+  readonly fields: CertificateFields;
+}
+
+/** Key types that can make each signature algorithm (as OpenSSL's check_sig_alg_match). */
+const SIGNATURE_KEY_TYPES: Readonly<Record<string, readonly string[]>> = {
+  '1.2.840.10045.4.3.2': ['ec'],
+  '1.2.840.10045.4.3.3': ['ec'],
+  '1.2.840.10045.4.3.4': ['ec'],
+  '1.2.840.113549.1.1.11': ['rsa'],
+  '1.2.840.113549.1.1.12': ['rsa'],
+  '1.2.840.113549.1.1.13': ['rsa'],
+  '1.2.840.113549.1.1.10': ['rsa', 'rsa-pss'],
+  '1.3.101.112': ['ed25519'],
+};
+
+/** keyCertSign in the first byte of a keyUsage BIT STRING. */
+const KEY_CERT_SIGN = 0x04;
 
 /** Read-only view of TrustData for the per-connection check. Built once per snapshot. */
 export class TrustStore {
   private readonly bySubject = new Map<string, CaEntry[]>();
+  /** Keyed by the subject Name's DER bytes (latin1), for the per-connection issuer match. */
+  private readonly bySubjectDer = new Map<string, CaEntry[]>();
   readonly entries: readonly CaEntry[];
   /** The CA bundle for the TLS server's `ca` option (chain verification by OpenSSL). */
   readonly caPem: string;
@@ -311,23 +344,52 @@ export class TrustStore {
     const revocationsByCa = new Map(data.issuers.map((i) => [i.caIndex, i]));
     this.entries = data.caDers.map((der, i) => {
       const cert = parseCertificate(Buffer.from(der));
+      const usage = keyUsageBits(cert.der);
       return {
         cert,
         serialBytes: serialBytes(cert.serial),
         parent: null,
         revocations: revocationsByCa.get(i) ?? null,
+        signsCertificates: usage === null || (usage & KEY_CERT_SIGN) !== 0,
+        keyType: cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
       };
     });
     this.caPem = this.entries.map((e) => e.cert.x509.toString()).join('');
     for (const entry of this.entries) {
-      const key = entry.cert.x509.subject;
-      const list = this.bySubject.get(key) ?? [];
-      list.push(entry);
-      this.bySubject.set(key, list);
+      addTo(this.bySubject, entry.cert.x509.subject, entry);
+      addTo(this.bySubjectDer, entry.cert.subjectDer.toString('latin1'), entry);
     }
     for (const entry of this.entries) {
       if (!entry.cert.selfIssued) entry.parent = this.issuerOf(entry.cert.x509);
     }
+  }
+
+  /**
+   * The CA of this bundle that issued a client certificate. When exactly one CA matches on
+   * what OpenSSL's X509_check_issued compares — the issuer Name (here its bytes), the key
+   * identifiers, keyCertSign, the key type for the signature algorithm — that is the answer
+   * without decoding the certificate; anything less clear-cut goes to OpenSSL's own check.
+   */
+  issuerOfPeer(peer: IssuedCertificate): CaEntry | null {
+    const { fields } = peer;
+    const keyTypes = SIGNATURE_KEY_TYPES[fields.signatureAlgorithm];
+    const sameName = this.bySubjectDer.get(fields.issuerDer.toString('latin1')) ?? [];
+    const matches = sameName.filter(
+      (ca) =>
+        ca.signsCertificates &&
+        keyTypes?.includes(ca.keyType) === true &&
+        (fields.authorityKeyId === null ||
+          ca.cert.subjectKeyId === null ||
+          ca.cert.subjectKeyId === fields.authorityKeyId),
+    );
+    if (matches.length === 1 && !fields.authorityKeyIdNamesIssuer) return matches[0] as CaEntry;
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(peer.der);
+    } catch {
+      return null;
+    }
+    return this.issuerOf(x509);
   }
 
   /** The CA of this bundle that issued `cert` (name and key identifier match), if any. */
@@ -347,4 +409,10 @@ export class TrustStore {
   static revokedAt(entry: CaEntry, serial: Uint8Array): number {
     return entry.revocations === null ? -1 : revokedAt(entry.revocations.set, serial);
   }
+}
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }

@@ -62,7 +62,6 @@ export class ProxyServer {
       },
       data.credentials,
       this.trust,
-      data.ticketKeys,
     );
     const reverify = setInterval(() => this.closeRefused('periodic'), REVERIFY_INTERVAL_MS);
     const reportSuppressed = setInterval(
@@ -102,7 +101,7 @@ export class ProxyServer {
     const previous = this.data;
     this.data = data;
     this.trust = new TrustStore(data.trust);
-    this.listener.update(data.credentials, this.trust, data.ticketKeys);
+    this.listener.update(data.credentials, this.trust);
     const c = data.credentials;
     const p = previous.credentials;
     if (

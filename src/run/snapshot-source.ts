@@ -3,7 +3,6 @@
  * publishes each new valid snapshot. A load that fails never replaces the snapshot in force:
  * it is logged once per distinct state of the files, counted, and retried when they change.
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/config.js';
 import { errorMessage, InputError } from '../errors.js';
@@ -29,8 +28,6 @@ export interface SnapshotData {
   readonly generation: number;
   readonly credentials: Credentials;
   readonly trust: TrustData;
-  /** Session ticket keys, new with every snapshot: no session survives a swap unjudged. */
-  readonly ticketKeys: Buffer;
   readonly loadedAt: number;
   /** Wall time the load took (read, parse, verify, index). */
   readonly loadSeconds: number;
@@ -177,7 +174,6 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       generation: (previous?.generation ?? 0) + 1,
       credentials,
       trust,
-      ticketKeys: randomBytes(48),
       loadedAt: Date.now(),
       loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
     };

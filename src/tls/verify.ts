@@ -6,12 +6,10 @@
  * CA of the current snapshot, the certificate is inside its validity window, and no CRL of its
  * chain revokes it. The same function re-checks live connections after each snapshot swap.
  */
-import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+
 import type { Policy } from '../config/config.js';
-import { subjectAttributes } from '../pki/certificate.js';
+import { type CertificateFields, readCertificateFields } from '../pki/certificate.js';
 import { OID_COMMON_NAME, OID_ORGANIZATION } from '../pki/names.js';
-import { serialBytes } from '../pki/revocation-set.js';
 import { type CaEntry, TrustStore } from '../pki/trust.js';
 
 export type RejectReason =
@@ -45,14 +43,32 @@ export interface Identity {
   readonly groups: readonly string[];
 }
 
+/**
+ * A client certificate as the check reads it. Immutable and shared by every connection that
+ * presents the same certificate (see `peerOf`).
+ */
 export interface PeerCert {
-  readonly x509: X509Certificate;
+  readonly der: Buffer;
+  readonly fields: CertificateFields;
   /** Uppercase hex. */
   readonly serial: string;
+  /** One line, `CN=alice, O=dev`. */
   readonly subject: string;
   readonly issuer: string;
   /** Groups the connections of one certificate in the registry. */
   readonly key: string;
+  /** The identity it would be forwarded as, or why it cannot be (it depends on nothing else). */
+  readonly identity: Identity | { readonly problem: string };
+}
+
+/** What the TLS layer knows once a handshake is done. */
+export interface Handshake {
+  /** DER of the client's certificate; null when it sent none. */
+  readonly peerCertificate: Buffer | null;
+  /** OpenSSL's chain result against the client CA bundle. */
+  readonly authorized: boolean;
+  /** OpenSSL's verify error code when not authorized, e.g. `CERT_HAS_EXPIRED`. */
+  readonly authorizationError: string | null;
 }
 
 export type Verdict =
@@ -75,15 +91,15 @@ export interface VerifyPolicy {
 export const MAX_IDENTITY_VALUE_BYTES = 4096;
 const MAX_GROUPS = 64;
 
-/** Decides for a freshly handshaken (or resumed) TLS connection. */
+/** Decides for a freshly handshaken TLS connection. */
 export function verifyPeer(
-  socket: TLSSocket,
+  handshake: Handshake,
   trust: TrustStore,
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
-  const x509 = socket.getPeerX509Certificate();
-  if (x509 === undefined) {
+  const der = handshake.peerCertificate;
+  if (der === null) {
     return policy.requireClientCert
       ? {
           outcome: 'rejected',
@@ -93,35 +109,62 @@ export function verifyPeer(
         }
       : { outcome: 'anonymous' };
   }
-  const peer = peerOf(x509);
-  if (!socket.authorized) {
-    const code = String(socket.authorizationError ?? 'UNKNOWN');
-    return chainFailure(peer, code);
+  let peer: PeerCert;
+  try {
+    peer = peerOf(der);
+  } catch (err) {
+    return {
+      outcome: 'rejected',
+      reason: 'invalid_cert',
+      message: `client certificate cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+      peer: null,
+    };
   }
+  if (!handshake.authorized) return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN');
   return checkCertificate(peer, trust, policy, now);
 }
 
-export function peerOf(x509: X509Certificate): PeerCert {
-  const serial = x509.serialNumber.toUpperCase();
-  const issuer = x509.issuer;
-  return { x509, serial, subject: x509.subject, issuer, key: `${issuer}\u0000${serial}` };
+/**
+ * Parsed certificates by DER: clients reconnect with the same few certificates, so each is
+ * read once. Bounded; the oldest entry goes first. The key is the whole DER, never a part of it.
+ */
+const PEER_CACHE_LIMIT = 4096;
+const peerCache = new Map<string, PeerCert>();
+
+/** The certificate as the check reads it; throws DerError for what cannot be read. */
+export function peerOf(der: Buffer): PeerCert {
+  const key = der.toString('latin1');
+  const cached = peerCache.get(key);
+  if (cached !== undefined) return cached;
+  const fields = readCertificateFields(der);
+  const peer: PeerCert = {
+    der,
+    fields,
+    serial: fields.serial,
+    subject: fields.subject,
+    issuer: fields.issuer,
+    key: `${fields.issuer}\u0000${fields.serial}`,
+    identity: identityOf(fields),
+  };
+  if (peerCache.size >= PEER_CACHE_LIMIT) peerCache.delete(peerCache.keys().next().value as string);
+  peerCache.set(key, peer);
+  return peer;
 }
 
 /** OpenSSL's verify error codes, as Node reports them, mapped to our reasons. */
 function chainFailure(peer: PeerCert, code: string): Verdict {
-  const subject = oneLine(peer.subject);
-  const issuer = oneLine(peer.issuer);
+  const { subject, issuer } = peer;
   switch (code) {
     case 'CERT_HAS_EXPIRED':
       return reject(
         'cert_expired',
-        `client certificate expired at ${isoDate(peer.x509.validTo)} (subject ${subject}, serial ${peer.serial})`,
+        `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`,
         peer,
       );
     case 'CERT_NOT_YET_VALID':
       return reject(
         'cert_not_yet_valid',
-        `client certificate is not valid before ${isoDate(peer.x509.validFrom)} (subject ${subject})`,
+        `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${subject})`,
         peer,
       );
     case 'UNABLE_TO_GET_ISSUER_CERT':
@@ -161,31 +204,30 @@ export function checkCertificate(
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
-  const issuerCa = trust.issuerOf(peer.x509);
+  const issuerCa = trust.issuerOfPeer(peer);
   if (issuerCa === null) {
     return reject(
       'unknown_ca',
-      `client certificate is not signed by a CA of the current bundle (issuer ${oneLine(peer.issuer)})`,
+      `client certificate is not signed by a CA of the current bundle (issuer ${peer.issuer})`,
       peer,
     );
   }
-  const notAfter = Date.parse(peer.x509.validTo);
-  if (now > notAfter) {
+  if (now > peer.fields.notAfter) {
     return reject(
       'cert_expired',
-      `client certificate expired at ${isoDate(peer.x509.validTo)} (subject ${oneLine(peer.subject)}, serial ${peer.serial})`,
+      `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${peer.subject}, serial ${peer.serial})`,
       peer,
     );
   }
-  if (now < Date.parse(peer.x509.validFrom)) {
+  if (now < peer.fields.notBefore) {
     return reject(
       'cert_not_yet_valid',
-      `client certificate is not valid before ${isoDate(peer.x509.validFrom)} (subject ${oneLine(peer.subject)})`,
+      `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${peer.subject})`,
       peer,
     );
   }
   const revocation = checkChainRevocation(
-    serialBytes(peer.serial),
+    peer.fields.serialBytes,
     peer.serial,
     issuerCa,
     policy,
@@ -252,36 +294,33 @@ function checkChainRevocation(
 }
 
 function identityVerdict(peer: PeerCert): Verdict {
-  const attributes = subjectAttributes(peer.x509.raw);
+  if ('problem' in peer.identity) return reject('invalid_identity', peer.identity.problem, peer);
+  return { outcome: 'accepted', identity: peer.identity, peer };
+}
+
+function identityOf(fields: CertificateFields): Identity | { readonly problem: string } {
+  const attributes = fields.subjectAttributes;
   const commonNames = attributes.filter((a) => a.oid === OID_COMMON_NAME);
   const groups = attributes.filter((a) => a.oid === OID_ORGANIZATION).map((a) => a.value);
   // Go's pkix takes the last CN when there are several; kube uses Subject.CommonName.
   const user = commonNames.at(-1)?.value ?? '';
   if (user === '') {
-    return reject(
-      'invalid_identity',
-      `client certificate has no CommonName to use as user name (subject ${oneLine(peer.subject)})`,
-      peer,
-    );
+    return {
+      problem: `client certificate has no CommonName to use as user name (subject ${fields.subject})`,
+    };
   }
   if (groups.length > MAX_GROUPS) {
-    return reject(
-      'invalid_identity',
-      `client certificate has ${groups.length} Organizations, more than ${MAX_GROUPS}`,
-      peer,
-    );
+    return {
+      problem: `client certificate has ${groups.length} Organizations, more than ${MAX_GROUPS}`,
+    };
   }
   for (const [field, value] of [['CN', user], ...groups.map((g) => ['O', g])] as const) {
     const problem = headerValueProblem(value);
     if (problem !== null) {
-      return reject(
-        'invalid_identity',
-        `client certificate ${field} cannot be forwarded as a header: ${problem}`,
-        peer,
-      );
+      return { problem: `client certificate ${field} cannot be forwarded as a header: ${problem}` };
     }
   }
-  return { outcome: 'accepted', identity: { user, groups }, peer };
+  return { user, groups };
 }
 
 /** Header values must not contain control characters; non-ASCII travels as UTF-8 bytes. */
@@ -303,15 +342,6 @@ function rejection(reason: RejectReason, message: string): Rejection {
 
 function reject(reason: RejectReason, message: string, peer: PeerCert): Verdict {
   return { outcome: 'rejected', reason, message, peer };
-}
-
-/** Node prints names one attribute per line; Status messages want one line. */
-function oneLine(name: string): string {
-  return name.split('\n').join(', ');
-}
-
-function isoDate(opensslDate: string): string {
-  return isoMs(Date.parse(opensslDate));
 }
 
 function isoMs(ms: number): string {

@@ -54,7 +54,7 @@ function store(
 }
 
 function decide(cert: IssuedCert, trust: TrustStore, policy = STRICT): Verdict {
-  return checkCertificate(peerOf(cert.x509), trust, policy, Date.now());
+  return checkCertificate(peerOf(cert.x509.raw), trust, policy, Date.now());
 }
 
 function reasonOf(verdict: Verdict): string {
