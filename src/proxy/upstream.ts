@@ -216,7 +216,8 @@ export class Upstream {
           onClose: () => removeItem(pool, item),
           received,
           onReadable: () => {
-            for (let chunk = socket.read(); chunk !== null; chunk = socket.read()) received.push(chunk);
+            for (let chunk = socket.read(); chunk !== null; chunk = socket.read())
+              received.push(chunk);
           },
         };
         socket.once('close', item.onClose);
