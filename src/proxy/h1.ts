@@ -99,6 +99,9 @@ export class H1Forwarder {
     // Node 20 defaults requestTimeout to 300 s, which would cut watches and logs -f.
     this.server.requestTimeout = 0;
     this.server.timeout = 0;
+    // Node starts tracking connections for the head timeout on 'listening', which a server that
+    // never listens never emits: without this, --http-header-timeout would not be enforced.
+    this.server.emit('listening');
     this.server.on('request', (req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const conn = (req.socket as TaggedSocket)[kConnection];

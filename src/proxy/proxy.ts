@@ -11,7 +11,7 @@ import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls
 import type { PeerCert, Verdict } from '../tls/verify.js';
 import { ClientConnection, type ClientProtocol, ConnectionRegistry } from './connection.js';
 import { H1Forwarder } from './h1.js';
-import { H2Forwarder } from './h2.js';
+import { H2Forwarder } from './h2/relay.js';
 import { identityHeaderRules } from './headers.js';
 import { Rejecter } from './reject.js';
 import { UpgradeForwarder } from './upgrade.js';
@@ -36,13 +36,7 @@ export class ProxyLayer implements ConnectionHandler {
     const upgrades = new UpgradeForwarder({ upstream, rules, log });
     this.forwarders = {
       'http/1.1': new H1Forwarder({ upstream, rules, upgrades, limits: config.limits, log }),
-      h2: new H2Forwarder({
-        upstream,
-        rules,
-        upstreamUrl: config.upstream.url,
-        limits: config.limits,
-        log,
-      }),
+      h2: new H2Forwarder({ upstream, rules, limits: config.limits, log }),
     };
     this.rejecter = new Rejecter(config.rejectMode);
     zeroSeries(activeConnections, [{ protocol: 'h2' }, { protocol: 'http/1.1' }]);

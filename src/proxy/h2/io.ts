@@ -1,0 +1,242 @@
+/**
+ * The relay's byte plumbing, one of each per direction: a FrameReader that walks the frames of
+ * incoming chunks (passing most of them on as ranges of the chunk, without copying) and an
+ * Output that gathers what one read produces into one write.
+ */
+import { Buffer } from 'node:buffer';
+import { Flag, FRAME_HEADER_LENGTH, FrameType } from './frames.js';
+
+/** What happens to a frame's bytes. */
+export const Mode = {
+  /** Forwarded as they arrive (payload streamed, never held). */
+  Pass: 0,
+  /** Forwarded as they arrive, and a copy given to onFrame at the end (header blocks). */
+  PassAndInspect: 1,
+  /** Held until complete, then given to onFrame, which decides. */
+  Hold: 2,
+  /** Dropped. */
+  Skip: 3,
+} as const;
+export type Mode = (typeof Mode)[keyof typeof Mode];
+
+export interface FrameSink {
+  /**
+   * A frame begins. `padLength` is the first payload octet of a padded DATA frame (its pad
+   * length), -1 otherwise. Returns what to do with the frame's bytes.
+   */
+  onFrameHeader(
+    type: number,
+    flags: number,
+    streamId: number,
+    length: number,
+    padLength: number,
+  ): Mode;
+  /**
+   * A held or inspected frame is complete: `buf[at, end)` holds its 9-octet header and payload
+   * (a range of the read chunk when it arrived in one piece). For a held frame, returns whether
+   * it is to be forwarded as it is (after anything the sink wrote to the same output).
+   */
+  onFrame(
+    type: number,
+    flags: number,
+    streamId: number,
+    buf: Buffer,
+    at: number,
+    end: number,
+  ): boolean;
+}
+
+/** Gathers the output of one read as ranges of the input and frames of the relay's own. */
+export class Output {
+  private readonly parts: Buffer[] = [];
+  private length = 0;
+  private run: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+
+  /** Forwards `buf[start, end)`: consecutive ranges of one chunk merge. */
+  pass(buf: Buffer, start: number, end: number): void {
+    if (start === end) return;
+    if (this.run === buf && this.runEnd === start) {
+      this.runEnd = end;
+      return;
+    }
+    this.closeRun();
+    this.run = buf;
+    this.runStart = start;
+    this.runEnd = end;
+  }
+
+  push(bytes: Buffer): void {
+    this.closeRun();
+    this.parts.push(bytes);
+    this.length += bytes.length;
+  }
+
+  get empty(): boolean {
+    return this.run === null && this.parts.length === 0;
+  }
+
+  /** Everything gathered, as one buffer (the input chunk itself when it passed whole). */
+  take(): Buffer | null {
+    this.closeRun();
+    const parts = this.parts;
+    if (parts.length === 0) return null;
+    const out = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.length);
+    parts.length = 0;
+    this.length = 0;
+    return out;
+  }
+
+  private closeRun(): void {
+    const run = this.run;
+    if (run === null) return;
+    const bytes =
+      this.runStart === 0 && this.runEnd === run.length
+        ? run
+        : run.subarray(this.runStart, this.runEnd);
+    this.parts.push(bytes);
+    this.length += bytes.length;
+    this.run = null;
+  }
+}
+
+/**
+ * Walks the frames of a byte stream chunk by chunk. Frames in Pass modes go to `out` as they
+ * arrive (a DATA frame of any size is streamed); held frames are handed over whole.
+ */
+export class FrameReader {
+  private readonly header = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+  private headerLength = 0;
+  /** The header is complete but a padded DATA frame's pad length has not arrived yet. */
+  private awaitingPad = false;
+  private type = 0;
+  private flags = 0;
+  private streamId = 0;
+  private remaining = 0;
+  private mode: Mode = Mode.Pass;
+  /** Header and payload gathered so far of a held or inspected frame that spans chunks. */
+  private gathered: Buffer[] | null = null;
+  /** Where the current frame's bytes began in the chunk (-1: in an earlier chunk). */
+  private frameStart = -1;
+  /** Whether reading stopped (the connection failed): the rest is ignored. */
+  stopped = false;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly out: Output,
+  ) {}
+
+  /** Whether no forwarded frame is half-way through: other frames may be sent now. */
+  get atBoundary(): boolean {
+    return this.remaining === 0 || this.mode === Mode.Hold || this.mode === Mode.Skip;
+  }
+
+  feed(chunk: Buffer, from: number): void {
+    let pos = from;
+    const end = chunk.length;
+    while (pos < end && !this.stopped) {
+      if (this.remaining > 0) {
+        const n = Math.min(this.remaining, end - pos);
+        const mode = this.mode;
+        if (mode === Mode.Pass || mode === Mode.PassAndInspect) this.out.pass(chunk, pos, pos + n);
+        if ((mode === Mode.Hold || mode === Mode.PassAndInspect) && this.frameStart < 0)
+          (this.gathered as Buffer[]).push(chunk.subarray(pos, pos + n));
+        pos += n;
+        this.remaining -= n;
+        if (this.remaining === 0) this.finish(chunk, pos);
+        continue;
+      }
+      pos = this.readHeader(chunk, pos);
+    }
+  }
+
+  /** Reads a frame header at `pos` (or completes one carried over); returns the new position. */
+  private readHeader(chunk: Buffer, pos: number): number {
+    const end = chunk.length;
+    let src: Buffer;
+    let at: number;
+    if (this.headerLength === 0 && end - pos >= FRAME_HEADER_LENGTH) {
+      src = chunk;
+      at = pos;
+    } else {
+      if (!this.awaitingPad) {
+        const n = Math.min(FRAME_HEADER_LENGTH - this.headerLength, end - pos);
+        chunk.copy(this.header, this.headerLength, pos, pos + n);
+        this.headerLength += n;
+        pos += n;
+        if (this.headerLength < FRAME_HEADER_LENGTH) return pos;
+      }
+      src = this.header;
+      at = 0;
+    }
+    const length =
+      ((src[at] as number) << 16) | ((src[at + 1] as number) << 8) | (src[at + 2] as number);
+    const type = src[at + 3] as number;
+    const flags = src[at + 4] as number;
+    const streamId =
+      (((src[at + 5] as number) & 0x7f) << 24) |
+      ((src[at + 6] as number) << 16) |
+      ((src[at + 7] as number) << 8) |
+      (src[at + 8] as number);
+    const inChunk = src === chunk;
+    const payloadAt = inChunk ? at + FRAME_HEADER_LENGTH : pos;
+    let padLength = -1;
+    if (type === FrameType.Data && flags & Flag.Padded && length > 0) {
+      if (payloadAt >= end) {
+        // Keep the header until the pad length arrives.
+        if (inChunk) chunk.copy(this.header, 0, at, at + FRAME_HEADER_LENGTH);
+        this.headerLength = FRAME_HEADER_LENGTH;
+        this.awaitingPad = true;
+        return end;
+      }
+      padLength = chunk[payloadAt] as number;
+    }
+    this.awaitingPad = false;
+    this.headerLength = 0;
+    this.type = type;
+    this.flags = flags;
+    this.streamId = streamId;
+    const mode = this.sink.onFrameHeader(type, flags, streamId, length, padLength);
+    if (this.stopped) return end;
+    this.mode = mode;
+    this.remaining = length;
+    if (inChunk) {
+      this.frameStart = at;
+      if (mode === Mode.Pass || mode === Mode.PassAndInspect)
+        this.out.pass(chunk, at, at + FRAME_HEADER_LENGTH);
+    } else {
+      this.frameStart = -1;
+      const header = Buffer.from(this.header);
+      if (mode === Mode.Pass || mode === Mode.PassAndInspect) this.out.push(header);
+      if (mode === Mode.Hold || mode === Mode.PassAndInspect) this.gathered = [header];
+    }
+    if (inChunk && this.frameStart >= 0 && payloadAt + length > end) {
+      // The frame continues in a later chunk: gather what it has here.
+      if (mode === Mode.Hold || mode === Mode.PassAndInspect)
+        this.gathered = [chunk.subarray(at, at + FRAME_HEADER_LENGTH)];
+      this.frameStart = -1;
+    }
+    if (length === 0) this.finish(chunk, payloadAt);
+    return payloadAt;
+  }
+
+  private finish(chunk: Buffer, pos: number): void {
+    const mode = this.mode;
+    if (mode === Mode.Hold || mode === Mode.PassAndInspect) {
+      let buf = chunk;
+      let at = this.frameStart;
+      let end = pos;
+      if (at < 0) {
+        const parts = this.gathered as Buffer[];
+        buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        at = 0;
+        end = buf.length;
+      }
+      this.gathered = null;
+      const forward = this.sink.onFrame(this.type, this.flags, this.streamId, buf, at, end);
+      if (forward && mode === Mode.Hold && !this.stopped) this.out.pass(buf, at, end);
+    }
+    this.frameStart = -1;
+  }
+}

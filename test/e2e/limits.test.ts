@@ -1,0 +1,191 @@
+/**
+ * Limits (issue 8): request head size, slow request heads (slowloris), the connection cap, the
+ * HTTP/2 stream limit and the rapid-reset flood — each configurable, each with a clear effect.
+ */
+import assert from 'node:assert/strict';
+import { connect as h2connect } from 'node:http2';
+import { after, before, describe, test } from 'node:test';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
+import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import { RawTlsClient, requestH1 } from '../fake-apiserver/testkit.js';
+import {
+  FrameType,
+  frame,
+  H2Error,
+  headersFrame,
+  RawH2Client,
+  requestFields,
+} from '../security/h2-frames.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+
+let pki: TestPki;
+let fake: FakeApiserver;
+let alice: IssuedCert;
+const proxies: ProxyProcess[] = [];
+
+before(async () => {
+  pki = await makePki();
+  alice = await pki.user('alice', ['dev']);
+  fake = await startFakeApiserver({
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
+  });
+});
+
+after(async () => {
+  await Promise.all(proxies.map((p) => p.stop()));
+  await fake?.close();
+  pki?.cleanup();
+});
+
+async function proxyWith(extra: string[]): Promise<ProxyProcess> {
+  const proxy = await startProxyProcess(proxyArgs(pki, fake.url, extra));
+  proxies.push(proxy);
+  return proxy;
+}
+
+async function metric(proxy: ProxyProcess, line: string): Promise<number> {
+  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? Number.NaN : Number(found.slice(line.length + 1));
+}
+
+function openTls(proxy: ProxyProcess): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: proxy.port,
+      ca: pki.clusterCa.certPem,
+      cert: alice.certPem,
+      key: alice.keyPem,
+      ALPNProtocols: ['http/1.1'],
+    });
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+describe('request heads', () => {
+  test('a head larger than --max-header-bytes is refused with 431 and the connection closes', async () => {
+    const proxy = await proxyWith(['--max-header-bytes=8192']);
+    const mark = fake.requests.length;
+    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    client.socket.write(`GET /api HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`);
+    const text = await client.waitForResponse();
+    assert.match(text, /^HTTP\/1\.1 431 /);
+    assert.match(text, /"reason":"BadRequest"/);
+    await client.closed;
+    assert.equal(fake.requests.length, mark);
+    const fine = await requestH1(`${proxy.url}/api`, {
+      ca: pki.clusterCa.certPem,
+      cert: alice,
+      headers: [['X-Ok', 'a'.repeat(4000)]],
+    });
+    assert.equal(fine.status, 200);
+  });
+
+  test('a client that never finishes its request head is cut after --http-header-timeout', async () => {
+    const proxy = await proxyWith(['--http-header-timeout=1s']);
+    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const started = Date.now();
+    client.socket.write('GET /api HTTP/1.1\r\nHost: x\r\n');
+    // Dribble a header byte now and then, never the final CRLF.
+    const dribble = setInterval(() => client.socket.write('X'), 200);
+    try {
+      await Promise.race([
+        client.closed,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('still open after 6 s')), 6000),
+        ),
+      ]);
+    } finally {
+      clearInterval(dribble);
+    }
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 900 && elapsed < 4000, `cut after ${elapsed} ms`);
+  });
+});
+
+describe('connections', () => {
+  test('--max-connections: further connections are closed at once, logged and counted; room frees up', async () => {
+    const proxy = await proxyWith(['--max-connections=3']);
+    const held = await Promise.all([openTls(proxy), openTls(proxy), openTls(proxy)]);
+    const dropped = await new Promise<string>((resolve) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: proxy.port,
+        ca: pki.clusterCa.certPem,
+        cert: alice.certPem,
+        key: alice.keyPem,
+      });
+      socket.once('secureConnect', () => resolve('connected'));
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      socket.once('close', () => resolve('closed'));
+    });
+    assert.notEqual(dropped, 'connected');
+    const line = await proxy.waitForLog((l) => l.msg.startsWith('connection limit reached'));
+    assert.equal(line.maxConnections, 3);
+    assert.ok((await metric(proxy, 'kube_crl_proxy_connections_dropped_total')) >= 1);
+    held[0]?.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    assert.equal(res.status, 200);
+    for (const socket of held) socket.destroy();
+  });
+});
+
+describe('HTTP/2', () => {
+  test('--h2-max-concurrent-streams is what the client is told', async () => {
+    const proxy = await proxyWith(['--h2-max-concurrent-streams=7']);
+    const session = h2connect(proxy.url, {
+      ca: pki.clusterCa.certPem,
+      cert: alice.certPem,
+      key: alice.keyPem,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('remoteSettings', () => resolve());
+        session.once('error', reject);
+      });
+      // The apiserver's own limit may arrive later and may be lower; ours is the ceiling.
+      await new Promise((r) => setTimeout(r, 300));
+      const limit = session.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+      assert.ok(limit <= 7, `client told ${limit}`);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('a rapid-reset flood (HEADERS then RST_STREAM, thousands) ends with GOAWAY; the proxy keeps serving', async () => {
+    const proxy = await proxyWith([]);
+    const client = await RawH2Client.connect(proxy.url, pki.clusterCa.certPem, alice);
+    try {
+      const fields = requestFields('/api/v1/namespaces/default/pods');
+      const burst: Buffer[] = [];
+      for (let i = 0, id = 1; i < 4000; i++, id += 2) {
+        burst.push(headersFrame(id, fields, { endStream: true }));
+        burst.push(frame(FrameType.rstStream, 0, id, Buffer.from([0, 0, 0, H2Error.cancel])));
+      }
+      client.send(Buffer.concat(burst));
+      await client.waitFor(
+        () => client.goawayCode() !== null || client.isClosed,
+        'GOAWAY or close',
+        15_000,
+      );
+      // ENHANCE_YOUR_CALM says why; nghttp2's own limiter answers INTERNAL_ERROR.
+      const code = client.goawayCode();
+      assert.ok(
+        code === H2Error.enhanceYourCalm || code === H2Error.internalError,
+        `GOAWAY ${code}`,
+      );
+    } finally {
+      client.socket.destroy();
+    }
+    const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    assert.equal(res.status, 200, 'still serving');
+    assert.equal(proxy.child.exitCode, null);
+  });
+});
