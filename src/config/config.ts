@@ -50,6 +50,7 @@ export interface Limits {
   readonly h2PingIntervalMs: number;
   readonly maxConnections: number;
   readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
   readonly h2MaxConcurrentStreams: number;
 }
 
@@ -170,6 +171,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
         1024,
         16 * 1024 * 1024,
       ),
+      maxHeaderCount: parseCount('max-header-count', args['max-header-count'], 16, 65_536),
       h2MaxConcurrentStreams: parseCount(
         'h2-max-concurrent-streams',
         args['h2-max-concurrent-streams'],

@@ -182,6 +182,13 @@ export const RUN_OPTIONS = {
     default: 65536,
     describe: 'largest request head (HTTP/1.1) or header list (HTTP/2) accepted from a client',
   },
+  'max-header-count': {
+    group: GROUPS.limits,
+    type: 'number',
+    default: 256,
+    describe:
+      'most header lines (HTTP/1.1) or header fields (HTTP/2) a request may carry; more is refused with 431',
+  },
   'h2-max-concurrent-streams': {
     group: GROUPS.limits,
     type: 'number',

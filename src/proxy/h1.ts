@@ -99,6 +99,9 @@ export class H1Forwarder {
     // Node 20 defaults requestTimeout to 300 s, which would cut watches and logs -f.
     this.server.requestTimeout = 0;
     this.server.timeout = 0;
+    // Node drops header lines past maxHeadersCount without a word: keep one more than the
+    // limit so a request over it is seen, and refused, whole.
+    this.server.maxHeadersCount = limits.maxHeaderCount + 1;
     // Node starts tracking connections for the head timeout on 'listening', which a server that
     // never listens never emits: without this, --http-header-timeout would not be enforced.
     this.server.emit('listening');
@@ -109,6 +112,7 @@ export class H1Forwarder {
         socket.destroy();
         return;
       }
+      if (this.refusedForHeaderCount(req, socket, conn)) return;
       // After earlier pipelined requests, never alongside them.
       conn.queue.then(() => options.upgrades.forward(conn.client, req, socket, head));
     });
@@ -153,6 +157,7 @@ export class H1Forwarder {
       req.socket.destroy();
       return;
     }
+    if (this.refusedForHeaderCount(req, req.socket, conn)) return;
     if (conn.inFlight.size >= MAX_QUEUED_REQUESTS) {
       this.options.log.warn(
         { connection: conn.client.id },
@@ -200,6 +205,29 @@ export class H1Forwarder {
     for (const exchange of conn?.inFlight ?? [])
       if (exchange instanceof Exchange) exchange.abandonIfIncomplete();
     (conn?.queue ?? Promise.resolve()).then(() => this.answerAndClose(socket, status));
+  }
+
+  /**
+   * More header lines than --max-header-count: 431 after the answers owed to earlier pipelined
+   * requests, then the connection closes (its later bytes are never parsed as requests).
+   */
+  private refusedForHeaderCount(req: IncomingMessage, socket: Duplex, conn: H1Connection): boolean {
+    const tagged = req.socket as TaggedSocket;
+    if (tagged[kAnswered]) {
+      socket.destroy();
+      return true;
+    }
+    const limit = this.options.limits.maxHeaderCount;
+    if (req.rawHeaders.length / 2 <= limit) return false;
+    tagged[kAnswered] = true;
+    requests.inc({ method: 'OTHER', code: '431', protocol: 'http/1.1' });
+    const status = statusResponse(
+      431,
+      'BadRequest',
+      `kube-crl-proxy: the request has more than ${limit} header fields (--max-header-count)`,
+    );
+    conn.queue.then(() => this.answerAndClose(socket, status));
+    return true;
   }
 
   /** Writes a Status and closes, reading (and dropping) what the client still sends meanwhile. */

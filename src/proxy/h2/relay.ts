@@ -20,7 +20,7 @@ import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection } from '../connection.js';
 import { isStreamingRequest } from '../h1.js';
 import { type HeaderList, type IdentityHeaderRules, sanitizeRequestHeaders } from '../headers.js';
-import { badRequest, type StatusResponse, upstreamUnavailable } from '../status.js';
+import { badRequest, type StatusResponse, statusResponse, upstreamUnavailable } from '../status.js';
 import type { Upstream } from '../upstream.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
 import {
@@ -70,6 +70,12 @@ const CONNECT_REFUSED = badRequest(
   'upgrades (exec, attach, port-forward) must use HTTP/1.1; CONNECT over HTTP/2 is not supported',
 );
 
+const TOO_MANY_FIELDS = statusResponse(
+  431,
+  'BadRequest',
+  'kube-crl-proxy: the request header list is over --max-header-bytes or --max-header-count',
+);
+
 /** Payload of the relay's keep-alive pings: its ACKs are recognised and swallowed. */
 const PING_PAYLOAD = randomBytes(8);
 /** nghttp2's rapid-reset defaults (CVE-2023-44487): burst of client resets, then per second. */
@@ -80,8 +86,6 @@ const CONTROL_BURST = 1000;
 const CONTROL_RATE = 100;
 /** nghttp2's (Node's maxSettings) bound on entries in one SETTINGS frame. */
 const MAX_SETTINGS_ENTRIES = 32;
-/** Fields a request may carry (the old nghttp2 server's maxHeaderListPairs). */
-const MAX_HEADER_FIELDS = 256;
 /** Closed streams remembered for the frames still in flight for them. */
 const RECENTLY_CLOSED = 128;
 /** Frames waiting for a frame boundary before the client is read again. */
@@ -901,7 +905,13 @@ class Relay {
   private onClientHeaderBlock(block: HeaderBlock): void {
     const { limits } = this.options;
     const decoder = this.decoder;
-    decoder.decode(block.bytes, block.start, block.end, limits.maxHeaderBytes, MAX_HEADER_FIELDS);
+    decoder.decode(
+      block.bytes,
+      block.start,
+      block.end,
+      limits.maxHeaderBytes,
+      limits.maxHeaderCount,
+    );
     const streamId = block.streamId;
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
@@ -916,7 +926,7 @@ class Relay {
     }
     this.lastClientStreamId = streamId;
     if (decoder.overLimit) {
-      this.refuse(streamId, ErrorCode.EnhanceYourCalm);
+      this.answerStream(block, 'OTHER', TOO_MANY_FIELDS, -1);
       return;
     }
     const head: RequestHead = { method: '', path: '', contentLength: -1 };
