@@ -17,6 +17,7 @@ import { crlReloadScenario } from './scenarios/crl-reload.js';
 import { execStreamScenario } from './scenarios/exec-stream.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
+import { revocationIndexScenario } from './scenarios/revocation-index.js';
 import { watchFanoutScenario } from './scenarios/watch-fanout.js';
 import { pinSelfToLoadCore } from './support/cores.js';
 import { makeBenchPki } from './support/pki.js';
@@ -34,6 +35,7 @@ const SCENARIOS: Record<string, string> = {
   reload:
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
+  index: '(h) the revocation index alone: memory of 1M serials, build time, lookup time',
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--proxy-rev REV] [--publish]
@@ -127,6 +129,8 @@ async function main(): Promise<void> {
     if (selected.has('exec')) await attempt('exec', async () => [await execStreamScenario(ctx)]);
     if (selected.has('reload')) await attempt('reload', async () => [await crlReloadScenario(ctx)]);
     if (selected.has('memory')) await attempt('memory', async () => [await memoryScenario(ctx)]);
+    if (selected.has('index'))
+      await attempt('index', async () => [await revocationIndexScenario(ctx)]);
   } finally {
     pki.cleanup();
   }

@@ -19,6 +19,7 @@ export function ratioChart(ratios: readonly Ratio[], subtitle: string): string {
   const x = (v: number) => left + (v / max) * plotWidth;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    '<title>kube-crl-proxy CPU per operation ÷ HAProxy 2.6</title>',
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="16" y="24" font-size="16" font-weight="bold">kube-crl-proxy CPU per operation ÷ HAProxy 2.6 (same run; lower is better)</text>`,
     `<text x="16" y="44" fill="#555">${xmlEscape(subtitle)}</text>`,

@@ -24,6 +24,8 @@ interface ReloadRound {
   /** ms from the change to `snapshot in force` (null: HAProxy, no reload). */
   readonly reloadWallMs: number | null;
   readonly loadMetricMs: number | null;
+  /** Worst event-loop delay of the proxy's main thread from the change to the swap. */
+  readonly eventLoopMaxMs: number | null;
   readonly probeP50BeforeMs: number;
   readonly probeP99BeforeMs: number;
   readonly probeP99DuringMs: number;
@@ -71,23 +73,29 @@ async function changeCrl(
     await probe.ready(30_000);
     const kcp = peer.name === 'kube-crl-proxy' ? (peer as KubeCrlProxyPeer) : null;
     const logsBefore = kcp?.logs.length ?? 0;
+    // prom-client resets its event-loop delay histogram at every scrape: this one starts the window.
+    if (kcp !== null) await scrape(kcp.metricsUrl);
     const changedAt = epochNow();
     commit();
     if (signal && peer.pid !== null) process.kill(peer.pid, 'SIGHUP');
     probe.send({ type: 'command', name: 'changed' });
     let doneAt: number | null = null;
     let loadMetricMs: number | null = null;
+    let eventLoopMaxMs: number | null = null;
     if (kcp !== null) {
       const line = await kcp.waitForLog(
         (l) => l.msg === 'snapshot in force' && kcp.logs.indexOf(l) >= logsBefore,
         60_000,
       );
       doneAt = typeof line.time === 'string' ? Date.parse(line.time) : epochNow();
-      const seconds = metricValue(
-        await scrape(kcp.metricsUrl),
-        'kube_crl_proxy_crl_last_load_duration_seconds',
-      );
+      const metrics = await scrape(kcp.metricsUrl);
+      const seconds = metricValue(metrics, 'kube_crl_proxy_crl_last_load_duration_seconds');
       loadMetricMs = seconds === null ? null : seconds * 1000;
+      // The histogram records the intervals of a 10 ms timer: an idle loop reads ~10 ms as
+      // min and max. The worst delay is the longest interval less the shortest.
+      const max = metricValue(metrics, 'kube_crl_proxy_nodejs_eventloop_lag_max_seconds');
+      const min = metricValue(metrics, 'kube_crl_proxy_nodejs_eventloop_lag_min_seconds');
+      eventLoopMaxMs = max === null || min === null ? null : (max - min) * 1000;
     }
     const result = await probe.done(observeMs + 30_000);
     const windowEnd = doneAt ?? changedAt + observeMs;
@@ -104,6 +112,7 @@ async function changeCrl(
       entries,
       reloadWallMs: doneAt === null ? null : doneAt - changedAt,
       loadMetricMs,
+      eventLoopMaxMs,
       probeP50BeforeMs: percentile(before, 50),
       probeP99BeforeMs: percentile(before, 99),
       probeP99DuringMs: percentile(during, 99),
@@ -181,6 +190,7 @@ function reloadResult(rounds: ReadonlyArray<{ peer: string; round: ReloadRound }
       rounds: list.length,
       reloadWallMs: m((r) => r.reloadWallMs),
       loadMetricMs: m((r) => r.loadMetricMs),
+      eventLoopMaxMs: m((r) => r.eventLoopMaxMs),
       probeP50BeforeMs: m((r) => r.probeP50BeforeMs),
       probeP99BeforeMs: m((r) => r.probeP99BeforeMs),
       probeP99DuringMs: m((r) => r.probeP99DuringMs),
@@ -195,6 +205,7 @@ function reloadResult(rounds: ReadonlyArray<{ peer: string; round: ReloadRound }
       Number(entries).toLocaleString('en-US'),
       peer === 'haproxy' ? 'no reload' : fmt.ms(figures.reloadWallMs),
       fmt.ms(figures.loadMetricMs),
+      fmt.ms(figures.eventLoopMaxMs),
       `${fmt.ms(figures.probeP50BeforeMs)} / ${fmt.ms(figures.probeP99BeforeMs)}`,
       fmt.ms(figures.probeP99DuringMs),
       fmt.ms(figures.probeMaxDuringMs),
@@ -212,6 +223,7 @@ function reloadResult(rounds: ReadonlyArray<{ peer: string; round: ReloadRound }
         'CRL entries',
         'reload wall ms',
         'load metric ms',
+        'event loop worst delay ms',
         'probe p50/p99 before',
         'p99 during',
         'max during',
@@ -222,7 +234,7 @@ function reloadResult(rounds: ReadonlyArray<{ peer: string; round: ReloadRound }
     },
     ratios: [],
     notes: [
-      'Change = the CRL file replaced by rename (the new CRL adds the victim serial), then SIGHUP to kube-crl-proxy; reload wall = change → log line `snapshot in force`; load metric = kube_crl_proxy_crl_last_load_duration_seconds.',
+      'Change = the CRL file replaced by rename (the new CRL adds the victim serial), then SIGHUP to kube-crl-proxy; reload wall = change → log line `snapshot in force`; load metric = kube_crl_proxy_crl_last_load_duration_seconds; event loop worst delay = the longest interval of the 10 ms monitoring timer of the main thread less its shortest, from the change to the swap (kube_crl_proxy_nodejs_eventloop_lag_max_seconds − _min_seconds, scraped right before the change and right after).',
       'Probe: one keep-alive HTTP/1.1 client, next GET 1 ms after the previous was sent; "during" = requests overlapping the reload. The proxy and its CRL worker thread share core 0.',
       'New conn: a victim connection every 20 ms, refused = 401 or closed before an answer. Open conn: the victim keep-alive connection doing a GET every 10 ms.',
       'HAProxy reads crl-file only at start (or on a reload / runtime-API commit): after the same file change it keeps accepting and serving the revoked certificate.',

@@ -3,7 +3,7 @@
  * plus the files HAProxy and nginx want and the client certificates the load presents.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { crlPem, type IssuedCert, sequentialSerials } from '../../src/demo/pki-factory.js';
+import { crlPem, type IssuedCert, randomSerials } from '../../src/demo/pki-factory.js';
 import { makePki, type TestPki } from '../../test/support/pki.js';
 import { trackDir } from './processes.js';
 
@@ -32,7 +32,7 @@ export interface BenchPki {
   readonly frontProxyClient: ClientCert;
   /** A fresh user certificate of the cluster CA (to be revoked by a scenario). */
   newUser(name: string): Promise<ClientCert>;
-  /** The cluster CA's CRL (PEM, next CRL number): `count` sequential serials plus `extra`. */
+  /** The cluster CA's CRL (PEM, next CRL number): `count` random 16-byte serials (as CAs issue them) plus `extra`. */
   buildCrl(count: number, extra?: readonly string[]): string;
   /** Replaces the CRL file the proxies read (write then rename: never half a file). */
   installCrl(pem: string): void;
@@ -77,7 +77,7 @@ export async function makeBenchPki(): Promise<BenchPki> {
     newUser: async (name) => clientCert(name, await test.user(name, ['bench-group'])),
     buildCrl(count, extra = []) {
       crlNumber++;
-      const revoked = [...sequentialSerials(count), ...extra.map((serial) => ({ serial }))];
+      const revoked = [...randomSerials(count), ...extra.map((serial) => ({ serial }))];
       return crlPem(test.clusterCa.crl({ revoked, crlNumber }));
     },
     installCrl(pem) {

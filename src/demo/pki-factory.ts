@@ -10,6 +10,7 @@ import {
   type KeyObject,
   X509Certificate as NodeX509,
   randomBytes,
+  randomFillSync,
   sign,
   webcrypto,
 } from 'node:crypto';
@@ -312,6 +313,25 @@ function encodeEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buf
 
 export function crlPem(crlDer: Uint8Array): string {
   return toPem('X509 CRL', crlDer);
+}
+
+/**
+ * Random 16-byte serials, as Go's crypto/x509 (kubeadm) and most CAs issue them, as revoked
+ * entries: the realistic shape of a big CRL (unsorted, wide). The first byte stays below 0x80
+ * so every serial is a positive INTEGER of the same length.
+ */
+export function* randomSerials(count: number): Generator<RevokedSpec> {
+  const at = new Date(Date.now() - DAY);
+  const bytes = randomBytes(16 * Math.min(count, 65_536));
+  for (let i = 0; i < count; i++) {
+    const at16 = (i % 65_536) * 16;
+    if (i > 0 && at16 === 0) randomFillSync(bytes);
+    const first = ((bytes[at16] as number) & 0x7f) | 0x10;
+    yield {
+      serial: first.toString(16) + bytes.subarray(at16 + 1, at16 + 16).toString('hex'),
+      revokedAt: at,
+    };
+  }
 }
 
 /** Sequential serials 1..count as revoked entries (big CRLs for tests and benchmarks). */

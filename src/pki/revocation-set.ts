@@ -29,14 +29,81 @@ export function buildRevocationSet(lists: readonly RevokedEntries[]): Revocation
   const times = new Float64Array(total);
   let row = 0;
   for (const list of lists) {
-    const pad = width - list.width;
-    for (let i = 0; i < list.count; i++, row++) {
-      serials.set(list.serials.subarray(i * list.width, (i + 1) * list.width), row * width + pad);
-      times[row] = list.revokedAt[i] as number;
+    times.set(list.revokedAt.subarray(0, list.count), row);
+    if (list.width === width) {
+      serials.set(list.serials.subarray(0, list.count * width), row * width);
+      row += list.count;
+      continue;
     }
+    // Narrower rows are right-aligned: the leading bytes stay zero.
+    const pad = width - list.width;
+    for (let i = 0; i < list.count; i++, row++)
+      for (let k = 0, from = i * list.width, to = row * width + pad; k < list.width; k++)
+        serials[to + k] = list.serials[from + k] as number;
   }
-  const order = radixOrder(serials, width, total);
+  const order = keyOrder(serials, width, total) ?? radixOrder(serials, width, total);
   return dedupeInOrder(serials, times, width, order);
+}
+
+/** Rows a float sort key can carry: 32 key bits and the row number fit a double's 53 bits. */
+const KEY_ROWS = 2 ** 21;
+/** Longest run of rows sharing their first four bytes that is finished by insertion sort. */
+const MAX_TIE_RUN = 32;
+
+/**
+ * The common case, random serials (what CAs issue): sort on the first four bytes with the
+ * engine's numeric sort of a Float64Array (key × 2^21 + row: one native sort, no comparator),
+ * then order the rare rows that share those bytes by their whole value. 1M rows of 20 bytes:
+ * 10× faster than the radix sort, which makes 20 passes over the rows (bench, scenario index).
+ * Null when the serials are structured so that long runs share their first bytes: the radix
+ * sort, linear whatever the data, takes those.
+ */
+function keyOrder(serials: Uint8Array, width: number, count: number): Uint32Array | null {
+  if (count > KEY_ROWS || isSorted(serials, width, count)) return null;
+  const prefixes = new Uint32Array(count);
+  const keys = new Float64Array(count);
+  for (let row = 0, base = 0; row < count; row++, base += width) {
+    let key = 0;
+    for (let k = 0; k < 4; k++) key = key * 256 + (k < width ? (serials[base + k] as number) : 0);
+    prefixes[row] = key;
+    keys[row] = key * KEY_ROWS + row;
+  }
+  keys.sort();
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = keys[i] as number;
+    order[i] = key - Math.floor(key / KEY_ROWS) * KEY_ROWS;
+  }
+  if (width <= 4) return order;
+  let runStart = 0;
+  for (let i = 1; i <= count; i++) {
+    if (i < count && prefixes[order[i] as number] === prefixes[order[runStart] as number]) continue;
+    if (i - runStart > MAX_TIE_RUN) return null;
+    if (i - runStart > 1) insertionSort(serials, width, order, runStart, i);
+    runStart = i;
+  }
+  return order;
+}
+
+function insertionSort(
+  serials: Uint8Array,
+  width: number,
+  order: Uint32Array,
+  from: number,
+  to: number,
+): void {
+  for (let i = from + 1; i < to; i++) {
+    const row = order[i] as number;
+    let j = i - 1;
+    while (
+      j >= from &&
+      compareRows(serials, (order[j] as number) * width, serials, row * width, width) > 0
+    ) {
+      order[j + 1] = order[j] as number;
+      j--;
+    }
+    order[j + 1] = row;
+  }
 }
 
 /**
@@ -106,7 +173,8 @@ function dedupeInOrder(
       if (time < (outTimes[n - 1] as number)) outTimes[n - 1] = time;
       continue;
     }
-    outSerials.set(serials.subarray(row * width, (row + 1) * width), n * width);
+    for (let k = 0, from = row * width, to = n * width; k < width; k++)
+      outSerials[to + k] = serials[from + k] as number;
     outTimes[n] = time;
     n++;
   }
