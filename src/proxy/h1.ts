@@ -41,6 +41,7 @@ import {
   statusResponse,
   upstreamUnavailable,
 } from './status.js';
+import { isStreamingRequest } from './streaming.js';
 import type { UpgradeForwarder } from './upgrade.js';
 import type { Upstream, UpstreamRole } from './upstream.js';
 
@@ -76,13 +77,6 @@ export interface H1Options {
   readonly log: Logger;
 }
 
-/** A long-running request: excluded from the latency histogram. */
-export function isStreamingRequest(path: string): boolean {
-  const q = path.indexOf('?');
-  if (q < 0) return false;
-  return /(?:^|&)(?:watch=(?:true|1)|follow=true)(?:&|$)/.test(path.slice(q + 1));
-}
-
 export class H1Forwarder {
   private readonly server: Server;
 
@@ -114,7 +108,20 @@ export class H1Forwarder {
       }
       if (this.refusedForHeaderCount(req, socket, conn)) return;
       // After earlier pipelined requests, never alongside them.
-      conn.queue.then(() => options.upgrades.forward(conn.client, req, socket, head));
+      conn.queue.then(() =>
+        options.upgrades.forward(
+          conn.client,
+          {
+            method: req.method ?? 'GET',
+            target: req.url ?? '/',
+            headers: pairsFromRaw(req.rawHeaders),
+            upgrade: req.headers.upgrade ?? '',
+            hasBody: hasBody(req),
+          },
+          socket,
+          head,
+        ),
+      );
     });
     this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
       requests.inc({ method: 'CONNECT', code: '400', protocol: 'http/1.1' });
