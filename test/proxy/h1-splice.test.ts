@@ -139,6 +139,35 @@ describe('what goes up', () => {
   });
 });
 
+describe('bodies', () => {
+  test('a 4 MB chunked body in odd chunk sizes, then a Content-Length body: byte for byte, ends exact', async (t) => {
+    const { upstream, client } = await rig(t);
+    let chunked = '';
+    let size = 1;
+    for (
+      let total = 0;
+      total < 4 * 1024 * 1024;
+      total += size, size = ((size * 7 + 13) % 70_000) + 1
+    )
+      chunked += `${size.toString(16)}\r\n${'x'.repeat(size)}\r\n`;
+    chunked += '0\r\n\r\n';
+    const head = 'POST /a HTTP/1.1\r\nHost: kube\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const second = 'PUT /b HTTP/1.1\r\nHost: kube\r\nContent-Length: 5\r\n\r\nhello';
+    client.socket.write(head + chunked + second);
+    const up = await upstream.connection(0);
+    await until(() => up.received.endsWith('0\r\n\r\n'), 'the whole chunked body', 20_000);
+    assert.equal(up.received.slice(up.received.indexOf('\r\n\r\n') + 4), chunked);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!up.received.includes('PUT'), 'the second request waits for the first answer');
+    const before = up.received.length;
+    up.socket.write('HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n');
+    await until(() => up.received.endsWith('hello'), 'the second request');
+    const tail = up.received.slice(before);
+    assert.match(tail, /^PUT \/b HTTP\/1\.1\r\n/);
+    assert.match(tail, /\r\nContent-Length: 5\r\n\r\nhello$/);
+  });
+});
+
 describe('what comes back', () => {
   test('response bytes pass untouched: casing, reason phrase, chunk extensions, trailers', async (t) => {
     const { upstream, client } = await rig(t);
@@ -263,5 +292,45 @@ describe('the upstream connection', () => {
     second.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb');
     await client.waitFor((text) => completeResponses(text) === 2);
     assert.ok(!client.text.includes('x'), client.text);
+  });
+});
+
+describe('upgrades and shutdown', () => {
+  test('an upgrade pipelined behind a GET: dialled only once the GET is answered, then tunnelled', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(
+      `${GET('/a')}GET /exec HTTP/1.1\r\nHost: kube\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Remote-User: mallory\r\n\r\n',
+    );
+    const first = await upstream.connection(0);
+    await first.heads(1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(upstream.connections.length, 1, 'no upgrade dial before the GET is answered');
+    first.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na');
+    const tunnel = await upstream.connection(1);
+    await tunnel.heads(1);
+    assert.match(tunnel.received, /^GET \/exec HTTP\/1\.1\r\n/);
+    assert.match(tunnel.received, /\r\nX-Remote-User: alice\r\n/i);
+    assert.doesNotMatch(tunnel.received, /mallory/);
+    tunnel.socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nfrom-upstream',
+    );
+    await client.waitFor((text) => text.endsWith('from-upstream'));
+    client.socket.write('from-client');
+    await until(() => tunnel.received.endsWith('from-client'), 'tunnel bytes upstream');
+  });
+
+  test('SIGTERM in the middle of a watch chunk: the chunk completes, then the last chunk and the close', async (t) => {
+    const { upstream, proxy, client } = await rig(t);
+    client.socket.write(GET('/api/v1/pods?watch=true'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel');
+    await client.waitFor((text) => text.endsWith('hel'));
+    proxy.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    up.socket.write('lo\r\n3\r\nabc\r\n');
+    await client.closed;
+    assert.ok(client.text.endsWith('5\r\nhello\r\n0\r\n\r\n'), JSON.stringify(client.text));
   });
 });
