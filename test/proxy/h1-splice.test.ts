@@ -10,6 +10,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { completeResponses, statusCodes } from '../security/harness.js';
+import { until } from '../support/kubectl-streaming.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 
@@ -22,18 +23,6 @@ before(async () => {
 });
 
 after(() => pki?.cleanup());
-
-function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
 
 /** One upstream connection: what it received, and a socket to answer on. */
 class UpstreamConnection {
@@ -61,11 +50,10 @@ class UpstreamConnection {
 
 /** An HTTP/1.1 apiserver that answers only what the test writes. */
 class RawUpstream {
-  readonly connections: UpstreamConnection[] = [];
-
   private constructor(
     readonly server: Server,
     readonly url: string,
+    readonly connections: UpstreamConnection[],
   ) {}
 
   static async start(): Promise<RawUpstream> {
@@ -82,9 +70,7 @@ class RawUpstream {
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
-    const upstream = new RawUpstream(server, `https://127.0.0.1:${port}`);
-    (upstream as { connections: UpstreamConnection[] }).connections = connections;
-    return upstream;
+    return new RawUpstream(server, `https://127.0.0.1:${port}`, connections);
   }
 
   async connection(index: number): Promise<UpstreamConnection> {
