@@ -11,10 +11,21 @@ interface RequestLabels {
   readonly protocol: ClientProtocol;
 }
 
+interface Pending {
+  readonly labels: RequestLabels;
+  count: number;
+}
+
 /** Label sets by protocol and status code, made once: prom-client keeps a reference. */
-const durationLabels = new Map<string, { code: string; protocol: ClientProtocol }>();
-/** requests_total increments gathered over one turn of the event loop, by label set. */
-const pendingCounts = new Map<string, { labels: RequestLabels; count: number }>();
+const durationLabels: Record<
+  ClientProtocol,
+  Map<number, { code: string; protocol: ClientProtocol }>
+> = { h2: new Map(), 'http/1.1': new Map() };
+/** requests_total increments gathered over one turn of the event loop, by method and code. */
+const pendingCounts: Record<ClientProtocol, Map<string, Map<number, Pending>>> = {
+  h2: new Map(),
+  'http/1.1': new Map(),
+};
 let countsScheduled = false;
 
 /**
@@ -29,30 +40,37 @@ export function recordRequest(
   started: number,
 ): void {
   const label = methodLabel(method);
-  const key = `${protocol} ${label} ${code}`;
-  const pending = pendingCounts.get(key);
+  const byMethod = pendingCounts[protocol];
+  let byCode = byMethod.get(label);
+  if (byCode === undefined) {
+    byCode = new Map();
+    byMethod.set(label, byCode);
+  }
+  const pending = byCode.get(code);
   if (pending === undefined)
-    pendingCounts.set(key, { labels: { method: label, code: String(code), protocol }, count: 1 });
+    byCode.set(code, { labels: { method: label, code: String(code), protocol }, count: 1 });
   else pending.count++;
   if (!countsScheduled) {
     countsScheduled = true;
     setImmediate(flushCounts);
   }
   if (started < 0) return;
-  const durationKey = `${protocol} ${code}`;
-  let labels = durationLabels.get(durationKey);
+  const byStatus = durationLabels[protocol];
+  let labels = byStatus.get(code);
   if (labels === undefined) {
     labels = { code: String(code), protocol };
-    durationLabels.set(durationKey, labels);
+    byStatus.set(code, labels);
   }
   requestDuration.observe(labels, (performance.now() - started) / 1000);
 }
 
 function flushCounts(): void {
   countsScheduled = false;
-  for (const pending of pendingCounts.values()) {
-    if (pending.count === 0) continue;
-    requests.inc(pending.labels, pending.count);
-    pending.count = 0;
-  }
+  for (const byMethod of Object.values(pendingCounts))
+    for (const byCode of byMethod.values())
+      for (const pending of byCode.values()) {
+        if (pending.count === 0) continue;
+        requests.inc(pending.labels, pending.count);
+        pending.count = 0;
+      }
 }
