@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RequestFramingError } from '../../src/errors.js';
 import { ChunkedBody } from '../../src/proxy/h1/chunked.js';
-import { Output } from '../../src/proxy/h2/io.js';
+import { Output } from '../../src/proxy/output.js';
 
 const MAX_TRAILER = 1024;
 

@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { RequestFramingError } from '../../errors.js';
-import type { Output } from '../h2/io.js';
+import type { Output } from '../output.js';
 import { fieldLine } from './head-parser.js';
 
 const CR = 13;

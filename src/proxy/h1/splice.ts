@@ -19,8 +19,8 @@ import { errorMessage, RequestFramingError, UpstreamError } from '../../errors.j
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection } from '../connection.js';
-import { Output } from '../h2/io.js';
 import { type IdentityHeaderRules, sanitizeRequestHeaders } from '../headers.js';
+import { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import {
   badGateway,

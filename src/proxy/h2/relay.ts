@@ -19,6 +19,7 @@ import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection } from '../connection.js';
 import { type HeaderList, type IdentityHeaderRules, sanitizeRequestHeaders } from '../headers.js';
+import { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import { badRequest, type StatusResponse, statusResponse, upstreamUnavailable } from '../status.js';
 import { isStreamingRequest } from '../streaming.js';
@@ -54,7 +55,7 @@ import {
   HpackError,
   ResponseStatusReader,
 } from './hpack.js';
-import { FrameReader, type FrameSink, Mode, Output } from './io.js';
+import { FrameReader, type FrameSink, Mode } from './io.js';
 import { TokenBucket } from './rate.js';
 import { Check, checkFields, type RequestHead } from './request.js';
 import { statusFrames } from './synthesize.js';
