@@ -53,3 +53,18 @@ export class UpstreamError extends Error {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * An HTTP/1.1 request whose head or body framing is refused: answered with `status` (400, or
+ * 431 for a head over the limits) and the connection closed.
+ */
+export class RequestFramingError extends Error {
+  readonly code = 'ERR_REQUEST_FRAMING';
+  constructor(
+    readonly status: 400 | 431,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestFramingError';
+  }
+}

@@ -154,9 +154,3 @@ export function pairsFromRaw(raw: readonly string[]): HeaderList {
   for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i] as string, raw[i + 1] as string]);
   return out;
 }
-
-export function rawFromPairs(pairs: HeaderList): string[] {
-  const out: string[] = [];
-  for (const [name, value] of pairs) out.push(name, value);
-  return out;
-}

@@ -10,7 +10,7 @@ import { activeConnections, activeUpgrades, zeroSeries } from '../metrics/metric
 import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls/listener.js';
 import type { PeerCert, Verdict } from '../tls/verify.js';
 import { ClientConnection, type ClientProtocol, ConnectionRegistry } from './connection.js';
-import { H1Forwarder } from './h1.js';
+import { H1Forwarder } from './h1/splice.js';
 import { H2Forwarder } from './h2/relay.js';
 import { identityHeaderRules } from './headers.js';
 import { Rejecter } from './reject.js';

@@ -2,6 +2,7 @@
  * Kubernetes Status bodies for the answers the proxy gives itself (rejections, upstream
  * failures), shaped as kube-apiserver writes them so kubectl prints their message.
  */
+import { STATUS_CODES } from 'node:http';
 
 export type StatusReason =
   | 'Unauthorized'
@@ -51,4 +52,13 @@ export function badGateway(detail: string): StatusResponse {
 
 export function badRequest(detail: string): StatusResponse {
   return statusResponse(400, 'BadRequest', `kube-crl-proxy: ${detail}`);
+}
+
+/** A Status as a whole HTTP/1.1 response, for the paths that write raw bytes. */
+export function rawStatusResponse(status: StatusResponse, close: boolean): string {
+  return (
+    `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? 'Error'}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(status.body)}\r\n` +
+    `${close ? 'Connection: close\r\n' : ''}\r\n${status.body}`
+  );
 }

@@ -8,8 +8,7 @@
  *     protocol that was asked for;
  *  4. any other answer is relayed (bounded) and both connections are closed.
  */
-import type { IncomingMessage } from 'node:http';
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -17,14 +16,20 @@ import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { activeUpgrades, methodLabel, requests, upstreamErrors } from '../metrics/metrics.js';
 import type { ClientConnection } from './connection.js';
-import { hasBody } from './h1.js';
 import {
+  type HeaderList,
   type IdentityHeaderRules,
   pairsFromRaw,
   sanitizeRequestHeaders,
   sanitizeResponseHeaders,
 } from './headers.js';
-import { badGateway, badRequest, type StatusResponse, upstreamUnavailable } from './status.js';
+import {
+  badGateway,
+  badRequest,
+  rawStatusResponse,
+  type StatusResponse,
+  upstreamUnavailable,
+} from './status.js';
 import type { Upstream } from './upstream.js';
 
 export type UpgradeKind = 'websocket' | 'spdy';
@@ -40,6 +45,18 @@ export interface UpgradeOptions {
   readonly log: Logger;
 }
 
+/** An upgrade request as the HTTP/1.1 forwarder read it. */
+export interface UpgradeRequest {
+  readonly method: string;
+  /** The origin-form target. */
+  readonly target: string;
+  /** Field lines as received. */
+  readonly headers: HeaderList;
+  /** The Upgrade header's value. */
+  readonly upgrade: string;
+  readonly hasBody: boolean;
+}
+
 export function upgradeKind(upgradeHeader: string | undefined): UpgradeKind | null {
   const value = (upgradeHeader ?? '').trim().toLowerCase();
   if (value === 'websocket') return 'websocket';
@@ -50,37 +67,30 @@ export function upgradeKind(upgradeHeader: string | undefined): UpgradeKind | nu
 export class UpgradeForwarder {
   constructor(private readonly options: UpgradeOptions) {}
 
-  forward(client: ClientConnection, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  forward(client: ClientConnection, req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     // Nothing the client sends goes anywhere until the apiserver has said 101.
     socket.pause();
     const method = methodLabel(req.method);
-    const kind = upgradeKind(req.headers.upgrade);
+    const kind = upgradeKind(req.upgrade);
     if (kind === null) {
       requests.inc({ method, code: '400', protocol: 'http/1.1' });
       refuse(
         socket,
         null,
-        badRequest(
-          `unsupported upgrade protocol "${req.headers.upgrade ?? ''}" (only websocket and SPDY/3.1)`,
-        ),
+        badRequest(`unsupported upgrade protocol "${req.upgrade}" (only websocket and SPDY/3.1)`),
       );
       return;
     }
-    if (hasBody(req)) {
+    if (req.hasBody) {
       // A body on an upgrade request could be read as the first tunnel bytes upstream.
       requests.inc({ method, code: '400', protocol: 'http/1.1' });
       refuse(socket, null, badRequest('upgrade requests must not carry a body'));
       return;
     }
-    const headers = sanitizeRequestHeaders(
-      pairsFromRaw(req.rawHeaders),
-      client.identity,
-      this.options.rules,
-      {
-        keepUpgrade: true,
-        forwardedFor: client.remoteAddress,
-      },
-    );
+    const headers = sanitizeRequestHeaders(req.headers, client.identity, this.options.rules, {
+      keepUpgrade: true,
+      forwardedFor: client.remoteAddress,
+    });
     const framed = headers.filter(([name]) => {
       const lower = name.toLowerCase();
       return lower !== 'content-length' && lower !== 'transfer-encoding';
@@ -114,7 +124,7 @@ export class UpgradeForwarder {
 
   /** Sends the request head on the fresh connection and acts on the apiserver's answer. */
   private exchange(
-    req: IncomingMessage,
+    req: UpgradeRequest,
     headers: Array<[string, string]>,
     kind: UpgradeKind,
     socket: Duplex,
@@ -125,7 +135,7 @@ export class UpgradeForwarder {
     const upstreamRequest = request({
       createConnection: () => upstreamSocket,
       method: req.method,
-      path: req.url,
+      path: req.target,
       headers: headers.flat(),
       setHost: false,
     });
@@ -278,15 +288,7 @@ function relayRefusal(response: IncomingMessage, client: Duplex, upstream: Duple
 function refuse(client: Duplex, upstream: Duplex | null, status: StatusResponse): void {
   upstream?.destroy();
   if (client.destroyed) return;
-  const reason =
-    status.code === 503
-      ? 'Service Unavailable'
-      : status.code === 400
-        ? 'Bad Request'
-        : 'Bad Gateway';
-  client.end(
-    `HTTP/1.1 ${status.code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(status.body)}\r\nConnection: close\r\n\r\n${status.body}`,
-  );
+  client.end(rawStatusResponse(status, true));
   closeSoon(client);
 }
 

@@ -18,9 +18,11 @@ import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection } from '../connection.js';
-import { isStreamingRequest } from '../h1.js';
 import { type HeaderList, type IdentityHeaderRules, sanitizeRequestHeaders } from '../headers.js';
+import { Output } from '../output.js';
+import { recordRequest } from '../record.js';
 import { badRequest, type StatusResponse, statusResponse, upstreamUnavailable } from '../status.js';
+import { isStreamingRequest } from '../streaming.js';
 import type { Upstream } from '../upstream.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
 import {
@@ -53,9 +55,8 @@ import {
   HpackError,
   ResponseStatusReader,
 } from './hpack.js';
-import { FrameReader, type FrameSink, Mode, Output } from './io.js';
+import { FrameReader, type FrameSink, Mode } from './io.js';
 import { TokenBucket } from './rate.js';
-import { recordRequest } from './record.js';
 import { Check, checkFields, type RequestHead } from './request.js';
 import { statusFrames } from './synthesize.js';
 
@@ -693,12 +694,12 @@ class Relay {
    */
   private answer(streamId: number, method: string, status: StatusResponse, started: number): void {
     this.injectToClient(statusFrames(streamId, status));
-    recordRequest(method, status.code, started);
+    recordRequest('h2', method, status.code, started);
   }
 
   private recordResponse(stream: Stream): void {
     if (stream.status !== 0)
-      recordRequest(stream.method, stream.status, stream.streaming ? -1 : stream.started);
+      recordRequest('h2', stream.method, stream.status, stream.streaming ? -1 : stream.started);
   }
 
   // ---------------------------------------------------------------- client → upstream

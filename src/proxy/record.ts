@@ -1,0 +1,76 @@
+/**
+ * Requests in the metrics: requests_total and request_duration_seconds, counted the same way
+ * by every forwarder.
+ */
+import { methodLabel, requestDuration, requests } from '../metrics/metrics.js';
+import type { ClientProtocol } from './connection.js';
+
+interface RequestLabels {
+  readonly method: string;
+  readonly code: string;
+  readonly protocol: ClientProtocol;
+}
+
+interface Pending {
+  readonly labels: RequestLabels;
+  count: number;
+}
+
+/** Label sets by protocol and status code, made once: prom-client keeps a reference. */
+const durationLabels: Record<
+  ClientProtocol,
+  Map<number, { code: string; protocol: ClientProtocol }>
+> = { h2: new Map(), 'http/1.1': new Map() };
+/** requests_total increments gathered over one turn of the event loop, by method and code. */
+const pendingCounts: Record<ClientProtocol, Map<string, Map<number, Pending>>> = {
+  h2: new Map(),
+  'http/1.1': new Map(),
+};
+let countsScheduled = false;
+
+/**
+ * Counts a request in requests_total and, unless `started` is -1 (watches, logs -f), its
+ * duration. prom-client hashes the label set on every call: the counter is added to once per
+ * label set and turn of the event loop rather than once per request.
+ */
+export function recordRequest(
+  protocol: ClientProtocol,
+  method: string,
+  code: number,
+  started: number,
+): void {
+  const label = methodLabel(method);
+  const byMethod = pendingCounts[protocol];
+  let byCode = byMethod.get(label);
+  if (byCode === undefined) {
+    byCode = new Map();
+    byMethod.set(label, byCode);
+  }
+  const pending = byCode.get(code);
+  if (pending === undefined)
+    byCode.set(code, { labels: { method: label, code: String(code), protocol }, count: 1 });
+  else pending.count++;
+  if (!countsScheduled) {
+    countsScheduled = true;
+    setImmediate(flushCounts);
+  }
+  if (started < 0) return;
+  const byStatus = durationLabels[protocol];
+  let labels = byStatus.get(code);
+  if (labels === undefined) {
+    labels = { code: String(code), protocol };
+    byStatus.set(code, labels);
+  }
+  requestDuration.observe(labels, (performance.now() - started) / 1000);
+}
+
+function flushCounts(): void {
+  countsScheduled = false;
+  for (const byMethod of Object.values(pendingCounts))
+    for (const byCode of byMethod.values())
+      for (const pending of byCode.values()) {
+        if (pending.count === 0) continue;
+        requests.inc(pending.labels, pending.count);
+        pending.count = 0;
+      }
+}

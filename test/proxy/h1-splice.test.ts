@@ -1,0 +1,322 @@
+/**
+ * The HTTP/1.1 splice between a raw client and a scripted raw upstream: what goes up (a rebuilt
+ * head, the body as sent), what comes back (the response bytes untouched), and what happens
+ * when the upstream closes, answers oddly or says more than it was asked. The end-to-end suites
+ * cover the same path with kubectl and Node's own clients.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
+import { RawTlsClient } from '../fake-apiserver/testkit.js';
+import { completeResponses, statusCodes } from '../security/harness.js';
+import { until } from '../support/kubectl-streaming.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+
+let pki: TestPki;
+let alice: IssuedCert;
+
+before(async () => {
+  pki = await makePki();
+  alice = await pki.user('alice', ['dev', 'ops']);
+});
+
+after(() => pki?.cleanup());
+
+/** One upstream connection: what it received, and a socket to answer on. */
+class UpstreamConnection {
+  received = '';
+  closed = false;
+
+  constructor(readonly socket: TLSSocket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received += chunk.toString('latin1');
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  /** Waits until `count` request heads (and what follows them) have arrived. */
+  heads(count: number): Promise<void> {
+    return until(
+      () => this.received.split('\r\n\r\n').length - 1 >= count,
+      `${count} request heads`,
+    );
+  }
+}
+
+/** An HTTP/1.1 apiserver that answers only what the test writes. */
+class RawUpstream {
+  private constructor(
+    readonly server: Server,
+    readonly url: string,
+    readonly connections: UpstreamConnection[],
+  ) {}
+
+  static async start(): Promise<RawUpstream> {
+    const connections: UpstreamConnection[] = [];
+    const server = createServer(
+      {
+        cert: pki.apiserver.certPem,
+        key: pki.apiserver.keyPem,
+        ALPNProtocols: ['http/1.1'],
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (socket) => connections.push(new UpstreamConnection(socket)),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return new RawUpstream(server, `https://127.0.0.1:${port}`, connections);
+  }
+
+  async connection(index: number): Promise<UpstreamConnection> {
+    await until(() => this.connections.length > index, `upstream connection ${index + 1}`);
+    return this.connections[index] as UpstreamConnection;
+  }
+
+  close(): Promise<void> {
+    for (const c of this.connections) c.socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+interface Rig {
+  readonly upstream: RawUpstream;
+  readonly proxy: ProxyProcess;
+  readonly client: RawTlsClient;
+}
+
+async function rig(t: { after: (fn: () => Promise<void> | void) => void }): Promise<Rig> {
+  const upstream = await RawUpstream.start();
+  const proxy = await startProxyProcess(proxyArgs(pki, upstream.url, ['--upstream-pool-size=0']));
+  const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+  t.after(async () => {
+    client.socket.destroy();
+    await proxy.stop();
+    await upstream.close();
+  });
+  return { upstream, proxy, client };
+}
+
+const GET = (path: string, lines: readonly string[] = []) =>
+  `GET ${path} HTTP/1.1\r\nHost: kube\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+
+describe('what goes up', () => {
+  test('a rebuilt head: Host first, identity set, client identity and hop-by-hop gone, body as sent', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(
+      'POST /api/v1/namespaces/default/configmaps?x=1 HTTP/1.1\r\nX-Remote-User: mallory\r\nhost: kube\r\n' +
+        'Keep-Alive: timeout=5\r\nConnection: keep-alive\r\nContent-Type: application/json\r\n' +
+        'Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Remote-Group: system:masters\r\n\r\n',
+    );
+    const up = await upstream.connection(0);
+    await until(() => up.received.endsWith('0\r\n\r\n'), 'the whole request');
+    assert.equal(
+      up.received,
+      'POST /api/v1/namespaces/default/configmaps?x=1 HTTP/1.1\r\nHost: kube\r\n' +
+        'Content-Type: application/json\r\nX-Forwarded-For: 127.0.0.1\r\n' +
+        'X-Remote-User: alice\r\nX-Remote-Group: dev\r\nX-Remote-Group: ops\r\n' +
+        'Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
+    );
+  });
+});
+
+describe('bodies', () => {
+  test('a 4 MB chunked body in odd chunk sizes, then a Content-Length body: byte for byte, ends exact', async (t) => {
+    const { upstream, client } = await rig(t);
+    let chunked = '';
+    let size = 1;
+    for (
+      let total = 0;
+      total < 4 * 1024 * 1024;
+      total += size, size = ((size * 7 + 13) % 70_000) + 1
+    )
+      chunked += `${size.toString(16)}\r\n${'x'.repeat(size)}\r\n`;
+    chunked += '0\r\n\r\n';
+    const head = 'POST /a HTTP/1.1\r\nHost: kube\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const second = 'PUT /b HTTP/1.1\r\nHost: kube\r\nContent-Length: 5\r\n\r\nhello';
+    client.socket.write(head + chunked + second);
+    const up = await upstream.connection(0);
+    await until(() => up.received.endsWith('0\r\n\r\n'), 'the whole chunked body', 20_000);
+    assert.equal(up.received.slice(up.received.indexOf('\r\n\r\n') + 4), chunked);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!up.received.includes('PUT'), 'the second request waits for the first answer');
+    const before = up.received.length;
+    up.socket.write('HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n');
+    await until(() => up.received.endsWith('hello'), 'the second request');
+    const tail = up.received.slice(before);
+    assert.match(tail, /^PUT \/b HTTP\/1\.1\r\n/);
+    assert.match(tail, /\r\nContent-Length: 5\r\n\r\nhello$/);
+  });
+});
+
+describe('what comes back', () => {
+  test('response bytes pass untouched: casing, reason phrase, chunk extensions, trailers', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/api?watch=true'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    const response =
+      'HTTP/1.1 200 Fine Thanks\r\nx-odd-CASE:  spaced \r\nTransfer-Encoding: chunked\r\n\r\n' +
+      '3;ext=1\r\nabc\r\n';
+    up.socket.write(response);
+    await client.waitFor((text) => text === response);
+    const rest = '0\r\nX-Trailer: t\r\n\r\n';
+    up.socket.write(rest);
+    await client.waitFor((text) => text === response + rest);
+    // The connection stays usable on both sides.
+    client.socket.write(GET('/version'));
+    await up.heads(2);
+    up.socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+    await client.waitFor((text) => text.endsWith('HTTP/1.1 204 No Content\r\n\r\n'));
+    assert.equal(upstream.connections.length, 1);
+  });
+
+  test('HEAD: a Content-Length without a body; the next request follows at once', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(`HEAD /api HTTP/1.1\r\nHost: kube\r\n\r\n${GET('/version')}`);
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n');
+    await up.heads(2);
+    up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    await client.waitFor((text) => text.endsWith('ok'));
+    assert.equal(up.received.split('\r\n\r\n').length - 1, 2);
+  });
+
+  test('interim 1xx answers stay in the proxy; Expect: 100-continue is answered by it', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(
+      'PUT /api HTTP/1.1\r\nHost: kube\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n',
+    );
+    await client.waitFor((text) => text === 'HTTP/1.1 100 Continue\r\n\r\n');
+    client.socket.write('{}');
+    const up = await upstream.connection(0);
+    await until(() => up.received.endsWith('{}'), 'the body');
+    up.socket.write(
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n',
+    );
+    await client.waitFor((text) => text.includes('201'));
+    assert.equal(
+      client.text,
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n',
+    );
+  });
+
+  test('a body delimited by the close: relayed, then the client connection closes', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/logs'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.end('HTTP/1.1 200 OK\r\n\r\nall of it');
+    await client.closed;
+    assert.equal(client.text, 'HTTP/1.1 200 OK\r\n\r\nall of it');
+  });
+});
+
+describe('the upstream connection', () => {
+  test('closed between requests: the next request opens a new one', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/a'));
+    const first = await upstream.connection(0);
+    await first.heads(1);
+    first.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na');
+    await client.waitFor((text) => completeResponses(text) === 1);
+    first.socket.end();
+    await until(() => first.closed, 'the first upstream connection to close');
+    await new Promise((r) => setTimeout(r, 100));
+    client.socket.write(GET('/b'));
+    const second = await upstream.connection(1);
+    await second.heads(1);
+    second.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb');
+    await client.waitFor((text) => completeResponses(text) === 2);
+    assert.deepEqual(statusCodes(client.text), [200, 200]);
+  });
+
+  test('closed with a request in flight: 502 Status, the request is not sent again', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/once'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.destroy();
+    await client.waitFor((text) => completeResponses(text) === 1);
+    assert.deepEqual(statusCodes(client.text), [502]);
+    assert.match(client.text, /"reason":"BadGateway"/);
+    await client.closed;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(upstream.connections.length, 1, 'no second connection replayed the request');
+  });
+
+  test('closed in the middle of a response: the client connection is cut', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/half'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf');
+    await client.waitFor((text) => text.endsWith('half'));
+    up.socket.destroy();
+    await client.closed;
+  });
+
+  test('bytes after a complete response: that upstream connection is dropped, the client goes on', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/a'));
+    const first = await upstream.connection(0);
+    await first.heads(1);
+    first.socket.write(
+      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+    );
+    await client.waitFor((text) => completeResponses(text) === 1);
+    await until(() => first.closed, 'the upstream connection to be dropped');
+    client.socket.write(GET('/b'));
+    const second = await upstream.connection(1);
+    await second.heads(1);
+    second.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb');
+    await client.waitFor((text) => completeResponses(text) === 2);
+    assert.ok(!client.text.includes('x'), client.text);
+  });
+});
+
+describe('upgrades and shutdown', () => {
+  test('an upgrade pipelined behind a GET: dialled only once the GET is answered, then tunnelled', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(
+      `${GET('/a')}GET /exec HTTP/1.1\r\nHost: kube\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Remote-User: mallory\r\n\r\n',
+    );
+    const first = await upstream.connection(0);
+    await first.heads(1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(upstream.connections.length, 1, 'no upgrade dial before the GET is answered');
+    first.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na');
+    const tunnel = await upstream.connection(1);
+    await tunnel.heads(1);
+    assert.match(tunnel.received, /^GET \/exec HTTP\/1\.1\r\n/);
+    assert.match(tunnel.received, /\r\nX-Remote-User: alice\r\n/i);
+    assert.doesNotMatch(tunnel.received, /mallory/);
+    tunnel.socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nfrom-upstream',
+    );
+    await client.waitFor((text) => text.endsWith('from-upstream'));
+    client.socket.write('from-client');
+    await until(() => tunnel.received.endsWith('from-client'), 'tunnel bytes upstream');
+  });
+
+  test('SIGTERM in the middle of a watch chunk: the chunk completes, then the last chunk and the close', async (t) => {
+    const { upstream, proxy, client } = await rig(t);
+    client.socket.write(GET('/api/v1/pods?watch=true'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel');
+    await client.waitFor((text) => text.endsWith('hel'));
+    proxy.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    up.socket.write('lo\r\n3\r\nabc\r\n');
+    await client.closed;
+    assert.ok(client.text.endsWith('5\r\nhello\r\n0\r\n\r\n'), JSON.stringify(client.text));
+  });
+});
