@@ -19,6 +19,7 @@ import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
 import { revocationIndexScenario } from './scenarios/revocation-index.js';
 import { watchFanoutScenario } from './scenarios/watch-fanout.js';
+import { workersScenario } from './scenarios/workers.js';
 import { pinSelfToLoadCore } from './support/cores.js';
 import { makeBenchPki } from './support/pki.js';
 import { cleanupNow, installCleanupHandlers } from './support/processes.js';
@@ -36,6 +37,7 @@ const SCENARIOS: Record<string, string> = {
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
   index: '(h) the revocation index alone: memory of 1M serials, build time, lookup time',
+  workers: '(i) --workers 2 vs 1 on both cores, HTTP/2 and HTTP/1.1 throughput',
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--proxy-rev REV] [--publish]
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
     if (selected.has('exec')) await attempt('exec', async () => [await execStreamScenario(ctx)]);
     if (selected.has('reload')) await attempt('reload', async () => [await crlReloadScenario(ctx)]);
     if (selected.has('memory')) await attempt('memory', async () => [await memoryScenario(ctx)]);
+    if (selected.has('workers')) await attempt('workers', async () => [await workersScenario(ctx)]);
     if (selected.has('index'))
       await attempt('index', async () => [await revocationIndexScenario(ctx)]);
   } finally {

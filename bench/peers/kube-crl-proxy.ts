@@ -30,6 +30,8 @@ export async function startKubeCrlProxy(
   pki: BenchPki,
   upstreamUrl: string,
   extraArgs: string[] = [],
+  /** taskset's CPU list for the proxy: the proxy core unless a scenario spreads it. */
+  cpuList: string = String(PROXY_CORE),
 ): Promise<KubeCrlProxyPeer> {
   const args = proxyArgs(pki.test, upstreamUrl, [
     '--log-level=info',
@@ -39,7 +41,7 @@ export async function startKubeCrlProxy(
   // KCP_BENCH_CPU_PROF=DIR: a V8 CPU profile of every kube-crl-proxy process, written at exit.
   const profileDir = process.env.KCP_BENCH_CPU_PROF;
   const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const [command, argv] = pinnedCommand(PROXY_CORE, process.execPath, [
+  const [command, argv] = pinnedCommand(cpuList, process.execPath, [
     ...nodeFlags,
     build.bin,
     ...args,

@@ -14,8 +14,12 @@ export function pinProcess(pid: number, core: number): void {
 }
 
 /** The command line that starts `command` pinned to `core` (taskset execs, so the PID stays). */
-export function pinnedCommand(core: number, command: string, args: string[]): [string, string[]] {
-  return ['taskset', ['-c', String(core), command, ...args]];
+export function pinnedCommand(
+  cores: number | string,
+  command: string,
+  args: string[],
+): [string, string[]] {
+  return ['taskset', ['-c', String(cores), command, ...args]];
 }
 
 export function pinSelfToLoadCore(): void {
