@@ -19,13 +19,14 @@ import type {
   SoakClientsResult,
   VictimReport,
 } from '../load/soak-clients.js';
-import { cpuSeconds, rssBytes } from '../measure/proc.js';
+import { between, rssBytes, sample } from '../measure/proc.js';
 import { metricValue, scrape } from '../measure/prometheus.js';
 import { percentile } from '../measure/stats.js';
 import { startFakeApiserverHost, WATCH_NAMESPACE } from '../peers/fake-apiserver.js';
 import type { FakeAudit } from '../peers/fake-apiserver-host.js';
 import { type KubeCrlProxyPeer, type LogLine, startKubeCrlProxy } from '../peers/kube-crl-proxy.js';
 import type { Cell, ScenarioResult } from '../report/results.js';
+import { PROXY_CORE } from '../support/cores.js';
 import type { ClientCert } from '../support/pki.js';
 import type { BenchContext } from './context.js';
 import { fmt } from './throughput.js';
@@ -143,7 +144,9 @@ export async function soakScenario(ctx: BenchContext): Promise<ScenarioResult> {
     await clients.command('go', undefined, 10_000);
     const changesAtStart = await apiserver.steady(EVENTS_PER_SECOND);
     const startedAt = epochNow();
-    const cpuAtStart = cpuSeconds(proxy.pid);
+    // prom-client resets its event-loop delay histogram at each scrape: this one starts it.
+    await scrape(proxy.metricsUrl);
+    const procAtStart = sample([proxy.pid]);
     const warmUpMs = Math.min(30_000, durationMs / 6);
     const rss: RssSample[] = [];
     let nextRssAt = startedAt + warmUpMs;
@@ -203,8 +206,17 @@ export async function soakScenario(ctx: BenchContext): Promise<ScenarioResult> {
         ctx.progress(`soak: ${i + 1}/${swapCount} swaps, ${revokedSerials.length} revoked`);
     }
     sampleRss();
-    const proxyCpu = cpuSeconds(proxy.pid) - cpuAtStart;
+    const window = between(procAtStart, sample([proxy.pid]));
+    const proxyCpu = window.cpu.get(proxy.pid) ?? Number.NaN;
     const wallSeconds = (epochNow() - startedAt) / 1000;
+    const core0Other = Math.max(0, (window.coreBusy[PROXY_CORE] ?? 0) - proxyCpu / window.seconds);
+    const metricsAtEnd = await scrape(proxy.metricsUrl);
+    const lag = (stat: string) =>
+      metricValue(metricsAtEnd, `kube_crl_proxy_nodejs_eventloop_lag_${stat}_seconds`);
+    const eventLoopLagMs = {
+      p99: (lag('p99') ?? Number.NaN) * 1000,
+      max: (lag('max') ?? Number.NaN) * 1000,
+    };
     const changes = (await apiserver.steady(0)) - changesAtStart;
     // The last events reach every watch before the clients stop counting.
     await sleep(1_000);
@@ -212,7 +224,7 @@ export async function soakScenario(ctx: BenchContext): Promise<ScenarioResult> {
     const result = await clients.done(60_000);
     const audit = await apiserver.audit();
     const closedMetric = metricValue(
-      await scrape(proxy.metricsUrl),
+      metricsAtEnd,
       'kube_crl_proxy_revoked_connections_closed_total',
     );
     return soakResult({
@@ -221,6 +233,8 @@ export async function soakScenario(ctx: BenchContext): Promise<ScenarioResult> {
       swaps,
       rss,
       proxyCpu,
+      core0Other,
+      eventLoopLagMs,
       changes,
       result,
       audit,
@@ -240,6 +254,10 @@ interface SoakFigures {
   readonly swaps: readonly Swap[];
   readonly rss: readonly RssSample[];
   readonly proxyCpu: number;
+  /** Share of the proxy's core used by other processes (the machine is shared). */
+  readonly core0Other: number;
+  /** The proxy's event-loop delay over the run (prom-client's default metrics). */
+  readonly eventLoopLagMs: { readonly p99: number; readonly max: number };
   readonly changes: number;
   readonly result: SoakClientsResult;
   readonly audit: FakeAudit;
@@ -437,6 +455,11 @@ function soakResult(f: SoakFigures): ScenarioResult {
       `${floorSlope.toFixed(2)} (${rssJudged ? (rssFlat ? 'flat' : 'GROWING') : 'not judged: too short'}; flat = |slope| ≤ ${FLAT_MB_PER_MIN})`,
     ],
     ['proxy CPU (share of its core)', fmt.pct(f.proxyCpu / f.wallSeconds)],
+    ['core 0 used by other processes', fmt.pct(f.core0Other)],
+    [
+      'proxy event-loop delay ms (p99 / max)',
+      `${fmt.ms(f.eventLoopLagMs.p99)} / ${fmt.ms(f.eventLoopLagMs.max)}`,
+    ],
     ['revoked_connections_closed_total', f.closedMetric],
   ];
   const examples = [
@@ -502,6 +525,8 @@ function soakResult(f: SoakFigures): ScenarioResult {
       inForceToCutMs: figures(cutAfterInForce),
       swapsDetail: f.swaps,
       proxyCpuShare: f.proxyCpu / f.wallSeconds,
+      core0OtherShare: f.core0Other,
+      eventLoopLagMs: f.eventLoopLagMs,
       revokedConnectionsClosedTotal: f.closedMetric,
       clients: { ...result, victims: undefined },
       audit: { ...audit, byUser: undefined, users: Object.keys(audit.byUser).length },
