@@ -49,6 +49,8 @@ const CUT_DEADLINE_MS = 1_000;
 /** |RSS slope| at or under this is flat. */
 const FLAT_MB_PER_MIN = 1;
 const MIN_JUDGED_MINUTES = 5;
+/** V8 sizes its heaps in the first minutes (218 → 238 MB in the first 2 min of a 10-min run). */
+const RSS_SETTLE_MINUTES = 2;
 export const MAX_SOAK_MINUTES = 45;
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -370,15 +372,20 @@ function soakResult(f: SoakFigures): ScenarioResult {
   const eventsMissing = Math.max(0, f.changes * watchCount - result.events);
 
   const rssSlope = slope(f.rss.map((s) => [s.minutes, s.mb] as const));
-  // V8's heap grows and is collected in a sawtooth much taller than a slow leak: the trend
-  // that tells a leak is the floor, the lowest sample of each minute (after a collection).
-  const floors = new Map<number, RssSample>();
-  for (const sample of f.rss) {
-    const minute = Math.floor(sample.minutes);
-    const floor = floors.get(minute);
-    if (floor === undefined || sample.mb < floor.mb) floors.set(minute, sample);
-  }
-  const floorSlope = slope([...floors.values()].map((s) => [s.minutes, s.mb] as const));
+  // V8's heap grows and is collected in a sawtooth (period ~2–3 min here) much taller than a
+  // slow leak: what tells a leak is the floor after collections. Compare the lowest sample of
+  // each half of the run after the heaps have sized themselves (RSS_SETTLE_MINUTES); each half
+  // is longer than the sawtooth, so each holds a collection.
+  const settled = f.rss.filter((s) => s.minutes >= RSS_SETTLE_MINUTES);
+  const mid = (RSS_SETTLE_MINUTES + (settled[settled.length - 1]?.minutes ?? 0)) / 2;
+  const lowest = (list: readonly RssSample[]) =>
+    list.reduce<RssSample | null>((low, s) => (low === null || s.mb < low.mb ? s : low), null);
+  const floorEarly = lowest(settled.filter((s) => s.minutes < mid));
+  const floorLate = lowest(settled.filter((s) => s.minutes >= mid));
+  const floorSlope =
+    floorEarly === null || floorLate === null
+      ? Number.NaN
+      : (floorLate.mb - floorEarly.mb) / (mid - RSS_SETTLE_MINUTES);
   const rssFirst = f.rss[0]?.mb ?? Number.NaN;
   const rssLast = f.rss[f.rss.length - 1]?.mb ?? Number.NaN;
   const rssMax = Math.max(...f.rss.map((s) => s.mb));
@@ -451,7 +458,11 @@ function soakResult(f: SoakFigures): ScenarioResult {
     ],
     ['proxy RSS slope MB/min, linear fit of every sample', rssSlope.toFixed(2)],
     [
-      'proxy RSS floor slope MB/min (fit of per-minute minima)',
+      `proxy RSS floor MB, lowest of each half after ${RSS_SETTLE_MINUTES} min`,
+      `${floorEarly?.mb.toFixed(1) ?? '—'} → ${floorLate?.mb.toFixed(1) ?? '—'}`,
+    ],
+    [
+      'proxy RSS floor slope MB/min (late − early floor ÷ half)',
       `${floorSlope.toFixed(2)} (${rssJudged ? (rssFlat ? 'flat' : 'GROWING') : 'not judged: too short'}; flat = |slope| ≤ ${FLAT_MB_PER_MIN})`,
     ],
     ['proxy CPU (share of its core)', fmt.pct(f.proxyCpu / f.wallSeconds)],
@@ -517,6 +528,8 @@ function soakResult(f: SoakFigures): ScenarioResult {
         samples: f.rss,
         slopeMbPerMin: rssSlope,
         floorSlopeMbPerMin: floorSlope,
+        floorEarly,
+        floorLate,
         judged: rssJudged,
         flat: rssFlat,
       },
