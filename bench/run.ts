@@ -2,7 +2,8 @@
  * `npm run bench [-- --quick] [-- --only a,b] [-- --rounds N] [-- --publish]`: runs the load
  * benchmark of kube-crl-proxy against HAProxy (the seed's setup) and the direct path, prints
  * the tables, writes bench/results/<date>.json and .svg; --publish also refreshes the results
- * section of bench/README.md and bench/ratios.svg.
+ * section of bench/README.md and bench/ratios.svg. The soak runs only with `--only soak`
+ * (`--soak-minutes N`); a scenario that checks and fails makes the exit code 1.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import { execStreamScenario } from './scenarios/exec-stream.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
 import { revocationIndexScenario } from './scenarios/revocation-index.js';
+import { MAX_SOAK_MINUTES, soakScenario } from './scenarios/soak.js';
 import { watchFanoutScenario } from './scenarios/watch-fanout.js';
 import { workersScenario } from './scenarios/workers.js';
 import { pinSelfToLoadCore } from './support/cores.js';
@@ -38,9 +40,12 @@ const SCENARIOS: Record<string, string> = {
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
   index: '(h) the revocation index alone: memory of 1M serials, build time, lookup time',
   workers: '(i) --workers 2 vs 1 on both cores, HTTP/2 and HTTP/1.1 throughput',
+  soak: 'soak (issue 8.6, only with --only soak): CRL swaps every 2 s under 1,000 watches, churn, mixed clients; PASS/FAIL',
 };
+/** Run only when named in --only. */
+const ON_DEMAND = new Set(['soak']);
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--proxy-rev REV] [--publish]
+const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--soak-minutes N] [--proxy-rev REV] [--publish]
 ${Object.entries(SCENARIOS)
   .map(([id, what]) => `  ${id.padEnd(10)} ${what}`)
   .join('\n')}`;
@@ -56,6 +61,7 @@ function parseOptions(): {
       quick: { type: 'boolean', default: false },
       only: { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string' },
+      'soak-minutes': { type: 'string' },
       publish: { type: 'boolean', default: false },
       'proxy-rev': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -70,15 +76,20 @@ function parseOptions(): {
     if (!(id in SCENARIOS)) throw new Error(`unknown scenario '${id}'\n${USAGE}`);
   const rounds = values.rounds === undefined ? (values.quick ? 3 : 5) : Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds: a positive integer');
+  const soakMinutes =
+    values['soak-minutes'] === undefined ? (values.quick ? 1 : 10) : Number(values['soak-minutes']);
+  if (!Number.isInteger(soakMinutes) || soakMinutes < 1 || soakMinutes > MAX_SOAK_MINUTES)
+    throw new Error(`--soak-minutes: an integer from 1 to ${MAX_SOAK_MINUTES}`);
   return {
-    options: { quick: values.quick, rounds },
+    options: { quick: values.quick, rounds, soakMinutes },
     only,
     publish: values.publish,
     proxyRev: values['proxy-rev'] ?? null,
   };
 }
 
-async function main(): Promise<void> {
+/** Resolves with the exit code: 1 when a checking scenario failed. */
+async function main(): Promise<number> {
   const started = performance.now();
   const { options, only, publish, proxyRev } = parseOptions();
   checkTools();
@@ -86,7 +97,9 @@ async function main(): Promise<void> {
   // Before pinning: nproc counts the cores this process may use.
   const machine = describeMachine();
   pinSelfToLoadCore();
-  const selected = new Set(only.length > 0 ? only : Object.keys(SCENARIOS));
+  const selected = new Set(
+    only.length > 0 ? only : Object.keys(SCENARIOS).filter((id) => !ON_DEMAND.has(id)),
+  );
   const build = proxyRev === null ? workingTreeBuild() : buildRevision(proxyRev);
   const pki = await makeBenchPki();
   const ctx: BenchContext = {
@@ -114,6 +127,7 @@ async function main(): Promise<void> {
           ratios: [],
           notes: [],
           data: { error: message },
+          verdict: 'FAIL',
         },
       ]);
     }
@@ -134,6 +148,7 @@ async function main(): Promise<void> {
     if (selected.has('workers')) await attempt('workers', async () => [await workersScenario(ctx)]);
     if (selected.has('index'))
       await attempt('index', async () => [await revocationIndexScenario(ctx)]);
+    if (selected.has('soak')) await attempt('soak', async () => [await soakScenario(ctx)]);
   } finally {
     pki.cleanup();
   }
@@ -146,6 +161,7 @@ async function main(): Promise<void> {
   };
   process.stdout.write(`\n${renderRun(run)}`);
   writeResults(run, publish);
+  return scenarios.some((s) => s.verdict === 'FAIL') ? 1 : 0;
 }
 
 function writeResults(run: RunResults, publish: boolean): void {
@@ -164,9 +180,9 @@ function writeResults(run: RunResults, publish: boolean): void {
 }
 
 main().then(
-  () => {
+  (code) => {
     cleanupNow();
-    process.exit(0);
+    process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(

@@ -21,6 +21,8 @@ export interface ScenarioResult {
   /** Limits, flags and caveats printed under the table. */
   readonly notes: readonly string[];
   readonly data: unknown;
+  /** Scenarios that check as well as measure (the soak); a FAIL makes `npm run bench` exit 1. */
+  readonly verdict?: 'PASS' | 'FAIL';
 }
 
 export interface Machine {
@@ -40,6 +42,7 @@ export interface RunResults {
   readonly options: {
     readonly quick: boolean;
     readonly rounds: number;
+    readonly soakMinutes: number;
     readonly only: readonly string[];
   };
   /** Which kube-crl-proxy was measured (working tree or a git revision). */

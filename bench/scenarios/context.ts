@@ -7,6 +7,8 @@ export interface RunOptions {
   readonly quick: boolean;
   /** Measurements per peer and figure; the median is reported. */
   readonly rounds: number;
+  /** Length of the soak (only run when asked for with --only soak). */
+  readonly soakMinutes: number;
 }
 
 export interface BenchContext {
