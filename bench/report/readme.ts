@@ -1,4 +1,5 @@
 /** --publish: the generated part of bench/README.md (between markers) and bench/ratios.svg. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RunResults } from './results.js';
@@ -37,4 +38,7 @@ export function publishReadme(run: RunResults, chart: string, jsonPath: string):
       ? text.slice(0, from) + section + text.slice(to + END.length)
       : `${text}\n${section}\n`;
   writeFileSync(readme, text);
+  // The repository's formatter owns Markdown tables too (npm test lints bench/README.md).
+  const biome = fileURLToPath(new URL('../../../node_modules/.bin/biome', import.meta.url));
+  execFileSync(biome, ['format', '--write', readme], { stdio: 'ignore' });
 }
