@@ -15,7 +15,7 @@ import type { RunResults, ScenarioResult } from './report/results.js';
 import { renderRun, renderScenario } from './report/table.js';
 import type { BenchContext, RunOptions } from './scenarios/context.js';
 import { crlReloadScenario } from './scenarios/crl-reload.js';
-import { execStreamScenario } from './scenarios/exec-stream.js';
+import { execStreamScenarios } from './scenarios/exec-stream.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { requestScenarios } from './scenarios/requests.js';
 import { revocationIndexScenario } from './scenarios/revocation-index.js';
@@ -34,7 +34,7 @@ const SCENARIOS: Record<string, string> = {
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
   watch: '(d) watch fan-out: thousands of HTTP/2 watches, events per second, RSS per watch',
-  exec: '(e) exec byte throughput over WebSocket: MB/s and CPU per MB',
+  exec: '(e) exec (WebSocket) and port-forward (SPDY/3.1) byte throughput: MB/s and CPU per MB',
   reload:
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
@@ -142,7 +142,7 @@ async function main(): Promise<number> {
     if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
       await attempt('requests', () => requestScenarios(ctx, selected));
     if (selected.has('watch')) await attempt('watch', async () => [await watchFanoutScenario(ctx)]);
-    if (selected.has('exec')) await attempt('exec', async () => [await execStreamScenario(ctx)]);
+    if (selected.has('exec')) await attempt('exec', () => execStreamScenarios(ctx));
     if (selected.has('reload')) await attempt('reload', async () => [await crlReloadScenario(ctx)]);
     if (selected.has('memory')) await attempt('memory', async () => [await memoryScenario(ctx)]);
     if (selected.has('workers')) await attempt('workers', async () => [await workersScenario(ctx)]);

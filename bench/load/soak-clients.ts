@@ -16,11 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
-import { SpdyTestClient } from '../../test/fake-apiserver/streaming/spdy-test-client.js';
+import type { SpdyTestClient } from '../../test/fake-apiserver/streaming/spdy-test-client.js';
 import { getHeaderBlock, H2Connection } from './h2-connection.js';
 import { childMain, type FromChild, type ToChild } from './ipc.js';
+import { openPortForward, type PortForwardTunnel } from './port-forward.js';
 import { LOAD_HOST } from './tls-client.js';
 
 export interface SoakCert {
@@ -613,61 +614,16 @@ function portForwardSession(config: SoakClientsConfig, tls: Tls, podPath: string
   const payload = randomBytes(config.payloadBytes);
   return new Promise((resolve) => {
     let settled = false;
-    let client: SpdyTestClient | null = null;
-    let upgraded = false;
+    let tunnel: PortForwardTunnel | null = null;
     const done = (outcome: Outcome, why?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (client !== null) client.close();
-      else socket.destroy();
+      tunnel?.spdy.close();
       resolve({ outcome, ...(why === undefined ? {} : { why }) });
     };
     const timer = setTimeout(() => done('failed', 'timed out'), SESSION_TIMEOUT_MS);
-    const socket: TLSSocket = tlsConnect({
-      host: LOAD_HOST,
-      port: config.port,
-      ...tls,
-      ALPNProtocols: ['http/1.1'],
-    });
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      if (!settled) done(upgraded ? 'dropped' : 'failed', 'connection closed');
-    });
-    socket.once('secureConnect', () => {
-      socket.write(
-        [
-          `POST ${podPath}/portforward HTTP/1.1`,
-          `Host: ${LOAD_HOST}:${config.port}`,
-          'User-Agent: kubectl/v1.32.4 (linux/amd64) kubernetes/bench',
-          'Connection: Upgrade',
-          'Upgrade: SPDY/3.1',
-          'X-Stream-Protocol-Version: portforward.k8s.io',
-          'Content-Length: 0',
-          '',
-          '',
-        ].join('\r\n'),
-      );
-    });
-    let head = Buffer.alloc(0);
-    const onHead = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onHead);
-      if (!head.subarray(0, end).toString('latin1').startsWith('HTTP/1.1 101 ')) {
-        done('failed', head.subarray(0, 200).toString('latin1'));
-        return;
-      }
-      upgraded = true;
-      socket.pause();
-      const rest = head.subarray(end + 4);
-      if (rest.length > 0) socket.unshift(rest);
-      client = new SpdyTestClient(socket);
-      void forward(client);
-    };
-    socket.on('data', onHead);
-    const forward = async (spdy: SpdyTestClient) => {
+    const forward = async (spdy: SpdyTestClient, socket: TLSSocket) => {
       try {
         const headers = { port: '8080', requestid: '0' };
         const error = await spdy.open({ streamtype: 'error', ...headers }, true);
@@ -688,6 +644,20 @@ function portForwardSession(config: SoakClientsConfig, tls: Tls, podPath: string
         );
       }
     };
+    openPortForward({ port: config.port, podPath, tls }).then(
+      (opened) => {
+        tunnel = opened;
+        if (settled) {
+          opened.spdy.close();
+          return;
+        }
+        // Upgraded: from here on a close nobody asked for is a drop.
+        opened.socket.once('close', () => done('dropped', 'connection closed'));
+        if (opened.socket.destroyed) done('dropped', 'connection closed');
+        else void forward(opened.spdy, opened.socket);
+      },
+      (err: unknown) => done('failed', err instanceof Error ? err.message : String(err)),
+    );
   });
 }
 
