@@ -187,11 +187,14 @@ class HeaderTable {
   }
 }
 
-/** Reads an HPACK integer (RFC 7541 5.1); the position after it is left in `cursor.pos`. */
+/** A read position in a header block. */
 interface Cursor {
   pos: number;
+  /** Whether the last string literal read was Huffman-coded. */
+  huffman: boolean;
 }
 
+/** Reads an HPACK integer (RFC 7541 5.1); the position after it is left in `cursor.pos`. */
 function readInteger(src: Uint8Array, end: number, prefixBits: number, cursor: Cursor): number {
   const max = (1 << prefixBits) - 1;
   let pos = cursor.pos;
@@ -209,6 +212,27 @@ function readInteger(src: Uint8Array, end: number, prefixBits: number, cursor: C
   }
   cursor.pos = pos;
   return value;
+}
+
+/**
+ * Reads the header of a string literal (RFC 7541 5.2) at the cursor: sets `cursor.huffman`,
+ * moves the cursor past the string and returns where its bytes start.
+ */
+function stringLiteral(src: Uint8Array, end: number, cursor: Cursor): number {
+  if (cursor.pos >= end) throw new HpackError('truncated string');
+  cursor.huffman = ((src[cursor.pos] as number) & 0x80) !== 0;
+  const length = readInteger(src, end, 7, cursor);
+  const start = cursor.pos;
+  if (length > end - start) throw new HpackError('string beyond the block');
+  cursor.pos = start + length;
+  return start;
+}
+
+function readString(src: Buffer, end: number, cursor: Cursor): string {
+  const start = stringLiteral(src, end, cursor);
+  return cursor.huffman
+    ? decodeHuffmanString(src, start, cursor.pos)
+    : latin1(src, start, cursor.pos);
 }
 
 /**
@@ -248,7 +272,7 @@ export class HpackDecoder {
   private allowed = DEFAULT_TABLE_SIZE;
   /** The bound fell below the table's size: the next block must start with a size update. */
   private updateRequired = false;
-  private readonly cursor: Cursor = { pos: 0 };
+  private readonly cursor: Cursor = { pos: 0, huffman: false };
   /** Fields of the last block (those within the limits), in order. */
   readonly names: string[] = [];
   readonly values: string[] = [];
@@ -353,15 +377,7 @@ export class HpackDecoder {
   }
 
   private readString(src: Buffer, end: number): string {
-    const cursor = this.cursor;
-    if (cursor.pos >= end) throw new HpackError('truncated string');
-    const huffman = ((src[cursor.pos] as number) & 0x80) !== 0;
-    const length = readInteger(src, end, 7, cursor);
-    const start = cursor.pos;
-    if (length > end - start) throw new HpackError('string beyond the block');
-    cursor.pos = start + length;
-    if (!huffman) return latin1(src, start, start + length);
-    return decodeHuffmanString(src, start, start + length);
+    return readString(src, end, this.cursor);
   }
 }
 
@@ -651,7 +667,7 @@ export class ResponseStatusReader {
   private maxSize = DEFAULT_TABLE_SIZE;
   private allowed = DEFAULT_TABLE_SIZE;
   private updateRequired = false;
-  private readonly cursor: Cursor = { pos: 0 };
+  private readonly cursor: Cursor = { pos: 0, huffman: false };
   /** Whether the last block read changed the table (an insertion or a size update). */
   changedTable = false;
 
@@ -780,28 +796,15 @@ export class ResponseStatusReader {
   }
 
   private readString(src: Buffer, end: number): string {
-    const cursor = this.cursor;
-    if (cursor.pos >= end) throw new HpackError('truncated string');
-    const huffman = ((src[cursor.pos] as number) & 0x80) !== 0;
-    const length = readInteger(src, end, 7, cursor);
-    const start = cursor.pos;
-    if (length > end - start) throw new HpackError('string beyond the block');
-    cursor.pos = start + length;
-    if (!huffman) return latin1(src, start, start + length);
-    return decodeHuffmanString(src, start, start + length);
+    return readString(src, end, this.cursor);
   }
 
   /** Skips a string; returns its decoded length when `measure` (it enters the table). */
   private skipString(src: Buffer, end: number, measure: boolean): number {
     const cursor = this.cursor;
-    if (cursor.pos >= end) throw new HpackError('truncated string');
-    const huffman = ((src[cursor.pos] as number) & 0x80) !== 0;
-    const length = readInteger(src, end, 7, cursor);
-    const start = cursor.pos;
-    if (length > end - start) throw new HpackError('string beyond the block');
-    cursor.pos = start + length;
-    if (!measure || !huffman) return length;
-    const n = huffmanDecodedLength(src, start, start + length);
+    const start = stringLiteral(src, end, cursor);
+    if (!measure || !cursor.huffman) return cursor.pos - start;
+    const n = huffmanDecodedLength(src, start, cursor.pos);
     if (n < 0) throw new HpackError('invalid Huffman string');
     return n;
   }
