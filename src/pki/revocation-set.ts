@@ -41,7 +41,9 @@ export function buildRevocationSet(lists: readonly RevokedEntries[]): Revocation
       for (let k = 0, from = i * list.width, to = row * width + pad; k < list.width; k++)
         serials[to + k] = list.serials[from + k] as number;
   }
-  const order = keyOrder(serials, width, total) ?? radixOrder(serials, width, total);
+  const order = isSorted(serials, width, total)
+    ? identityOrder(total)
+    : (keyOrder(serials, width, total) ?? radixOrder(serials, width, total));
   return dedupeInOrder(serials, times, width, order);
 }
 
@@ -59,7 +61,7 @@ const MAX_TIE_RUN = 32;
  * sort, linear whatever the data, takes those.
  */
 function keyOrder(serials: Uint8Array, width: number, count: number): Uint32Array | null {
-  if (count > KEY_ROWS || isSorted(serials, width, count)) return null;
+  if (count > KEY_ROWS) return null;
   const prefixes = new Uint32Array(count);
   const keys = new Float64Array(count);
   for (let row = 0, base = 0; row < count; row++, base += width) {
@@ -111,9 +113,7 @@ function insertionSort(
  * for a 1M-entry CRL is a fraction of what a comparison sort costs in JS.
  */
 function radixOrder(serials: Uint8Array, width: number, count: number): Uint32Array {
-  let order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  if (isSorted(serials, width, count)) return order;
+  let order = identityOrder(count);
   let scratch = new Uint32Array(count);
   const counts = new Uint32Array(257);
   for (let byte = width - 1; byte >= 0; byte--) {
@@ -133,6 +133,12 @@ function radixOrder(serials: Uint8Array, width: number, count: number): Uint32Ar
     }
     [order, scratch] = [scratch, order];
   }
+  return order;
+}
+
+function identityOrder(count: number) {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
   return order;
 }
 
