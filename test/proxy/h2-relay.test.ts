@@ -28,6 +28,7 @@ import {
   RawH2Client,
   type ReceivedFrame,
   requestFields,
+  splitFrames,
 } from '../security/h2-frames.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
@@ -47,25 +48,15 @@ after(() => pki?.cleanup());
 /** Frames of a byte stream, parsed as they arrive. */
 class FrameLog {
   readonly frames: ReceivedFrame[] = [];
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private readonly waiting = new Set<() => void>();
   closed = false;
 
   push(chunk: Buffer, onFrame: (f: ReceivedFrame) => void): void {
-    this.buffered = Buffer.concat([this.buffered, chunk]);
-    while (this.buffered.length >= 9) {
-      const length = this.buffered.readUIntBE(0, 3);
-      if (this.buffered.length < 9 + length) break;
-      const received: ReceivedFrame = {
-        type: this.buffered[3] as number,
-        flags: this.buffered[4] as number,
-        streamId: this.buffered.readUInt32BE(5) & 0x7fffffff,
-        payload: Buffer.from(this.buffered.subarray(9, 9 + length)),
-      };
-      this.buffered = this.buffered.subarray(9 + length);
+    this.buffered = splitFrames(Buffer.concat([this.buffered, chunk]), (received) => {
       this.frames.push(received);
       onFrame(received);
-    }
+    });
     this.notify();
   }
 

@@ -194,7 +194,7 @@ function huffmanDigits(bytes: Buffer): string | null {
 export class RawH2Client {
   readonly frames: ReceivedFrame[] = [];
   readonly closed: Promise<void>;
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private readonly waiting = new Set<() => void>();
   private ended = false;
 
@@ -322,24 +322,35 @@ export class RawH2Client {
   }
 
   private onData(chunk: Buffer): void {
-    this.buffered = Buffer.concat([this.buffered, chunk]);
-    while (this.buffered.length >= 9) {
-      const length = this.buffered.readUIntBE(0, 3);
-      if (this.buffered.length < 9 + length) break;
-      const received: ReceivedFrame = {
-        type: this.buffered[3] as number,
-        flags: this.buffered[4] as number,
-        streamId: this.buffered.readUInt32BE(5) & 0x7fffffff,
-        payload: Buffer.from(this.buffered.subarray(9, 9 + length)),
-      };
-      this.buffered = this.buffered.subarray(9 + length);
+    this.buffered = splitFrames(Buffer.concat([this.buffered, chunk]), (received) => {
       this.frames.push(received);
       if (received.type === FrameType.settings && (received.flags & Flag.ack) === 0) {
         this.send(frame(FrameType.settings, Flag.ack, 0, new Uint8Array(0)));
       }
-    }
+    });
     for (const check of [...this.waiting]) check();
   }
+}
+
+/**
+ * Calls `onFrame` for every whole frame at the start of `buffered`; returns what is left (the
+ * start of a frame still arriving).
+ */
+export function splitFrames(buffered: Buffer, onFrame: (f: ReceivedFrame) => void): Buffer {
+  let rest = buffered;
+  while (rest.length >= 9) {
+    const length = rest.readUIntBE(0, 3);
+    if (rest.length < 9 + length) break;
+    const received: ReceivedFrame = {
+      type: rest[3] as number,
+      flags: rest[4] as number,
+      streamId: rest.readUInt32BE(5) & 0x7fffffff,
+      payload: Buffer.from(rest.subarray(9, 9 + length)),
+    };
+    rest = rest.subarray(9 + length);
+    onFrame(received);
+  }
+  return rest;
 }
 
 /** The header block fragment of a HEADERS frame (padding and priority fields removed). */
