@@ -24,6 +24,7 @@ import {
   dataFrame,
   frame,
   headerBlock,
+  headerFragment,
   headersFrame,
   RawH2Client,
   type ReceivedFrame,
@@ -80,18 +81,6 @@ class FrameLog {
       check();
     });
   }
-}
-
-/** Header block fragment of a HEADERS frame (padding and priority removed). */
-function fragment(f: ReceivedFrame): Buffer {
-  let start = 0;
-  let end = f.payload.length;
-  if (f.flags & Flag.Padded) {
-    end -= f.payload[0] as number;
-    start = 1;
-  }
-  if (f.flags & Flag.Priority) start += 5;
-  return f.payload.subarray(start, end);
 }
 
 /** One upstream connection: records frames, decodes request blocks, answers SETTINGS. */
@@ -177,7 +166,7 @@ class UpstreamSession {
         const frames = this.block;
         this.block = [];
         const bytes = Buffer.concat(
-          frames.map((b) => (b.type === FrameType.Headers ? fragment(b) : b.payload)),
+          frames.map((b) => (b.type === FrameType.Headers ? headerFragment(b) : b.payload)),
         );
         this.decoder.decode(bytes, 0, bytes.length, 1 << 20, 1000);
         const fields: Field[] = [];
@@ -445,7 +434,7 @@ describe('request header blocks', () => {
       return session.blocks.find((b) => b.streamId === stream) as (typeof session.blocks)[0];
     };
     const startsWithUpdate = (b: (typeof session.blocks)[0], max: number) => {
-      const head = fragment(b.frames[0] as ReceivedFrame);
+      const head = headerFragment(b.frames[0] as ReceivedFrame);
       const first = head[0] as number;
       assert.equal(first & 0xe0, 0x20, 'a dynamic table size update first');
       const size = (first & 0x1f) < 31 ? first & 0x1f : 31 + (head[1] as number);

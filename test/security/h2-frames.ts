@@ -354,7 +354,7 @@ export function splitFrames(buffered: Buffer, onFrame: (f: ReceivedFrame) => voi
 }
 
 /** The header block fragment of a HEADERS frame (padding and priority fields removed). */
-function headerFragment(f: ReceivedFrame): Buffer {
+export function headerFragment(f: ReceivedFrame): Buffer {
   let start = 0;
   let end = f.payload.length;
   if (f.flags & Flag.padded) {
