@@ -13,7 +13,7 @@ import { type Certificate, parseCertificate } from '../pki/certificate.js';
 import { type ParsedCrl, parseCrl, verifyCrlSignature } from '../pki/crl.js';
 import { expandCrlPaths, readBlocksOf } from '../pki/files.js';
 import type { PemBlock } from '../pki/pem.js';
-import { buildRevocationSet, revokedAt, serialBytes } from '../pki/revocation-set.js';
+import { buildRevocationSet, revokedAt, serialBytes, serialHex } from '../pki/revocation-set.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import { AT_OPTION, isoTime, OUTPUT_OPTION, type OutputFormat, parseAt } from './inspect-common.js';
 
@@ -146,7 +146,7 @@ function inspectCrl(args: InspectCrlArgs): number {
 function parseSerial(value: string): string {
   const hex = value.trim().replace(/^0x/i, '').replace(/:/g, '');
   if (!/^[0-9a-fA-F]+$/.test(hex)) fail(`--serial: "${value}" is not a hexadecimal serial`);
-  return Buffer.from(serialBytes(hex)).toString('hex').toUpperCase();
+  return serialHex(serialBytes(hex));
 }
 
 function crlFilesOf(path: string): string[] {

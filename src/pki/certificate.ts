@@ -18,6 +18,7 @@ import {
   whole,
 } from './der.js';
 import { formatName, type NameAttribute, readNameAttributes } from './names.js';
+import { serialHex } from './revocation-set.js';
 
 export const OID_SUBJECT_KEY_ID = '2.5.29.14';
 export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
@@ -206,7 +207,7 @@ export function readCertificateFields(der: Buffer): CertificateFields {
     }
   }
   return {
-    serial: Buffer.from(serialBytes).toString('hex').toUpperCase(),
+    serial: serialHex(serialBytes),
     serialBytes,
     issuerDer: der.subarray(issuer.start, issuer.end),
     subject: formatName(der, subject),

@@ -356,12 +356,3 @@ function readPssParams(params: Uint8Array | null): { digest: string; saltLength:
   }
   return { digest, saltLength };
 }
-
-/** Hex of bytes, uppercase, as serials are shown to operators. */
-export function serialHex(bytes: Uint8Array): string {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, bytes.length - start)
-    .toString('hex')
-    .toUpperCase();
-}

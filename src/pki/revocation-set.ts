@@ -202,6 +202,15 @@ export function serialBytes(hex: string): Uint8Array {
   return bytes.subarray(start);
 }
 
+/** Hex of serial bytes, uppercase, without leading zero bytes: as serials are shown to operators. */
+export function serialHex(bytes: Uint8Array): string {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, bytes.length - start)
+    .toString('hex')
+    .toUpperCase();
+}
+
 /** Revocation time (ms) of `serial` in `set`, or -1 when it is not revoked. */
 export function revokedAt(set: RevocationSet, serial: Uint8Array): number {
   const { width, serials, count } = set;
