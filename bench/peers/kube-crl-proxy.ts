@@ -40,7 +40,12 @@ export async function startKubeCrlProxy(
   ]);
   // KCP_BENCH_CPU_PROF=DIR: a V8 CPU profile of every kube-crl-proxy process, written at exit.
   const profileDir = process.env.KCP_BENCH_CPU_PROF;
-  const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
+  const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const nodeFlags = [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...extraFlags,
+  ];
   const [command, argv] = pinnedCommand(cpuList, process.execPath, [
     ...nodeFlags,
     build.bin,

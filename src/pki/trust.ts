@@ -55,6 +55,8 @@ export interface TrustData {
   readonly clientCaFile: string;
   /** DER of every CA certificate of --client-ca-file, in file order. */
   readonly caDers: readonly Uint8Array[];
+  /** Subject of each CA, as in logs and the crl_entries metric (parsed once, in the worker). */
+  readonly caSubjects: readonly string[];
   readonly issuers: readonly IssuerRevocations[];
   readonly crls: readonly CrlSummary[];
   /** Things an operator should know that do not stop the load. */
@@ -160,6 +162,7 @@ export function loadTrustData(
   return {
     clientCaFile: inputs.clientCaFile,
     caDers: cas.map((ca) => ca.der),
+    caSubjects: cas.map((ca) => ca.subject),
     issuers,
     crls: summaries,
     warnings,
@@ -340,21 +343,32 @@ export class TrustStore {
   /** The CA bundle for the TLS server's `ca` option (chain verification by OpenSSL). */
   readonly caPem: string;
 
-  constructor(readonly data: TrustData) {
+  /**
+   * `previous`: the store this one replaces. When the CA bundle is byte-for-byte the same (a
+   * CRL-only change, the common reload), its parsed certificates are reused instead of parsed
+   * again on the event loop's thread.
+   */
+  constructor(
+    readonly data: TrustData,
+    previous: TrustStore | null = null,
+  ) {
     const revocationsByCa = new Map(data.issuers.map((i) => [i.caIndex, i]));
+    const same = previous !== null && sameDers(previous.data.caDers, data.caDers);
     this.entries = data.caDers.map((der, i) => {
-      const cert = parseCertificate(Buffer.from(der));
-      const usage = keyUsageBits(cert.der);
+      const reused = same ? previous.entries[i] : undefined;
+      const cert = reused?.cert ?? parseCertificate(Buffer.from(der));
+      const usage = reused === undefined ? keyUsageBits(cert.der) : null;
       return {
         cert,
-        serialBytes: serialBytes(cert.serial),
+        serialBytes: reused?.serialBytes ?? serialBytes(cert.serial),
         parent: null,
         revocations: revocationsByCa.get(i) ?? null,
-        signsCertificates: usage === null || (usage & KEY_CERT_SIGN) !== 0,
-        keyType: cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
+        signsCertificates:
+          reused?.signsCertificates ?? (usage === null || (usage & KEY_CERT_SIGN) !== 0),
+        keyType: reused?.keyType ?? cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
       };
     });
-    this.caPem = this.entries.map((e) => e.cert.x509.toString()).join('');
+    this.caPem = same ? previous.caPem : this.entries.map((e) => e.cert.x509.toString()).join('');
     for (const entry of this.entries) {
       addTo(this.bySubject, entry.cert.x509.subject, entry);
       addTo(this.bySubjectDer, entry.cert.subjectDer.toString('latin1'), entry);
@@ -415,4 +429,11 @@ function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
   else list.push(value);
+}
+
+/** Whether two DER lists hold the same bytes in the same order. */
+export function sameDers(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  return (
+    a.length === b.length && a.every((der, i) => Buffer.compare(der, b[i] as Uint8Array) === 0)
+  );
 }

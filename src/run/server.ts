@@ -100,7 +100,7 @@ export class ProxyServer {
   apply(data: SnapshotData): void {
     const previous = this.data;
     this.data = data;
-    this.trust = new TrustStore(data.trust);
+    this.trust = new TrustStore(data.trust, this.trust);
     this.listener.update(data.credentials, this.trust);
     const c = data.credentials;
     const p = previous.credentials;

@@ -17,9 +17,8 @@ import {
   snapshotLoadDuration,
   zeroSeries,
 } from '../metrics/metrics.js';
-import { parseCertificate } from '../pki/certificate.js';
 import { type Credentials, loadCredentials } from '../pki/credentials.js';
-import type { TrustData } from '../pki/trust.js';
+import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
 import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
 
@@ -117,7 +116,8 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       this.running = null;
       const next = this.again;
       this.again = null;
-      if (next !== null) void this.reload(next);
+      // In a task of its own: the load just applied ran its swap in this one.
+      if (next !== null) setImmediate(() => void this.reload(next));
     });
     return this.running;
   }
@@ -213,10 +213,7 @@ function sameContent(a: SnapshotData, b: SnapshotData): boolean {
   }
   const ta = a.trust;
   const tb = b.trust;
-  if (ta.caDers.length !== tb.caDers.length || ta.issuers.length !== tb.issuers.length)
-    return false;
-  if (!ta.caDers.every((der, i) => Buffer.compare(der, tb.caDers[i] as Uint8Array) === 0))
-    return false;
+  if (ta.issuers.length !== tb.issuers.length || !sameDers(ta.caDers, tb.caDers)) return false;
   return ta.issuers.every((ia, i) => {
     const ib = tb.issuers[i];
     return (
@@ -240,8 +237,7 @@ function recordSnapshotMetrics(snapshot: SnapshotData): void {
   crlNextUpdate.reset();
   const trust = snapshot.trust;
   const byCa = new Map(trust.issuers.map((i) => [i.caIndex, i]));
-  trust.caDers.forEach((der, caIndex) => {
-    const issuer = parseCertificate(Buffer.from(der)).subject;
+  trust.caSubjects.forEach((issuer, caIndex) => {
     const revocations = byCa.get(caIndex);
     crlEntries.set({ issuer }, revocations?.set.count ?? 0);
     if (revocations?.nextUpdate != null)

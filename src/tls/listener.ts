@@ -48,6 +48,8 @@ export interface ListenerOptions {
 
 export class ClientListener {
   private readonly server: Server;
+  /** What the secure context in force was built from. */
+  private contextOptions: SecureContextOptions;
   /** The handshake counters, bound to their labels once (this is the per-connection path). */
   private readonly counted = {
     clientCert: handshakes.labels({ outcome: 'accepted', reason: 'client_cert' }),
@@ -62,8 +64,9 @@ export class ClientListener {
     credentials: Credentials,
     trust: TrustStore,
   ) {
+    this.contextOptions = secureContextOptions(credentials, trust);
     this.server = createServer({
-      ...secureContextOptions(credentials, trust),
+      ...this.contextOptions,
       ALPNProtocols: ['h2', 'http/1.1'],
       requestCert: true,
       rejectUnauthorized: false,
@@ -89,9 +92,18 @@ export class ClientListener {
     });
   }
 
-  /** New credentials or client CA bundle: applies to handshakes from now on. */
+  /**
+   * New credentials or client CA bundle: applies to handshakes from now on. A snapshot that
+   * changes neither (a CRL change) keeps the secure context in force: it holds no revocation
+   * state (every connection is judged against the trust store in force), and building one
+   * parses the serving key and the CA bundle on the event loop's thread.
+   */
   update(credentials: Credentials, trust: TrustStore): void {
-    this.server.setSecureContext(secureContextOptions(credentials, trust));
+    const next = secureContextOptions(credentials, trust);
+    const current = this.contextOptions;
+    if (next.cert === current.cert && next.key === current.key && next.ca === current.ca) return;
+    this.server.setSecureContext(next);
+    this.contextOptions = next;
   }
 
   listen(): Promise<HostPort> {
