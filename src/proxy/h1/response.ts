@@ -49,6 +49,10 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
     if (end < 0) end = text.length;
     const colon = text.indexOf(':', start);
     if (colon < 0 || colon > end) throw protocolError('a header line without a colon');
+    // Only three names matter here: the others (most of an apiserver's) are told apart by
+    // their length, without a lower-cased copy of each (bench h1: 3.5% of the proxy's CPU).
+    const nameLength = colon - start;
+    if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) continue;
     const name = text.slice(start, colon).toLowerCase();
     if (name === 'content-length') {
       const value = text.slice(colon + 1, end).trim();
