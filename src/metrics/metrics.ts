@@ -3,7 +3,8 @@
  * are the documentation. Label values are bounded: reasons, protocols, result, status codes,
  * normalised methods and CA names (one per CA of the bundle) — never serials, users or paths.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { SeriesHistogram } from './series-histogram.js';
 
 /**
  * Metrics of the processes that serve clients (with the process metrics). With --workers > 1
@@ -98,7 +99,7 @@ export const requests = new Counter({
   registers: [servingRegistry],
 });
 
-export const requestDuration = new Histogram({
+export const requestDuration = new SeriesHistogram({
   name: 'kube_crl_proxy_request_duration_seconds',
   help: 'Time from request head to the end of the response, by status code and client protocol, for ordinary requests; watches, logs -f and upgrades are excluded (they are long by design).',
   labelNames: ['code', 'protocol'] as const,

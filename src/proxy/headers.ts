@@ -53,11 +53,18 @@ export function identityHeaderRules(names: RequestHeaderNames): IdentityHeaderRu
 }
 
 function normalizeName(name: string): string {
-  return name.trim().toLowerCase().replaceAll('_', '-');
+  return normalizeLowerName(name.toLowerCase());
 }
 
-export function isIdentityHeader(rules: IdentityHeaderRules, name: string): boolean {
-  const n = normalizeName(name);
+/** normalizeName of a name already lower-cased (white space is not changed by that). */
+function normalizeLowerName(lower: string): string {
+  const trimmed = lower.trim();
+  return trimmed.includes('_') ? trimmed.replaceAll('_', '-') : trimmed;
+}
+
+/** Whether a lower-cased header name is an identity header under `rules`. */
+function isIdentityLowerName(rules: IdentityHeaderRules, lower: string): boolean {
+  const n = normalizeLowerName(lower);
   if (rules.exact.has(n)) return true;
   for (const prefix of rules.prefixes) if (n.startsWith(prefix)) return true;
   return false;
@@ -84,7 +91,7 @@ export function sanitizeRequestHeaders(
 ): HeaderList {
   const connectionListed = new Set<string>();
   for (const [name, value] of headers) {
-    if (name.toLowerCase() === 'connection') {
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
       for (const token of value.split(',')) connectionListed.add(token.trim().toLowerCase());
     }
   }
@@ -92,7 +99,7 @@ export function sanitizeRequestHeaders(
   let forwardedFor: string | null = null;
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
-    if (isIdentityHeader(rules, name)) continue;
+    if (isIdentityLowerName(rules, lower)) continue;
     if (options.keepUpgrade && (lower === 'upgrade' || lower === 'connection')) continue; // re-added below
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'te' && options.keepTeTrailers && value.trim().toLowerCase() === 'trailers')

@@ -3,6 +3,7 @@
  * by every forwarder.
  */
 import { methodLabel, requestDuration, requests } from '../metrics/metrics.js';
+import type { HistogramSeries } from '../metrics/series-histogram.js';
 import type { ClientProtocol } from './connection.js';
 
 interface RequestLabels {
@@ -16,11 +17,11 @@ interface Pending {
   count: number;
 }
 
-/** Label sets by protocol and status code, made once: prom-client keeps a reference. */
-const durationLabels: Record<
-  ClientProtocol,
-  Map<number, { code: string; protocol: ClientProtocol }>
-> = { h2: new Map(), 'http/1.1': new Map() };
+/** Duration series by protocol and status code, bound once. */
+const durationSeries: Record<ClientProtocol, Map<number, HistogramSeries>> = {
+  h2: new Map(),
+  'http/1.1': new Map(),
+};
 /** requests_total increments gathered over one turn of the event loop, by method and code. */
 const pendingCounts: Record<ClientProtocol, Map<string, Map<number, Pending>>> = {
   h2: new Map(),
@@ -55,13 +56,13 @@ export function recordRequest(
     setImmediate(flushCounts);
   }
   if (started < 0) return;
-  const byStatus = durationLabels[protocol];
-  let labels = byStatus.get(code);
-  if (labels === undefined) {
-    labels = { code: String(code), protocol };
-    byStatus.set(code, labels);
+  const byStatus = durationSeries[protocol];
+  let series = byStatus.get(code);
+  if (series === undefined) {
+    series = requestDuration.series({ code: String(code), protocol });
+    byStatus.set(code, series);
   }
-  requestDuration.observe(labels, (performance.now() - started) / 1000);
+  series.observe((performance.now() - started) / 1000);
 }
 
 function flushCounts(): void {

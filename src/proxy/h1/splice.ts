@@ -302,8 +302,13 @@ class Splice {
     );
     let text = `${head.method} ${head.target} HTTP/1.${head.minor}\r\nHost: ${head.host ?? 'kubernetes'}\r\n`;
     for (const [name, value] of headers) {
-      const lower = name.toLowerCase();
-      if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'host') continue;
+      // The proxy writes these three itself; other names are told apart by length first.
+      const n = name.length;
+      if (n === 14 || n === 17 || n === 4) {
+        const lower = name.toLowerCase();
+        if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'host')
+          continue;
+      }
       text += `${name}: ${value}\r\n`;
     }
     if (head.chunked) text += 'Transfer-Encoding: chunked\r\n';
