@@ -1,10 +1,18 @@
 /** What the scenarios know about the servers under test. */
 import type { ClientCert } from '../support/pki.js';
 
-export type PeerName = 'kube-crl-proxy' | 'haproxy' | 'direct';
+export type PeerName = 'kube-crl-proxy' | 'haproxy' | 'node-tls-pipe' | 'direct';
 
-/** The order of every table: the proxy, its reference, the floor. */
-export const PEER_NAMES: readonly PeerName[] = ['kube-crl-proxy', 'haproxy', 'direct'];
+/**
+ * The order of every table: the proxy, its reference, the Node floor (a TLS byte pipe with
+ * no HTTP work, throughput scenarios only), the direct floor.
+ */
+export const PEER_NAMES: readonly PeerName[] = [
+  'kube-crl-proxy',
+  'haproxy',
+  'node-tls-pipe',
+  'direct',
+];
 
 /** Something clients connect to: a proxy in front of an upstream, or the upstream itself. */
 export interface Peer {

@@ -7,6 +7,7 @@ import { directPeer } from '../peers/direct.js';
 import { startHaproxy } from '../peers/haproxy.js';
 import { startKubeCrlProxy } from '../peers/kube-crl-proxy.js';
 import { startNginxUpstream, WHOAMI_PATH } from '../peers/nginx-upstream.js';
+import { startNodePipe } from '../peers/node-pipe.js';
 import type { Peer } from '../peers/types.js';
 import { checkPeer } from '../support/sanity.js';
 import type { BenchContext } from './context.js';
@@ -27,8 +28,12 @@ export async function startNginxStack(
   try {
     started.push(await startKubeCrlProxy(ctx.build, pki, nginx.url));
     started.push(await startHaproxy(pki, { upstreamPort: nginx.port, maxconn: haproxyMaxconn }));
-    const direct = directPeer(nginx);
     for (const peer of started) await checkPeer(pki, peer, WHOAMI_PATH, 'bench-user');
+    // Not a proxy (no identity, nothing sanitised): what node:tls alone costs, in the same run.
+    const pipe = await startNodePipe(pki, nginx.port);
+    started.push(pipe);
+    await checkPeer(pki, pipe, WHOAMI_PATH, null);
+    const direct = directPeer(nginx);
     await checkPeer(pki, direct, WHOAMI_PATH, null);
     return {
       peers: [...started, direct],

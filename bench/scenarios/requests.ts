@@ -67,11 +67,16 @@ export async function handshakeScenarios(
   return results;
 }
 
+/** What the node-tls-pipe row is. */
+const PIPE_NOTE =
+  'node-tls-pipe: a node:tls byte pipe (bench/peers/node-pipe-server.ts) with no HTTP work, no identity and no sanitising: not a proxy, the floor of any proxy built on Node 20 TLS sockets and streams.';
+
 function handshakeNotes(figures: readonly PeerFigures[], withRequest: boolean): string[] {
   const direct = figures.find((f) => f.peer === 'direct');
   const notes = [
     `openssl s_time -new${withRequest ? ` -www ${LOAD_PATH} (HTTP/1.0, one request per connection)` : ''}, TLS 1.3, P-256 client certificate; gen CPU is openssl's user time only.`,
   ];
+  if (figures.some((f) => f.peer === 'node-tls-pipe')) notes.push(PIPE_NOTE);
   if (direct !== undefined)
     notes.push(
       `generator ceiling: ${Math.round(direct.opsPerSecond)} conn/s against nginx directly (openssl ${direct.generatorCpuPerOpUs.toFixed(0)} µs user CPU per connection, sharing core 1 with nginx).`,
@@ -113,6 +118,7 @@ export async function requestScenario(
   const notes = [
     `bench/load/http-load (raw ${protocol === 'h1' ? 'HTTP/1.1' : 'HTTP/2 frames, pre-encoded HPACK'} over node:tls, client certificate), closed loop, ${connections * streams} requests in flight.`,
   ];
+  if (figures.some((f) => f.peer === 'node-tls-pipe')) notes.push(PIPE_NOTE);
   if (direct !== undefined)
     notes.push(
       `generator: ${direct.generatorCpuPerOpUs.toFixed(1)} µs CPU per request → ceiling ≈ ${Math.round(1e6 / direct.generatorCpuPerOpUs)} req/s alone on a core; against nginx directly (sharing core 1): ${Math.round(direct.opsPerSecond)} req/s.`,
