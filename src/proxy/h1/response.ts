@@ -19,8 +19,14 @@ export type Framing = (typeof Framing)[keyof typeof Framing];
 /** A response head larger than this is not the apiserver's. */
 export const MAX_RESPONSE_HEAD = 1 << 20;
 
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |$)/;
-const DECIMAL = /^\d{1,15}$/;
+const CR = 0x0d;
+const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
+const COLON = 0x3a;
+
+/** Header names this reader acts on, lower-case bytes. */
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const CONNECTION = Buffer.from('connection', 'latin1');
 
 export interface ResponseHead {
   readonly status: number;
@@ -31,41 +37,37 @@ export interface ResponseHead {
   readonly close: boolean;
 }
 
-/** Reads the response head `buf[0, length)` to a request with `method`. */
+/**
+ * Reads the response head `buf[0, length)` to a request with `method`, on the bytes: only the
+ * three names that matter are looked at (Content-Length's value read as digits in place),
+ * so the usual response costs no string at all (a string per line and a lower-cased copy
+ * per name made this 4% of the proxy's CPU in bench h1).
+ */
 export function parseResponseHead(buf: Buffer, length: number, method: string): ResponseHead {
-  const text = buf.toString('latin1', 0, length - 4);
-  let end = text.indexOf('\r\n');
-  if (end < 0) end = text.length;
-  const line = STATUS_LINE.exec(text.slice(0, end));
-  if (line === null) throw protocolError('malformed status line');
-  const status = Number(line[1]);
+  const headEnd = length - 4;
+  let end = lineEnd(buf, 0, headEnd);
+  const status = statusOf(buf, end);
   let contentLength = -1;
   let chunked = false;
   let transferEncoding = false;
   let close = false;
-  while (end < text.length) {
+  while (end < headEnd) {
     const start = end + 2;
-    end = text.indexOf('\r\n', start);
-    if (end < 0) end = text.length;
-    const colon = text.indexOf(':', start);
+    end = lineEnd(buf, start, headEnd);
+    const colon = buf.indexOf(COLON, start);
     if (colon < 0 || colon > end) throw protocolError('a header line without a colon');
-    // Only three names matter here: the others (most of an apiserver's) are told apart by
-    // their length, without a lower-cased copy of each (bench h1: 3.5% of the proxy's CPU).
-    const nameLength = colon - start;
-    if (nameLength !== 14 && nameLength !== 17 && nameLength !== 10) continue;
-    const name = text.slice(start, colon).toLowerCase();
-    if (name === 'content-length') {
-      const value = text.slice(colon + 1, end).trim();
-      if (!DECIMAL.test(value) || (contentLength >= 0 && Number(value) !== contentLength))
+    if (nameIs(buf, start, colon, CONTENT_LENGTH)) {
+      const value = decimalValue(buf, colon + 1, end);
+      if (value < 0 || (contentLength >= 0 && value !== contentLength))
         throw protocolError('malformed Content-Length');
-      contentLength = Number(value);
-    } else if (name === 'transfer-encoding') {
+      contentLength = value;
+    } else if (nameIs(buf, start, colon, TRANSFER_ENCODING)) {
       transferEncoding = true;
-      const codings = text.slice(colon + 1, end).split(',');
+      const codings = buf.toString('latin1', colon + 1, end).split(',');
       chunked = codings[codings.length - 1]?.trim().toLowerCase() === 'chunked';
-    } else if (name === 'connection') {
-      close ||= text
-        .slice(colon + 1, end)
+    } else if (nameIs(buf, start, colon, CONNECTION)) {
+      close ||= buf
+        .toString('latin1', colon + 1, end)
         .split(',')
         .some((token) => token.trim().toLowerCase() === 'close');
     }
@@ -79,8 +81,60 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
     status,
     framing,
     length: contentLength,
-    close: close || framing === Framing.Close || line[0].startsWith('HTTP/1.0'),
+    close: close || framing === Framing.Close || buf[7] === 0x30,
   };
+}
+
+/** Where the line from `start` ends: its CRLF (a bare CR is part of the line), or `headEnd`. */
+function lineEnd(buf: Buffer, start: number, headEnd: number): number {
+  let cr = buf.indexOf(CR, start);
+  while (cr >= 0 && cr < headEnd && buf[cr + 1] !== 0x0a) cr = buf.indexOf(CR, cr + 1);
+  return cr < 0 || cr > headEnd ? headEnd : cr;
+}
+
+/** The status of `HTTP/1.0 ` or `HTTP/1.1 `, three digits, then a space or the line's end. */
+function statusOf(buf: Buffer, lineEnd: number): number {
+  if (
+    lineEnd < 12 ||
+    HTTP_1.compare(buf, 0, HTTP_1.length) !== 0 ||
+    (buf[7] !== 0x30 && buf[7] !== 0x31) ||
+    buf[8] !== 0x20 ||
+    (lineEnd > 12 && buf[12] !== 0x20)
+  )
+    throw protocolError('malformed status line');
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = (buf[i] as number) - 0x30;
+    if (d < 0 || d > 9) throw protocolError('malformed status line');
+    status = status * 10 + d;
+  }
+  return status;
+}
+
+/** Whether `buf[start, end)` is `lower` in any case (ASCII letters only are folded). */
+function nameIs(buf: Buffer, start: number, end: number, lower: Buffer): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = buf[start + i] as number;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower[i]) return false;
+  }
+  return true;
+}
+
+/** 1 to 15 decimal digits between optional spaces and tabs, or -1. */
+function decimalValue(buf: Buffer, start: number, end: number): number {
+  let from = start;
+  let to = end;
+  while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+  while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
+  if (to === from || to - from > 15) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const d = (buf[i] as number) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
 }
 
 /**
