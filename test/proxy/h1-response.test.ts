@@ -74,6 +74,17 @@ describe('response head', () => {
       '',
       ' 1a',
       ' 0012',
+      ' \u00a0close',
+      '\vchunked',
+      ' chunked\u00a0',
+      ' close\rX',
+      'close\r',
+      ' gzip,\tchunked\f',
+      ',',
+      ' 12\u00a0',
+      '\u00a012',
+      ' CHUNKED , ',
+      ' keep-alive,,close',
     ];
     let seed = 7;
     const next = (n: number) => {
@@ -142,7 +153,8 @@ function referenceReading(text: string, method: string) {
     const name = text.slice(start, colon).toLowerCase();
     const value = text.slice(colon + 1, end);
     if (name === 'content-length') {
-      const v = value.trim();
+      // Content-Length alone is trimmed of OWS only (spaces and tabs): stricter than trim().
+      const v = value.replace(/^[ \t]+|[ \t]+$/g, '');
       if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength))
         throw new Error('invalid response from the apiserver: malformed Content-Length');
       contentLength = Number(v);

@@ -20,7 +20,11 @@ export type Framing = (typeof Framing)[keyof typeof Framing];
 export const MAX_RESPONSE_HEAD = 1 << 20;
 
 const CR = 0x0d;
+const LF = 0x0a;
+const COMMA = 0x2c;
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
+const CHUNKED = Buffer.from('chunked', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
 const COLON = 0x3a;
 
 /** Header names this reader acts on, lower-case bytes. */
@@ -53,9 +57,17 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
   let close = false;
   while (end < headEnd) {
     const start = end + 2;
-    end = lineEnd(buf, start, headEnd);
-    const colon = buf.indexOf(COLON, start);
-    if (colon < 0 || colon > end) throw protocolError('a header line without a colon');
+    // One pass over the line for its colon and its end (a native indexOf per line, twice,
+    // cost more than the walk over an apiserver's short lines).
+    let colon = -1;
+    end = start;
+    for (; end < headEnd; end++) {
+      const c = buf[end];
+      if (c === COLON) {
+        if (colon < 0) colon = end;
+      } else if (c === CR && buf[end + 1] === LF) break;
+    }
+    if (colon < 0) throw protocolError('a header line without a colon');
     if (nameIs(buf, start, colon, CONTENT_LENGTH)) {
       const value = decimalValue(buf, colon + 1, end);
       if (value < 0 || (contentLength >= 0 && value !== contentLength))
@@ -63,13 +75,9 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
       contentLength = value;
     } else if (nameIs(buf, start, colon, TRANSFER_ENCODING)) {
       transferEncoding = true;
-      const codings = buf.toString('latin1', colon + 1, end).split(',');
-      chunked = codings[codings.length - 1]?.trim().toLowerCase() === 'chunked';
+      chunked = hasToken(buf, colon + 1, end, CHUNKED, true);
     } else if (nameIs(buf, start, colon, CONNECTION)) {
-      close ||= buf
-        .toString('latin1', colon + 1, end)
-        .split(',')
-        .some((token) => token.trim().toLowerCase() === 'close');
+      close ||= hasToken(buf, colon + 1, end, CLOSE, false);
     }
   }
   let framing: Framing;
@@ -87,16 +95,56 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
 
 /** Where the line from `start` ends: its CRLF (a bare CR is part of the line), or `headEnd`. */
 function lineEnd(buf: Buffer, start: number, headEnd: number): number {
-  let cr = buf.indexOf(CR, start);
-  while (cr >= 0 && cr < headEnd && buf[cr + 1] !== 0x0a) cr = buf.indexOf(CR, cr + 1);
-  return cr < 0 || cr > headEnd ? headEnd : cr;
+  let end = start;
+  while (end < headEnd && !(buf[end] === CR && buf[end + 1] === LF)) end++;
+  return end;
+}
+
+/**
+ * Whether the comma-separated list `buf[from, to)` holds `lower` (only as its last element
+ * when `lastOnly`), each element trimmed as String#trim trims latin1 text and compared with
+ * ASCII letters folded: what splitting, trimming and lower-casing the value as a string gave.
+ */
+function hasToken(
+  buf: Buffer,
+  from: number,
+  to: number,
+  lower: Buffer,
+  lastOnly: boolean,
+): boolean {
+  let start = from;
+  for (;;) {
+    let end = start;
+    while (end < to && buf[end] !== COMMA) end++;
+    if (!lastOnly || end === to) {
+      let s = start;
+      let e = end;
+      while (s < e && isTrimmed(buf[s] as number)) s++;
+      while (e > s && isTrimmed(buf[e - 1] as number)) e--;
+      if (nameIs(buf, s, e, lower)) return true;
+    }
+    if (end === to) return false;
+    start = end + 1;
+  }
+}
+
+/** Whether `buf` starts with exactly `bytes` (case included). */
+function startsWith(buf: Buffer, bytes: Buffer): boolean {
+  if (buf.length < bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (buf[i] !== bytes[i]) return false;
+  return true;
+}
+
+/** White space String#trim removes, among latin1 characters. */
+function isTrimmed(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
 }
 
 /** The status of `HTTP/1.0 ` or `HTTP/1.1 `, three digits, then a space or the line's end. */
 function statusOf(buf: Buffer, lineEnd: number): number {
   if (
     lineEnd < 12 ||
-    HTTP_1.compare(buf, 0, HTTP_1.length) !== 0 ||
+    !startsWith(buf, HTTP_1) ||
     (buf[7] !== 0x30 && buf[7] !== 0x31) ||
     buf[8] !== 0x20 ||
     (lineEnd > 12 && buf[12] !== 0x20)
