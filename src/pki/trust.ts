@@ -355,17 +355,18 @@ export class TrustStore {
     const revocationsByCa = new Map(data.issuers.map((i) => [i.caIndex, i]));
     const same = previous !== null && sameDers(previous.data.caDers, data.caDers);
     this.entries = data.caDers.map((der, i) => {
+      const revocations = revocationsByCa.get(i) ?? null;
       const reused = same ? previous.entries[i] : undefined;
-      const cert = reused?.cert ?? parseCertificate(Buffer.from(der));
-      const usage = reused === undefined ? keyUsageBits(cert.der) : null;
+      if (reused !== undefined) return { ...reused, parent: null, revocations };
+      const cert = parseCertificate(Buffer.from(der));
+      const usage = keyUsageBits(cert.der);
       return {
         cert,
-        serialBytes: reused?.serialBytes ?? serialBytes(cert.serial),
+        serialBytes: serialBytes(cert.serial),
         parent: null,
-        revocations: revocationsByCa.get(i) ?? null,
-        signsCertificates:
-          reused?.signsCertificates ?? (usage === null || (usage & KEY_CERT_SIGN) !== 0),
-        keyType: reused?.keyType ?? cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
+        revocations,
+        signsCertificates: usage === null || (usage & KEY_CERT_SIGN) !== 0,
+        keyType: cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
       };
     });
     this.caPem = same ? previous.caPem : this.entries.map((e) => e.cert.x509.toString()).join('');
