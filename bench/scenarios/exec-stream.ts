@@ -13,7 +13,7 @@ import { startKubeCrlProxy } from '../peers/kube-crl-proxy.js';
 import type { Peer } from '../peers/types.js';
 import type { ScenarioResult } from '../report/results.js';
 import type { BenchContext } from './context.js';
-import { measurePeers, throughputResult } from './throughput.js';
+import { measurePeers, roundFromWindow, throughputResult } from './throughput.js';
 
 const MB = 1024 * 1024;
 
@@ -50,16 +50,14 @@ function measureMode(
       const window = between(before, sample(pids));
       for (const why of result.errors)
         errors.set(peer.name, (errors.get(peer.name) ?? new Set()).add(why));
-      return {
+      return roundFromWindow(peer, window, {
         ops: result.bytes / MB,
         seconds: result.seconds,
-        proxyCpuSeconds: peer.pid === null ? null : (window.cpu.get(peer.pid) ?? null),
-        coreBusy: window.coreBusy,
         generatorCpuSeconds: result.generatorCpuSeconds,
         p50Ms: null,
         p99Ms: null,
         failed: result.failed,
-      };
+      });
     } finally {
       await load.stop();
     }

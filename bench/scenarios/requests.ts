@@ -12,7 +12,7 @@ import type { Peer } from '../peers/types.js';
 import type { ScenarioResult } from '../report/results.js';
 import type { BenchContext } from './context.js';
 import { startNginxStack } from './nginx-stack.js';
-import { measurePeers, type PeerFigures, type Round, throughputResult } from './throughput.js';
+import { measurePeers, type PeerFigures, roundFromWindow, throughputResult } from './throughput.js';
 
 function identity(ctx: BenchContext, peer: Peer): ClientIdentity {
   return {
@@ -24,23 +24,6 @@ function identity(ctx: BenchContext, peer: Peer): ClientIdentity {
 }
 
 const pidsOf = (peer: Peer) => (peer.pid === null ? [] : [peer.pid]);
-
-function roundFromWindow(
-  peer: Peer,
-  ops: number,
-  window: { seconds: number; cpu: ReadonlyMap<number, number>; coreBusy: readonly number[] },
-  generatorCpuSeconds: number,
-  latency: { p50Ms: number | null; p99Ms: number | null; failed: number },
-): Round {
-  return {
-    ops,
-    seconds: window.seconds,
-    proxyCpuSeconds: peer.pid === null ? null : (window.cpu.get(peer.pid) ?? null),
-    coreBusy: window.coreBusy,
-    generatorCpuSeconds,
-    ...latency,
-  };
-}
 
 export async function handshakeScenarios(
   ctx: BenchContext,
@@ -54,7 +37,10 @@ export async function handshakeScenarios(
   ] as const) {
     const figures = await measurePeers(ctx, id, peers, async (peer) => {
       const r = await runSTime(identity(ctx, peer), seconds, www, pidsOf(peer));
-      return roundFromWindow(peer, r.connections, r.window, r.generatorCpuSeconds, {
+      return roundFromWindow(peer, r.window, {
+        ops: r.connections,
+        seconds: r.window.seconds,
+        generatorCpuSeconds: r.generatorCpuSeconds,
         p50Ms: null,
         p99Ms: null,
         failed: 0,
@@ -108,7 +94,10 @@ export async function requestScenario(
       maxRequests: 2_000_000,
     };
     const { result, window } = await runHttpLoad(config, pidsOf(peer));
-    return roundFromWindow(peer, result.requests, window, result.generatorCpuSeconds, {
+    return roundFromWindow(peer, window, {
+      ops: result.requests,
+      seconds: window.seconds,
+      generatorCpuSeconds: result.generatorCpuSeconds,
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
       failed: result.failed,

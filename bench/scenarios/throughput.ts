@@ -22,6 +22,25 @@ export interface Round {
   readonly retried?: boolean;
 }
 
+/** What the proxy-side sampling of a measurement window holds (measure/proc.ts). */
+interface SampledWindow {
+  readonly cpu: ReadonlyMap<number, number>;
+  readonly coreBusy: readonly number[];
+}
+
+/** A round: what the load measured, with the peer's CPU and the cores' use in its window. */
+export function roundFromWindow(
+  peer: Peer,
+  window: SampledWindow,
+  measured: Omit<Round, 'proxyCpuSeconds' | 'coreBusy' | 'retried'>,
+): Round {
+  return {
+    ...measured,
+    proxyCpuSeconds: peer.pid === null ? null : (window.cpu.get(peer.pid) ?? null),
+    coreBusy: window.coreBusy,
+  };
+}
+
 export interface PeerFigures {
   readonly peer: PeerName;
   readonly cpuPerOpUs: number | null;

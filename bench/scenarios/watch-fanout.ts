@@ -18,7 +18,7 @@ import type { Peer } from '../peers/types.js';
 import type { ScenarioResult } from '../report/results.js';
 import { getH1 } from '../support/sanity.js';
 import type { BenchContext } from './context.js';
-import { measurePeers, type Round, throughputResult } from './throughput.js';
+import { measurePeers, type Round, roundFromWindow, throughputResult } from './throughput.js';
 
 const PODS_PATH = `/api/v1/namespaces/${WATCH_NAMESPACE}/pods`;
 
@@ -99,16 +99,14 @@ async function watchRound(
     const window = between(before, after);
     return {
       rssPerWatch,
-      round: {
+      round: roundFromWindow(peer, window, {
         ops: result.events,
         seconds: result.seconds,
-        proxyCpuSeconds: peer.pid === null ? null : (window.cpu.get(peer.pid) ?? null),
-        coreBusy: window.coreBusy,
         generatorCpuSeconds: result.generatorCpuSeconds,
         p50Ms: null,
         p99Ms: null,
         failed: expected - result.events,
-      },
+      }),
     };
   } finally {
     await load.stop();
