@@ -92,11 +92,22 @@ export const revokedConnectionsClosed = new Counter({
   registers: [servingRegistry],
 });
 
+/** Called whenever requests_total is read, before it is: counts gathered elsewhere go in. */
+const beforeRequestsRead: Array<() => void> = [];
+
+/** Registers a function that adds gathered counts to requests_total before it is read. */
+export function onRequestsRead(flush: () => void): void {
+  beforeRequestsRead.push(flush);
+}
+
 export const requests = new Counter({
   name: 'kube_crl_proxy_requests_total',
   help: 'Requests forwarded (or answered by the proxy) by method, status code and client protocol.',
   labelNames: ['method', 'code', 'protocol'] as const,
   registers: [servingRegistry],
+  collect() {
+    for (const flush of beforeRequestsRead) flush();
+  },
 });
 
 export const requestDuration = new SeriesHistogram({

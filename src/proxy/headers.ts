@@ -79,6 +79,42 @@ export interface SanitizeOptions {
   readonly forwardedFor?: string;
 }
 
+/** What becomes of one client header on its way upstream. */
+const Fate = {
+  Keep: 0,
+  Drop: 1,
+  /** Merged into the X-Forwarded-For the proxy sends. */
+  ForwardedFor: 2,
+  /** `te`: kept as `te: trailers` where the protocol allows it, otherwise dropped. */
+  Te: 3,
+} as const;
+type Fate = (typeof Fate)[keyof typeof Fate];
+
+/**
+ * The decision for one header of a request, by its lower-cased name: identity headers,
+ * hop-by-hop headers and the names listed in Connection are dropped.
+ */
+function fateOf(
+  lower: string,
+  rules: IdentityHeaderRules,
+  connectionListed: ReadonlySet<string>,
+  keepUpgrade: boolean,
+): Fate {
+  if (isIdentityLowerName(rules, lower)) return Fate.Drop;
+  if (keepUpgrade && (lower === 'upgrade' || lower === 'connection')) return Fate.Drop; // re-added
+  if (HOP_BY_HOP.has(lower)) return lower === 'te' ? Fate.Te : Fate.Drop;
+  if (connectionListed.has(lower)) return Fate.Drop;
+  if (lower === 'x-forwarded-for') return Fate.ForwardedFor;
+  return Fate.Keep;
+}
+
+/** The lower-cased, trimmed tokens of a Connection value (several fields joined by commas). */
+export function connectionTokens(value: string, into = new Set<string>()): Set<string> {
+  if (value === '') return into;
+  for (const token of value.split(',')) into.add(token.trim().toLowerCase());
+  return into;
+}
+
 /**
  * Returns the headers to send upstream: identity and hop-by-hop headers removed (also those
  * the client listed in Connection), then the identity headers of `identity` appended.
@@ -91,45 +127,92 @@ export function sanitizeRequestHeaders(
 ): HeaderList {
   const connectionListed = new Set<string>();
   for (const [name, value] of headers) {
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      for (const token of value.split(',')) connectionListed.add(token.trim().toLowerCase());
-    }
+    if (name.length === 10 && name.toLowerCase() === 'connection')
+      connectionTokens(value, connectionListed);
   }
+  const keepUpgrade = options.keepUpgrade === true;
   const out: HeaderList = [];
   let forwardedFor: string | null = null;
   for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (isIdentityLowerName(rules, lower)) continue;
-    if (options.keepUpgrade && (lower === 'upgrade' || lower === 'connection')) continue; // re-added below
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'te' && options.keepTeTrailers && value.trim().toLowerCase() === 'trailers')
+    switch (fateOf(name.toLowerCase(), rules, connectionListed, keepUpgrade)) {
+      case Fate.Keep:
         out.push([name, value]);
-      continue;
+        break;
+      case Fate.ForwardedFor:
+        forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
+        break;
+      case Fate.Te:
+        if (options.keepTeTrailers && value.trim().toLowerCase() === 'trailers')
+          out.push([name, value]);
+        break;
     }
-    if (connectionListed.has(lower)) continue;
-    if (lower === 'x-forwarded-for') {
-      forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
-      continue;
-    }
-    out.push([name, value]);
   }
-  if (options.keepUpgrade) {
+  if (keepUpgrade) {
     const upgrade = headers.find(([n]) => n.toLowerCase() === 'upgrade');
     if (upgrade !== undefined) out.push(['Connection', 'Upgrade'], ['Upgrade', upgrade[1]]);
   }
   if (options.forwardedFor !== undefined) {
-    out.push([
-      'X-Forwarded-For',
-      forwardedFor === null ? options.forwardedFor : `${forwardedFor}, ${options.forwardedFor}`,
-    ]);
+    out.push(['X-Forwarded-For', joinForwardedFor(forwardedFor, options.forwardedFor)]);
   } else if (forwardedFor !== null) {
     out.push(['X-Forwarded-For', forwardedFor]);
   }
-  if (identity !== null) {
-    out.push([rules.userHeader, headerValue(identity.user)]);
-    for (const group of identity.groups) out.push([rules.groupHeader, headerValue(group)]);
-  }
+  if (identity !== null) out.push(...identityHeaders(identity, rules));
   return out;
+}
+
+function joinForwardedFor(sent: string | null, client: string): string {
+  return sent === null ? client : `${sent}, ${client}`;
+}
+
+function identityHeaders(identity: Identity, rules: IdentityHeaderRules): HeaderList {
+  return [
+    [rules.userHeader, headerValue(identity.user)],
+    ...identity.groups.map((group): [string, string] => [rules.groupHeader, headerValue(group)]),
+  ];
+}
+
+/**
+ * What an HTTP/1.1 client connection adds to each request it sends upstream: its address for
+ * X-Forwarded-For and the identity of its certificate, written once as head lines.
+ */
+export class ConnectionHeaders {
+  private readonly identityLines: string;
+  /** X-Forwarded-For with the client's address alone, then the identity lines. */
+  readonly lines: string;
+
+  constructor(
+    private readonly remoteAddress: string,
+    identity: Identity | null,
+    readonly rules: IdentityHeaderRules,
+  ) {
+    let text = '';
+    if (identity !== null)
+      for (const [name, value] of identityHeaders(identity, rules)) text += `${name}: ${value}\r\n`;
+    this.identityLines = text;
+    this.lines = `X-Forwarded-For: ${remoteAddress}\r\n${text}`;
+  }
+
+  /**
+   * sanitizeRequestHeaders(headers, identity, rules, { forwardedFor: remoteAddress }) written
+   * as the lines of an HTTP/1.1 head, without the names the caller writes itself (Host,
+   * Content-Length; Transfer-Encoding is hop-by-hop). `connectionListed`: the tokens of the
+   * request's Connection fields (the head parser's).
+   */
+  headLines(headers: HeaderList, connectionListed: ReadonlySet<string>): string {
+    let text = '';
+    let forwardedFor: string | null = null;
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      const fate = fateOf(lower, this.rules, connectionListed, false);
+      if (fate === Fate.Keep) {
+        if (lower !== 'host' && lower !== 'content-length') text += `${name}: ${value}\r\n`;
+      } else if (fate === Fate.ForwardedFor) {
+        forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
+      }
+    }
+    if (forwardedFor === null) return text + this.lines;
+    return `${text}X-Forwarded-For: ${joinForwardedFor(forwardedFor, this.remoteAddress)}\r\n${this.identityLines}`;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
  * Requests in the metrics: requests_total and request_duration_seconds, counted the same way
  * by every forwarder.
  */
-import { methodLabel, requestDuration, requests } from '../metrics/metrics.js';
+import { methodLabel, onRequestsRead, requestDuration, requests } from '../metrics/metrics.js';
 import type { HistogramSeries } from '../metrics/series-histogram.js';
 import type { ClientProtocol } from './connection.js';
 
@@ -22,17 +22,20 @@ const durationSeries: Record<ClientProtocol, Map<number, HistogramSeries>> = {
   h2: new Map(),
   'http/1.1': new Map(),
 };
-/** requests_total increments gathered over one turn of the event loop, by method and code. */
+/**
+ * requests_total increments gathered by method and code; they go into the counter whenever it
+ * is read (a scrape, a worker's report to the primary), not once per request.
+ */
 const pendingCounts: Record<ClientProtocol, Map<string, Map<number, Pending>>> = {
   h2: new Map(),
   'http/1.1': new Map(),
 };
-let countsScheduled = false;
+onRequestsRead(flushCounts);
 
 /**
  * Counts a request in requests_total and, unless `started` is -1 (watches, logs -f), its
  * duration. prom-client hashes the label set on every call: the counter is added to once per
- * label set and turn of the event loop rather than once per request.
+ * label set and read rather than once per request.
  */
 export function recordRequest(
   protocol: ClientProtocol,
@@ -51,10 +54,6 @@ export function recordRequest(
   if (pending === undefined)
     byCode.set(code, { labels: { method: label, code: String(code), protocol }, count: 1 });
   else pending.count++;
-  if (!countsScheduled) {
-    countsScheduled = true;
-    setImmediate(flushCounts);
-  }
   if (started < 0) return;
   const byStatus = durationSeries[protocol];
   let series = byStatus.get(code);
@@ -66,7 +65,6 @@ export function recordRequest(
 }
 
 function flushCounts(): void {
-  countsScheduled = false;
   for (const byMethod of Object.values(pendingCounts))
     for (const byCode of byMethod.values())
       for (const pending of byCode.values()) {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  ConnectionHeaders,
+  connectionTokens,
+  type HeaderList,
   headerValue,
   identityHeaderRules,
   sanitizeRequestHeaders,
@@ -88,5 +91,105 @@ describe('sanitizeRequestHeaders', () => {
   test('UTF-8 identity values travel as their bytes', () => {
     assert.equal(Buffer.from(headerValue('Jürgen'), 'latin1').toString('utf8'), 'Jürgen');
     assert.equal(headerValue('plain'), 'plain');
+  });
+});
+
+describe('ConnectionHeaders (the HTTP/1.1 head lines)', () => {
+  /** The lines back as pairs. */
+  function pairsOf(lines: string): HeaderList {
+    assert.ok(lines === '' || lines.endsWith('\r\n'), 'every line ends in CRLF');
+    return lines
+      .split('\r\n')
+      .slice(0, -1)
+      .map((line): [string, string] => {
+        const colon = line.indexOf(': ');
+        return [line.slice(0, colon), line.slice(colon + 2)];
+      });
+  }
+
+  /** What sanitizeRequestHeaders sends, less the names the splice writes itself. */
+  function expected(headers: HeaderList, who: typeof identity | null): HeaderList {
+    return sanitizeRequestHeaders(headers, who, rules, { forwardedFor: '10.0.0.7' }).filter(
+      ([name]) => !['host', 'content-length'].includes(name.toLowerCase()),
+    );
+  }
+
+  const NAMES = [
+    'Accept',
+    'User-Agent',
+    'X-Foo',
+    'foo-bar',
+    'Host',
+    'Content-Length',
+    'Transfer-Encoding',
+    'Connection',
+    'connection',
+    'Keep-Alive',
+    'TE',
+    'Upgrade',
+    'Proxy-Authorization',
+    'Trailer',
+    'X-Forwarded-For',
+    'x-forwarded-for',
+    'X-Remote-User',
+    'x_remote_group',
+    'X-REMOTE-UID',
+    'X-Custom-User',
+    'X-Remote-Extra-Scopes',
+    'x-acme-extra-team',
+    'X-Remote-Extras',
+    'Authorization',
+    'Impersonate-User',
+  ];
+  const VALUES = ['a', '192.0.2.1', 'close', 'X-Foo', 'foo-bar, keep-alive', 'Upgrade', 'te'];
+
+  test('sends exactly what sanitizeRequestHeaders keeps, in order (3,000 generated heads)', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const anonymous = new ConnectionHeaders('10.0.0.7', null, rules);
+    const alice = new ConnectionHeaders(
+      '10.0.0.7',
+      { user: 'Jürgen', groups: ['dev', 'ops'] },
+      rules,
+    );
+    let dropped = 0;
+    for (let i = 0; i < 3000; i++) {
+      const headers: HeaderList = [];
+      for (let n = random(9); n > 0; n--)
+        headers.push([
+          NAMES[random(NAMES.length)] as string,
+          VALUES[random(VALUES.length)] as string,
+        ]);
+      const listed = connectionTokens(
+        headers
+          .filter(([name]) => name.toLowerCase() === 'connection')
+          .map(([, value]) => value)
+          .join(','),
+      );
+      const who = i % 2 === 0 ? null : { user: 'Jürgen', groups: ['dev', 'ops'] };
+      const lines = (who === null ? anonymous : alice).headLines(headers, listed);
+      const want = expected(headers, who);
+      assert.deepEqual(pairsOf(lines), want, JSON.stringify(headers));
+      dropped += headers.length + 1 + (who === null ? 0 : 3) - want.length;
+    }
+    assert.ok(dropped > 3000, 'the generated heads exercise the dropping rules');
+  });
+
+  test('a client X-Forwarded-For is joined with the address, identity after it', () => {
+    const own = new ConnectionHeaders('10.0.0.7', identity, rules);
+    assert.equal(
+      own.headLines(
+        [
+          ['X-Forwarded-For', '192.0.2.1'],
+          ['X-Remote-User', 'mallory'],
+          ['Accept', '*/*'],
+        ],
+        new Set(),
+      ),
+      'Accept: */*\r\nX-Forwarded-For: 192.0.2.1, 10.0.0.7\r\nX-Remote-User: alice\r\nX-Remote-Group: dev\r\nX-Remote-Group: ops\r\n',
+    );
   });
 });

@@ -9,7 +9,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import { RequestFramingError } from '../../errors.js';
-import type { HeaderList } from '../headers.js';
+import { connectionTokens, type HeaderList } from '../headers.js';
 
 const CR = 13;
 const LF = 10;
@@ -88,7 +88,11 @@ export interface RequestHead {
   /** The Upgrade value of a `Connection: upgrade` request, null for any other request. */
   readonly upgrade: string | null;
   readonly expectContinue: boolean;
+  /** The tokens of its Connection fields, lower-cased (the names they list are hop-by-hop). */
+  readonly connectionTokens: ReadonlySet<string>;
 }
+
+const NO_TOKENS: ReadonlySet<string> = new Set();
 
 /** Whether a body follows the head. */
 export function hasBody(head: RequestHead): boolean {
@@ -174,7 +178,7 @@ export function parseRequestHead(buf: Buffer, length: number, maxCount: number):
     if (minor === 0) throw new RequestFramingError(400, 'Transfer-Encoding on HTTP/1.0');
   }
   if (host === null && minor === 1) throw new RequestFramingError(400, 'no Host header');
-  const tokens = connectionTokens(connection);
+  const tokens = connection === '' ? NO_TOKENS : connectionTokens(connection);
   return {
     method,
     target,
@@ -186,6 +190,7 @@ export function parseRequestHead(buf: Buffer, length: number, maxCount: number):
     close: minor === 0 || tokens.has('close'),
     upgrade: tokens.has('upgrade') ? upgrade : null,
     expectContinue,
+    connectionTokens: tokens,
   };
 }
 
@@ -207,11 +212,4 @@ export function fieldLine(text: string, start: number, end: number): [string, st
 
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x09;
-}
-
-function connectionTokens(value: string): Set<string> {
-  const tokens = new Set<string>();
-  if (value === '') return tokens;
-  for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
-  return tokens;
 }
