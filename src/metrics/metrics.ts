@@ -5,6 +5,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { SeriesHistogram } from './series-histogram.js';
+import { collectTallies } from './tally.js';
 
 /**
  * Metrics of the processes that serve clients (with the process metrics). With --workers > 1
@@ -21,6 +22,7 @@ export const handshakes = new Counter({
   help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, ...).',
   labelNames: ['outcome', 'reason'] as const,
   registers: [servingRegistry],
+  collect: collectTallies,
 });
 
 export const tlsErrors = new Counter({
@@ -92,22 +94,12 @@ export const revokedConnectionsClosed = new Counter({
   registers: [servingRegistry],
 });
 
-/** Called whenever requests_total is read, before it is: counts gathered elsewhere go in. */
-const beforeRequestsRead: Array<() => void> = [];
-
-/** Registers a function that adds gathered counts to requests_total before it is read. */
-export function onRequestsRead(flush: () => void): void {
-  beforeRequestsRead.push(flush);
-}
-
 export const requests = new Counter({
   name: 'kube_crl_proxy_requests_total',
   help: 'Requests forwarded (or answered by the proxy) by method, status code and client protocol.',
   labelNames: ['method', 'code', 'protocol'] as const,
   registers: [servingRegistry],
-  collect() {
-    for (const flush of beforeRequestsRead) flush();
-  },
+  collect: collectTallies,
 });
 
 export const requestDuration = new SeriesHistogram({
@@ -123,6 +115,7 @@ export const activeConnections = new Gauge({
   help: 'Open client connections by negotiated protocol.',
   labelNames: ['protocol'] as const,
   registers: [servingRegistry],
+  collect: collectTallies,
 });
 
 export const activeUpgrades = new Gauge({

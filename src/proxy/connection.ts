@@ -4,6 +4,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { activeConnections, revokedConnectionsClosed } from '../metrics/metrics.js';
+import { type Tally, tally } from '../metrics/tally.js';
 import type { Identity, PeerCert, Verdict } from '../tls/verify.js';
 import type { UpstreamRole } from './upstream.js';
 
@@ -11,9 +12,15 @@ export type ClientProtocol = 'h2' | 'http/1.1';
 
 let nextId = 1;
 
+/** active_connections by protocol (a tally: this is the per-connection path). */
+const openConnections: Record<ClientProtocol, Tally> = {
+  h2: tally(activeConnections, { protocol: 'h2' }),
+  'http/1.1': tally(activeConnections, { protocol: 'http/1.1' }),
+};
+
 export class ClientConnection {
   readonly id = nextId++;
-  readonly remoteAddress: string;
+  private address: string | null = null;
   /** How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both sides). */
   private terminator: (reason: string) => void;
   /**
@@ -29,8 +36,16 @@ export class ClientConnection {
     readonly identity: Identity | null,
     readonly peer: PeerCert | null,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.terminator = () => socket.destroy();
+  }
+
+  /**
+   * The client's address (for X-Forwarded-For), asked of the socket at the first request: a
+   * connection that never sends one costs no getpeername(2).
+   */
+  get remoteAddress(): string {
+    if (this.address === null) this.address = this.socket.remoteAddress ?? 'unknown';
+    return this.address;
   }
 
   /** A certificate user is forwarded as the front proxy; anyone else as themselves. */
@@ -72,7 +87,7 @@ export class ConnectionRegistry {
 
   add(conn: ClientConnection): void {
     this.all.add(conn);
-    activeConnections.inc({ protocol: conn.protocol });
+    openConnections[conn.protocol].inc();
     if (conn.peer !== null) {
       const entry = this.byCert.get(conn.peer.key) ?? { peer: conn.peer, connections: new Set() };
       entry.connections.add(conn);
@@ -83,7 +98,7 @@ export class ConnectionRegistry {
 
   private remove(conn: ClientConnection): void {
     if (!this.all.delete(conn)) return;
-    activeConnections.dec({ protocol: conn.protocol });
+    openConnections[conn.protocol].dec();
     if (conn.peer === null) return;
     const entry = this.byCert.get(conn.peer.key);
     if (entry === undefined) return;

@@ -6,7 +6,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
-import { activeConnections, activeUpgrades, zeroSeries } from '../metrics/metrics.js';
+import { activeUpgrades, zeroSeries } from '../metrics/metrics.js';
 import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls/listener.js';
 import type { PeerCert, Verdict } from '../tls/verify.js';
 import { ClientConnection, type ClientProtocol, ConnectionRegistry } from './connection.js';
@@ -39,7 +39,6 @@ export class ProxyLayer implements ConnectionHandler {
       h2: new H2Forwarder({ upstream, rules, limits: config.limits, log }),
     };
     this.rejecter = new Rejecter(config.rejectMode);
-    zeroSeries(activeConnections, [{ protocol: 'h2' }, { protocol: 'http/1.1' }]);
     zeroSeries(activeUpgrades, [{ kind: 'websocket' }, { kind: 'spdy' }]);
   }
 

@@ -14,7 +14,8 @@ import { createServer, type SecureContextOptions, type Server, type TLSSocket } 
 import type { HostPort, Limits } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger, RateLimitedLog } from '../log.js';
-import { connectionsDropped, handshakes, tlsErrors, zeroSeries } from '../metrics/metrics.js';
+import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
+import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
 import { readTlv } from '../pki/der.js';
 import type { TrustStore } from '../pki/trust.js';
@@ -50,13 +51,13 @@ export class ClientListener {
   private readonly server: Server;
   /** What the secure context in force was built from. */
   private contextOptions: SecureContextOptions;
-  /** The handshake counters, bound to their labels once (this is the per-connection path). */
+  /** The handshake counters, as tallies (this is the per-connection path); every series from the start. */
   private readonly counted = {
-    clientCert: handshakes.labels({ outcome: 'accepted', reason: 'client_cert' }),
-    noCert: handshakes.labels({ outcome: 'accepted', reason: 'no_cert' }),
+    clientCert: tally(handshakes, { outcome: 'accepted', reason: 'client_cert' }),
+    noCert: tally(handshakes, { outcome: 'accepted', reason: 'no_cert' }),
     rejected: new Map(
-      REJECT_REASONS.map((reason) => [reason, handshakes.labels({ outcome: 'rejected', reason })]),
-    ) as ReadonlyMap<RejectReason, { inc(): void }>,
+      REJECT_REASONS.map((reason) => [reason, tally(handshakes, { outcome: 'rejected', reason })]),
+    ) as ReadonlyMap<RejectReason, Tally>,
   };
 
   constructor(
@@ -72,11 +73,6 @@ export class ClientListener {
       rejectUnauthorized: false,
       handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
     });
-    zeroSeries(handshakes, [
-      { outcome: 'accepted', reason: 'client_cert' },
-      { outcome: 'accepted', reason: 'no_cert' },
-      ...REJECT_REASONS.map((reason) => ({ outcome: 'rejected', reason })),
-    ]);
     this.server.maxConnections = options.limits.maxConnections;
     this.server.on('drop', () => {
       connectionsDropped.inc();
