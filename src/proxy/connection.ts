@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { activeConnections, revokedConnectionsClosed } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Identity, PeerCert, Verdict } from '../tls/verify.js';
+import { ConnectionHeaders, type IdentityHeaderRules } from './headers.js';
 import type { UpstreamRole } from './upstream.js';
 
 export type ClientProtocol = 'h2' | 'http/1.1';
@@ -21,6 +22,7 @@ const openConnections: Record<ClientProtocol, Tally> = {
 export class ClientConnection {
   readonly id = nextId++;
   private address: string | null = null;
+  private own: ConnectionHeaders | null = null;
   /** How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both sides). */
   private terminator: (reason: string) => void;
   /**
@@ -46,6 +48,13 @@ export class ClientConnection {
   get remoteAddress(): string {
     if (this.address === null) this.address = this.socket.remoteAddress ?? 'unknown';
     return this.address;
+  }
+
+  /** What this connection adds to each request it sends upstream (made at its first). */
+  ownHeaders(rules: IdentityHeaderRules): ConnectionHeaders {
+    if (this.own === null)
+      this.own = new ConnectionHeaders(this.remoteAddress, this.identity, rules);
+    return this.own;
   }
 
   /** A certificate user is forwarded as the front proxy; anyone else as themselves. */

@@ -125,6 +125,20 @@ export function sanitizeRequestHeaders(
   rules: IdentityHeaderRules,
   options: SanitizeOptions = {},
 ): HeaderList {
+  return sanitize(
+    headers,
+    identity === null ? [] : identityHeaders(identity, rules),
+    rules,
+    options,
+  );
+}
+
+function sanitize(
+  headers: HeaderList,
+  identityFields: HeaderList,
+  rules: IdentityHeaderRules,
+  options: SanitizeOptions,
+): HeaderList {
   const connectionListed = new Set<string>();
   for (const [name, value] of headers) {
     if (name.length === 10 && name.toLowerCase() === 'connection')
@@ -156,7 +170,7 @@ export function sanitizeRequestHeaders(
   } else if (forwardedFor !== null) {
     out.push(['X-Forwarded-For', forwardedFor]);
   }
-  if (identity !== null) out.push(...identityHeaders(identity, rules));
+  for (const field of identityFields) out.push(field);
   return out;
 }
 
@@ -172,10 +186,12 @@ function identityHeaders(identity: Identity, rules: IdentityHeaderRules): Header
 }
 
 /**
- * What an HTTP/1.1 client connection adds to each request it sends upstream: its address for
- * X-Forwarded-For and the identity of its certificate, written once as head lines.
+ * What a client connection adds to each request it sends upstream: its address for
+ * X-Forwarded-For and the identity of its certificate, made once per connection (and written
+ * once as head lines for HTTP/1.1).
  */
 export class ConnectionHeaders {
+  private readonly identityFields: HeaderList;
   private readonly identityLines: string;
   /** X-Forwarded-For with the client's address alone, then the identity lines. */
   readonly lines: string;
@@ -185,11 +201,19 @@ export class ConnectionHeaders {
     identity: Identity | null,
     readonly rules: IdentityHeaderRules,
   ) {
+    this.identityFields = identity === null ? [] : identityHeaders(identity, rules);
     let text = '';
-    if (identity !== null)
-      for (const [name, value] of identityHeaders(identity, rules)) text += `${name}: ${value}\r\n`;
+    for (const [name, value] of this.identityFields) text += `${name}: ${value}\r\n`;
     this.identityLines = text;
     this.lines = `X-Forwarded-For: ${remoteAddress}\r\n${text}`;
+  }
+
+  /** sanitizeRequestHeaders(headers, identity, rules, { forwardedFor: remoteAddress, keepTeTrailers }). */
+  fields(headers: HeaderList, keepTeTrailers: boolean): HeaderList {
+    return sanitize(headers, this.identityFields, this.rules, {
+      keepTeTrailers,
+      forwardedFor: this.remoteAddress,
+    });
   }
 
   /**

@@ -94,7 +94,7 @@ describe('sanitizeRequestHeaders', () => {
   });
 });
 
-describe('ConnectionHeaders (the HTTP/1.1 head lines)', () => {
+describe('ConnectionHeaders (what a connection adds upstream)', () => {
   /** The lines back as pairs. */
   function pairsOf(lines: string): HeaderList {
     assert.ok(lines === '' || lines.endsWith('\r\n'), 'every line ends in CRLF');
@@ -141,7 +141,16 @@ describe('ConnectionHeaders (the HTTP/1.1 head lines)', () => {
     'Authorization',
     'Impersonate-User',
   ];
-  const VALUES = ['a', '192.0.2.1', 'close', 'X-Foo', 'foo-bar, keep-alive', 'Upgrade', 'te'];
+  const VALUES = [
+    'a',
+    '192.0.2.1',
+    'close',
+    'X-Foo',
+    'foo-bar, keep-alive',
+    'Upgrade',
+    'te',
+    ' trailers',
+  ];
 
   test('sends exactly what sanitizeRequestHeaders keeps, in order (3,000 generated heads)', () => {
     let seed = 7;
@@ -170,9 +179,15 @@ describe('ConnectionHeaders (the HTTP/1.1 head lines)', () => {
           .join(','),
       );
       const who = i % 2 === 0 ? null : { user: 'Jürgen', groups: ['dev', 'ops'] };
-      const lines = (who === null ? anonymous : alice).headLines(headers, listed);
+      const own = who === null ? anonymous : alice;
       const want = expected(headers, who);
-      assert.deepEqual(pairsOf(lines), want, JSON.stringify(headers));
+      assert.deepEqual(pairsOf(own.headLines(headers, listed)), want, JSON.stringify(headers));
+      // The HTTP/2 relay's list: the same decisions, te: trailers kept when asked.
+      const keepTeTrailers = i % 3 === 0;
+      assert.deepEqual(
+        own.fields(headers, keepTeTrailers),
+        sanitizeRequestHeaders(headers, who, rules, { forwardedFor: '10.0.0.7', keepTeTrailers }),
+      );
       dropped += headers.length + 1 + (who === null ? 0 : 3) - want.length;
     }
     assert.ok(dropped > 3000, 'the generated heads exercise the dropping rules');

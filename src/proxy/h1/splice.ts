@@ -19,7 +19,7 @@ import { errorMessage, RequestFramingError, UpstreamError } from '../../errors.j
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection } from '../connection.js';
-import { ConnectionHeaders, type IdentityHeaderRules } from '../headers.js';
+import type { IdentityHeaderRules } from '../headers.js';
 import { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import {
@@ -125,8 +125,6 @@ class Splice {
   private exchange: Exchange | null = null;
   /** The rebuilt head of the current request while its upstream connection opens. */
   private pendingHead: Buffer | null = null;
-  /** X-Forwarded-For and identity lines of this connection (made at its first request). */
-  private ownHeaders: ConnectionHeaders | null = null;
 
   /** Client bytes not yet read (pipelined requests, a body waiting for its connection). */
   private readonly input: Buffer[] = [];
@@ -294,15 +292,7 @@ class Splice {
 
   /** The request line and sanitised headers, with framing of the proxy's own. */
   private upstreamHead(head: RequestHead): Buffer {
-    let own = this.ownHeaders;
-    if (own === null) {
-      own = new ConnectionHeaders(
-        this.connection.remoteAddress,
-        this.connection.identity,
-        this.options.rules,
-      );
-      this.ownHeaders = own;
-    }
+    const own = this.connection.ownHeaders(this.options.rules);
     let text = `${head.method} ${head.target} HTTP/1.${head.minor}\r\nHost: ${head.host ?? 'kubernetes'}\r\n${own.headLines(head.headers, head.connectionTokens)}`;
     if (head.chunked) text += 'Transfer-Encoding: chunked\r\n';
     else if (head.contentLength >= 0) text += `Content-Length: ${head.contentLength}\r\n`;

@@ -1022,10 +1022,7 @@ class Relay {
       }
     }
     const { connection, options } = this;
-    const sanitized = sanitizeRequestHeaders(regular, connection.identity, options.rules, {
-      keepTeTrailers: true,
-      forwardedFor: connection.remoteAddress,
-    });
+    const sanitized = connection.ownHeaders(options.rules).fields(regular, true);
     const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + 12 + bound + this.bound(sanitized));
     const encoder = this.encoder;
     let pos = encoder.beginBlock(out, FRAME_HEADER_LENGTH);
