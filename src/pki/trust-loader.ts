@@ -3,12 +3,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
-import { baselineOf, type TrustData, type TrustInputs } from './trust.js';
+import { baselineOf, type TrustData, type TrustInputs, warningsAt } from './trust.js';
 import type { TrustRequest, TrustResponse } from './trust-worker.js';
 
 export interface LoadedTrust {
   readonly data: TrustData;
   readonly elapsedMs: number;
+  /** The inputs were byte for byte those of `previous`, which is returned (warnings as of now). */
+  readonly unchanged: boolean;
 }
 
 export class TrustLoader {
@@ -32,8 +34,16 @@ export class TrustLoader {
       const onMessage = (response: TrustResponse) => {
         if (response.id !== id) return;
         cleanup();
-        if (response.ok) resolve({ data: response.data, elapsedMs: response.elapsedMs });
-        else reject(new InputError(response.flag, response.file, response.problem));
+        if (!response.ok) {
+          reject(new InputError(response.flag, response.file, response.problem));
+        } else if (response.data !== null) {
+          resolve({ data: response.data, elapsedMs: response.elapsedMs, unchanged: false });
+        } else if (previous !== null) {
+          const data = { ...previous, warnings: warningsAt(previous, Date.now()) };
+          resolve({ data, elapsedMs: response.elapsedMs, unchanged: true });
+        } else {
+          reject(new InputError('crl-file', null, 'trust loader answered without data'));
+        }
       };
       const onError = (err: Error) => {
         cleanup();

@@ -7,7 +7,13 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage, InputError } from '../errors.js';
-import { loadTrustData, type TrustBaseline, type TrustData, type TrustInputs } from './trust.js';
+import {
+  inputsDigest,
+  loadTrustData,
+  type TrustBaseline,
+  type TrustData,
+  type TrustInputs,
+} from './trust.js';
 
 export interface TrustRequest {
   readonly id: number;
@@ -16,7 +22,13 @@ export interface TrustRequest {
 }
 
 export type TrustResponse =
-  | { readonly id: number; readonly ok: true; readonly data: TrustData; readonly elapsedMs: number }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      /** null: the inputs are byte for byte those of `previous` (nothing was parsed). */
+      readonly data: TrustData | null;
+      readonly elapsedMs: number;
+    }
   | {
       readonly id: number;
       readonly ok: false;
@@ -46,7 +58,18 @@ yieldToTheEventLoop();
 parentPort?.on('message', (request: TrustRequest) => {
   const started = performance.now();
   try {
-    const data = loadTrustData(request.inputs, request.previous);
+    const { previous } = request;
+    if (previous !== null && inputsDigest(request.inputs) === previous.inputDigest) {
+      const response: TrustResponse = {
+        id: request.id,
+        ok: true,
+        data: null,
+        elapsedMs: performance.now() - started,
+      };
+      parentPort?.postMessage(response);
+      return;
+    }
+    const data = loadTrustData(request.inputs, previous);
     const transfer = data.issuers.flatMap((i) => [i.set.serials.buffer, i.set.revokedAt.buffer]);
     const response: TrustResponse = {
       id: request.id,

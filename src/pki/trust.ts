@@ -19,7 +19,7 @@ import {
   verifyCrlSignature,
 } from './crl.js';
 import { DerError } from './der.js';
-import { expandCrlPaths, readBlocksOf } from './files.js';
+import { expandCrlPaths, InputDigest, readBlocksOf, readInput } from './files.js';
 import { PemError } from './pem.js';
 import {
   buildRevocationSet,
@@ -61,16 +61,20 @@ export interface TrustData {
   readonly crls: readonly CrlSummary[];
   /** Things an operator should know that do not stop the load. */
   readonly warnings: readonly string[];
+  /** Of the bytes this was read from (InputDigest over the CA bundle, then each CRL file). */
+  readonly inputDigest: string;
 }
 
 /** What the rollback check needs from the snapshot in force (not its serial buffers). */
 export interface TrustBaseline {
   readonly caDers: readonly Uint8Array[];
   readonly issuers: readonly Pick<IssuerRevocations, 'caIndex' | 'crlNumber' | 'thisUpdate'>[];
+  readonly inputDigest: string;
 }
 
 export function baselineOf(data: TrustData): TrustBaseline {
   return {
+    inputDigest: data.inputDigest,
     caDers: data.caDers,
     issuers: data.issuers.map(({ caIndex, crlNumber, thisUpdate }) => ({
       caIndex,
@@ -99,7 +103,8 @@ export function loadTrustData(
   now = Date.now(),
 ): TrustData {
   const warnings: string[] = [];
-  const cas = readCaBundle(inputs.clientCaFile, warnings);
+  const digest = digestOf(inputs);
+  const cas = readCaBundle(inputs.clientCaFile, warnings, digest);
   const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
   const summaries: CrlSummary[] = [];
 
@@ -109,6 +114,7 @@ export function loadTrustData(
       file,
       ['X509 CRL'],
       'CRL (PEM "X509 CRL" block or DER)',
+      digest,
     )) {
       const crl = parseCrlOf(file, block.der);
       const caIndex = findSigner(crl, cas, file);
@@ -119,11 +125,8 @@ export function loadTrustData(
           `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
         );
       }
-      if (crl.nextUpdate !== null && crl.nextUpdate < now) {
-        warnings.push(
-          `${file}: CRL of "${crl.issuer}" expired at ${iso(crl.nextUpdate)} (--crl-expired-policy applies)`,
-        );
-      }
+      if (crl.nextUpdate !== null && crl.nextUpdate < now)
+        warnings.push(expiryWarning(file, crl.issuer, crl.nextUpdate));
       const group = perCa.get(caIndex) ?? { crls: [], files: [] };
       group.crls.push(crl);
       if (!group.files.includes(file)) group.files.push(file);
@@ -166,20 +169,56 @@ export function loadTrustData(
     issuers,
     crls: summaries,
     warnings,
+    inputDigest: digest.hex(),
   };
+}
+
+function digestOf(inputs: TrustInputs): InputDigest {
+  return new InputDigest(`crl-missing-policy=${inputs.crlMissingPolicy}`);
+}
+
+/**
+ * The digest loadTrustData would give the inputs as they are on disk now, from reading them
+ * only: when it is the digest of the data in force, a load would find exactly that again (its
+ * checks depend on the bytes, and on the time only for CRLs not valid yet, which cannot become
+ * so later). The reload that follows a change twice (a SIGHUP and the watcher's event) costs a
+ * read, not a parse.
+ */
+export function inputsDigest(inputs: TrustInputs): string {
+  const digest = digestOf(inputs);
+  digest.add(inputs.clientCaFile, readInput(CLIENT_CA, inputs.clientCaFile));
+  for (const file of expandCrlPaths(CRL_FILE, inputs.crlFiles))
+    digest.add(file, readInput(CRL_FILE, file));
+  return digest.hex();
+}
+
+function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
+  return `${file}: CRL of "${issuer}" expired at ${iso(nextUpdate)} (--crl-expired-policy applies)`;
+}
+
+/** `data`'s warnings as a load at `now` would give them: CRLs expired since are added. */
+export function warningsAt(data: TrustData, now: number): readonly string[] {
+  const added: string[] = [];
+  for (const crl of data.crls) {
+    if (crl.nextUpdate === null || crl.nextUpdate >= now) continue;
+    const warning = expiryWarning(crl.file, crl.issuer, crl.nextUpdate);
+    if (!data.warnings.includes(warning)) added.push(warning);
+  }
+  return added.length === 0 ? data.warnings : [...data.warnings, ...added];
 }
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
-function readCaBundle(file: string, warnings: string[]): Certificate[] {
+function readCaBundle(file: string, warnings: string[], digest: InputDigest): Certificate[] {
   const cas: Certificate[] = [];
   for (const block of readBlocksOf(
     CLIENT_CA,
     file,
     ['CERTIFICATE', 'TRUSTED CERTIFICATE'],
     'certificate',
+    digest,
   )) {
     let cert: Certificate;
     try {

@@ -10,7 +10,8 @@ import { InputError } from '../../src/errors.js';
 import { parseCrl, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { inputsDigest, loadTrustData, TrustStore, warningsAt } from '../../src/pki/trust.js';
+import { TrustLoader } from '../../src/pki/trust-loader.js';
 
 let dir: string;
 let ca: Authority;
@@ -387,5 +388,83 @@ describe('trust loading', () => {
       ).issuers[0]?.crlNumber,
       '6',
     );
+  });
+});
+
+describe('reloading inputs that did not change', () => {
+  test('the digest read from disk is the digest of the bytes a load parsed (files and directories)', () => {
+    const bundle = file('dg.crt', ca.certPem + rsaCa.certPem);
+    const crlDir = join(dir, 'dg-crls');
+    mkdirSync(crlDir, { recursive: true });
+    writeFileSync(join(crlDir, 'k8s.crl'), ca.crl({ revoked: [{ serial: '01' }] }));
+    writeFileSync(join(crlDir, 'rsa.pem'), crlPem(rsaCa.crl({ revoked: [{ serial: 'AA' }] })));
+    const inputs = {
+      clientCaFile: bundle,
+      crlFiles: [crlDir],
+      crlMissingPolicy: 'reject',
+    } as const;
+    const loaded = loadTrustData(inputs, null);
+    assert.match(loaded.inputDigest, /^[0-9a-f]{64}$/);
+    assert.equal(inputsDigest(inputs), loaded.inputDigest);
+    // Any change of bytes, of the file set or of the policy is another digest.
+    assert.notEqual(inputsDigest({ ...inputs, crlMissingPolicy: 'allow' }), loaded.inputDigest);
+    writeFileSync(join(crlDir, 'rsa.pem'), crlPem(rsaCa.crl({ revoked: [{ serial: 'AB' }] })));
+    const changed = inputsDigest(inputs);
+    assert.notEqual(changed, loaded.inputDigest);
+    writeFileSync(join(crlDir, 'extra.crl'), ca.crl({ revoked: [{ serial: '02' }] }));
+    assert.notEqual(inputsDigest(inputs), changed);
+  });
+
+  test('the worker answers "unchanged" without parsing, and parses again after any change', async () => {
+    const caFile = file('un.crt', ca.certPem);
+    const crlFile = file('un.crl', crlPem(ca.crl({ crlNumber: 7, revoked: [{ serial: '0A' }] })));
+    const inputs = {
+      clientCaFile: caFile,
+      crlFiles: [crlFile],
+      crlMissingPolicy: 'reject',
+    } as const;
+    const loader = new TrustLoader();
+    try {
+      const first = await loader.load(inputs, null);
+      assert.equal(first.unchanged, false);
+      const again = await loader.load(inputs, first.data);
+      assert.equal(again.unchanged, true);
+      // The revocations in force, not a new parse of them.
+      assert.equal(again.data.issuers[0]?.set, first.data.issuers[0]?.set);
+      writeFileSync(crlFile, crlPem(ca.crl({ crlNumber: 8, revoked: [{ serial: '0B' }] })));
+      const next = await loader.load(inputs, first.data);
+      assert.equal(next.unchanged, false);
+      assert.equal(next.data.issuers[0]?.crlNumber, '8');
+      // A file that became unreadable fails the reload, as a parse would.
+      rmSync(crlFile);
+      await assert.rejects(loader.load(inputs, next.data), (err: unknown) => {
+        assert.ok(err instanceof InputError);
+        assert.equal(err.file, crlFile);
+        return true;
+      });
+    } finally {
+      await loader.close();
+    }
+  });
+
+  test('warnings are those of a load now: a CRL expired since is reported', () => {
+    const caFile = file('ex.crt', ca.certPem);
+    const nextUpdate = new Date(Date.now() + 60_000);
+    const crlFile = file('ex.crl', crlPem(ca.crl({ nextUpdate })));
+    const data = loadTrustData(
+      { clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' },
+      null,
+    );
+    assert.deepEqual(data.warnings, []);
+    assert.equal(warningsAt(data, Date.now()), data.warnings);
+    const later = nextUpdate.getTime() + 1000;
+    const fresh = loadTrustData(
+      { clientCaFile: caFile, crlFiles: [crlFile], crlMissingPolicy: 'reject' },
+      null,
+      later,
+    );
+    assert.equal(fresh.warnings.length, 1);
+    assert.deepEqual(warningsAt(data, later), fresh.warnings);
+    assert.deepEqual(warningsAt(fresh, later), fresh.warnings);
   });
 });
