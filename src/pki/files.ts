@@ -61,10 +61,18 @@ export function readBlocksOf(
   file: string,
   labels: readonly string[],
   what: string,
-  digest?: InputDigest,
 ): PemBlock[] {
-  const bytes = readInput(flag, file);
-  digest?.add(file, bytes);
+  return blocksIn(flag, file, readInput(flag, file), labels, what);
+}
+
+/** readBlocksOf for bytes already read from `file`. */
+export function blocksIn(
+  flag: string,
+  file: string,
+  bytes: Buffer,
+  labels: readonly string[],
+  what: string,
+): PemBlock[] {
   let blocks: PemBlock[];
   try {
     blocks = readBlocks(bytes, labels);

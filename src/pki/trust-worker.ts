@@ -8,8 +8,8 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage, InputError } from '../errors.js';
 import {
-  inputsDigest,
   loadTrustData,
+  readTrustFiles,
   type TrustBaseline,
   type TrustData,
   type TrustInputs,
@@ -58,8 +58,9 @@ yieldToTheEventLoop();
 parentPort?.on('message', (request: TrustRequest) => {
   const started = performance.now();
   try {
-    const { previous } = request;
-    if (previous !== null && inputsDigest(request.inputs) === previous.inputDigest) {
+    const { inputs, previous } = request;
+    const files = readTrustFiles(inputs);
+    if (previous !== null && files.digest === previous.inputDigest) {
       const response: TrustResponse = {
         id: request.id,
         ok: true,
@@ -69,7 +70,7 @@ parentPort?.on('message', (request: TrustRequest) => {
       parentPort?.postMessage(response);
       return;
     }
-    const data = loadTrustData(request.inputs, previous);
+    const data = loadTrustData(inputs, previous, Date.now(), files);
     const transfer = data.issuers.flatMap((i) => [i.set.serials.buffer, i.set.revokedAt.buffer]);
     const response: TrustResponse = {
       id: request.id,

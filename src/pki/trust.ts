@@ -19,7 +19,7 @@ import {
   verifyCrlSignature,
 } from './crl.js';
 import { DerError } from './der.js';
-import { expandCrlPaths, InputDigest, readBlocksOf, readInput } from './files.js';
+import { blocksIn, expandCrlPaths, InputDigest, readInput } from './files.js';
 import { PemError } from './pem.js';
 import {
   buildRevocationSet,
@@ -101,20 +101,20 @@ export function loadTrustData(
   inputs: TrustInputs,
   previous: TrustBaseline | null,
   now = Date.now(),
+  files = readTrustFiles(inputs),
 ): TrustData {
   const warnings: string[] = [];
-  const digest = digestOf(inputs);
-  const cas = readCaBundle(inputs.clientCaFile, warnings, digest);
+  const cas = readCaBundle(inputs.clientCaFile, files.caBundle, warnings);
   const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
   const summaries: CrlSummary[] = [];
 
-  for (const file of expandCrlPaths(CRL_FILE, inputs.crlFiles)) {
-    for (const block of readBlocksOf(
+  for (const { file, bytes } of files.crls) {
+    for (const block of blocksIn(
       CRL_FILE,
       file,
+      bytes,
       ['X509 CRL'],
       'CRL (PEM "X509 CRL" block or DER)',
-      digest,
     )) {
       const crl = parseCrlOf(file, block.der);
       const caIndex = findSigner(crl, cas, file);
@@ -169,27 +169,35 @@ export function loadTrustData(
     issuers,
     crls: summaries,
     warnings,
-    inputDigest: digest.hex(),
+    inputDigest: files.digest,
   };
 }
 
-function digestOf(inputs: TrustInputs): InputDigest {
-  return new InputDigest(`crl-missing-policy=${inputs.crlMissingPolicy}`);
+/** The trust inputs as read from disk, each file once, and the digest of those bytes. */
+export interface TrustFiles {
+  readonly caBundle: Buffer;
+  readonly crls: ReadonlyArray<{ readonly file: string; readonly bytes: Buffer }>;
+  /** InputDigest of the CA bundle, then of each CRL file, after the policy. */
+  readonly digest: string;
 }
 
 /**
- * The digest loadTrustData would give the inputs as they are on disk now, from reading them
- * only: when it is the digest of the data in force, a load would find exactly that again (its
- * checks depend on the bytes, and on the time only for CRLs not valid yet, which cannot become
- * so later). The reload that follows a change twice (a SIGHUP and the watcher's event) costs a
- * read, not a parse.
+ * Reads every trust input (all of them are in memory until the load is done). When the digest
+ * is that of the data in force, a load would find exactly that data again: its checks depend
+ * on the bytes, and on the time only for CRLs not valid yet, which cannot become so later. So
+ * the reload that follows one change twice (a SIGHUP and the watcher's event) costs a read and
+ * a hash, not a parse.
  */
-export function inputsDigest(inputs: TrustInputs): string {
-  const digest = digestOf(inputs);
-  digest.add(inputs.clientCaFile, readInput(CLIENT_CA, inputs.clientCaFile));
-  for (const file of expandCrlPaths(CRL_FILE, inputs.crlFiles))
-    digest.add(file, readInput(CRL_FILE, file));
-  return digest.hex();
+export function readTrustFiles(inputs: TrustInputs): TrustFiles {
+  const digest = new InputDigest(`crl-missing-policy=${inputs.crlMissingPolicy}`);
+  const caBundle = readInput(CLIENT_CA, inputs.clientCaFile);
+  digest.add(inputs.clientCaFile, caBundle);
+  const crls = expandCrlPaths(CRL_FILE, inputs.crlFiles).map((file) => {
+    const bytes = readInput(CRL_FILE, file);
+    digest.add(file, bytes);
+    return { file, bytes };
+  });
+  return { caBundle, crls, digest: digest.hex() };
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
@@ -211,14 +219,14 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
-function readCaBundle(file: string, warnings: string[], digest: InputDigest): Certificate[] {
+function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certificate[] {
   const cas: Certificate[] = [];
-  for (const block of readBlocksOf(
+  for (const block of blocksIn(
     CLIENT_CA,
     file,
+    bytes,
     ['CERTIFICATE', 'TRUSTED CERTIFICATE'],
     'certificate',
-    digest,
   )) {
     let cert: Certificate;
     try {

@@ -10,7 +10,7 @@ import { InputError } from '../../src/errors.js';
 import { parseCrl, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { inputsDigest, loadTrustData, TrustStore, warningsAt } from '../../src/pki/trust.js';
+import { loadTrustData, readTrustFiles, TrustStore, warningsAt } from '../../src/pki/trust.js';
 import { TrustLoader } from '../../src/pki/trust-loader.js';
 
 let dir: string;
@@ -405,14 +405,17 @@ describe('reloading inputs that did not change', () => {
     } as const;
     const loaded = loadTrustData(inputs, null);
     assert.match(loaded.inputDigest, /^[0-9a-f]{64}$/);
-    assert.equal(inputsDigest(inputs), loaded.inputDigest);
+    assert.equal(readTrustFiles(inputs).digest, loaded.inputDigest);
     // Any change of bytes, of the file set or of the policy is another digest.
-    assert.notEqual(inputsDigest({ ...inputs, crlMissingPolicy: 'allow' }), loaded.inputDigest);
+    assert.notEqual(
+      readTrustFiles({ ...inputs, crlMissingPolicy: 'allow' }).digest,
+      loaded.inputDigest,
+    );
     writeFileSync(join(crlDir, 'rsa.pem'), crlPem(rsaCa.crl({ revoked: [{ serial: 'AB' }] })));
-    const changed = inputsDigest(inputs);
+    const changed = readTrustFiles(inputs).digest;
     assert.notEqual(changed, loaded.inputDigest);
     writeFileSync(join(crlDir, 'extra.crl'), ca.crl({ revoked: [{ serial: '02' }] }));
-    assert.notEqual(inputsDigest(inputs), changed);
+    assert.notEqual(readTrustFiles(inputs).digest, changed);
   });
 
   test('the worker answers "unchanged" without parsing, and parses again after any change', async () => {
