@@ -153,7 +153,7 @@ function sanitize(
         out.push([name, value]);
         break;
       case Fate.ForwardedFor:
-        forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
+        forwardedFor = joinForwardedFor(forwardedFor, value);
         break;
       case Fate.Te:
         if (options.keepTeTrailers && value.trim().toLowerCase() === 'trailers')
@@ -174,15 +174,19 @@ function sanitize(
   return out;
 }
 
-function joinForwardedFor(sent: string | null, client: string): string {
-  return sent === null ? client : `${sent}, ${client}`;
+/** An X-Forwarded-For list so far (null: none) with `next` appended. */
+function joinForwardedFor(sent: string | null, next: string): string {
+  return sent === null ? next : `${sent}, ${next}`;
 }
 
+/** The identity fields of a certificate; frozen, as a connection shares them by its requests. */
 function identityHeaders(identity: Identity, rules: IdentityHeaderRules): HeaderList {
-  return [
+  const fields: HeaderList = [
     [rules.userHeader, headerValue(identity.user)],
     ...identity.groups.map((group): [string, string] => [rules.groupHeader, headerValue(group)]),
   ];
+  for (const field of fields) Object.freeze(field);
+  return fields;
 }
 
 /**
@@ -231,7 +235,7 @@ export class ConnectionHeaders {
       if (fate === Fate.Keep) {
         if (lower !== 'host' && lower !== 'content-length') text += `${name}: ${value}\r\n`;
       } else if (fate === Fate.ForwardedFor) {
-        forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
+        forwardedFor = joinForwardedFor(forwardedFor, value);
       }
     }
     if (forwardedFor === null) return text + this.lines;
