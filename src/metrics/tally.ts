@@ -16,7 +16,7 @@ export class Tally {
 
   constructor(
     private readonly metric: Metric,
-    readonly labels: Labels,
+    private readonly labels: Labels,
   ) {}
 
   inc(): void {
@@ -26,10 +26,6 @@ export class Tally {
   /** Gauges only. */
   dec(): void {
     this.pending--;
-  }
-
-  add(count: number): void {
-    this.pending += count;
   }
 
   flush(): void {

@@ -1,7 +1,6 @@
 /**
  * Reading input files, with errors that name the flag the file came from.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, InputError } from '../errors.js';
@@ -120,26 +119,4 @@ export function expandCrlPaths(flag: string, paths: readonly string[]): string[]
     }
   }
   return files;
-}
-
-/**
- * SHA-256 of a set of input files, each named, measured and hashed as read: two loads that see
- * the same digest read the same bytes from the same files.
- */
-export class InputDigest {
-  private readonly hash: Hash;
-
-  /** `context`: what else the result depends on (e.g. a policy), hashed first. */
-  constructor(context: string) {
-    this.hash = createHash('sha256').update(`kube-crl-proxy inputs v1\n${context}\n`);
-  }
-
-  add(file: string, bytes: Uint8Array): void {
-    this.hash.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
-  }
-
-  /** The digest; the object is spent. */
-  hex(): string {
-    return this.hash.digest('hex');
-  }
 }

@@ -3,7 +3,7 @@
  * transferable data (CA DERs and one RevocationSet per CA) built in a worker thread by
  * `loadTrustData`, and read on the serving path through a TrustStore.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { errorMessage, InputError } from '../errors.js';
 import {
   type Certificate,
@@ -19,7 +19,7 @@ import {
   verifyCrlSignature,
 } from './crl.js';
 import { DerError } from './der.js';
-import { blocksIn, expandCrlPaths, InputDigest, readInput } from './files.js';
+import { blocksIn, expandCrlPaths, readInput } from './files.js';
 import { PemError } from './pem.js';
 import {
   buildRevocationSet,
@@ -61,7 +61,7 @@ export interface TrustData {
   readonly crls: readonly CrlSummary[];
   /** Things an operator should know that do not stop the load. */
   readonly warnings: readonly string[];
-  /** Of the bytes this was read from (InputDigest over the CA bundle, then each CRL file). */
+  /** SHA-256 of the bytes this was read from (readTrustFiles). */
   readonly inputDigest: string;
 }
 
@@ -177,7 +177,10 @@ export function loadTrustData(
 export interface TrustFiles {
   readonly caBundle: Buffer;
   readonly crls: ReadonlyArray<{ readonly file: string; readonly bytes: Buffer }>;
-  /** InputDigest of the CA bundle, then of each CRL file, after the policy. */
+  /**
+   * SHA-256 of the policy, then of each file's path, length and bytes (the CA bundle, then each
+   * CRL file): two loads with the same digest read the same bytes from the same files.
+   */
   readonly digest: string;
 }
 
@@ -189,15 +192,20 @@ export interface TrustFiles {
  * a hash, not a parse.
  */
 export function readTrustFiles(inputs: TrustInputs): TrustFiles {
-  const digest = new InputDigest(`crl-missing-policy=${inputs.crlMissingPolicy}`);
-  const caBundle = readInput(CLIENT_CA, inputs.clientCaFile);
-  digest.add(inputs.clientCaFile, caBundle);
-  const crls = expandCrlPaths(CRL_FILE, inputs.crlFiles).map((file) => {
-    const bytes = readInput(CRL_FILE, file);
-    digest.add(file, bytes);
-    return { file, bytes };
-  });
-  return { caBundle, crls, digest: digest.hex() };
+  const digest = createHash('sha256').update(
+    `kube-crl-proxy inputs v1\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
+  );
+  const read = (flag: string, file: string): Buffer => {
+    const bytes = readInput(flag, file);
+    digest.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
+    return bytes;
+  };
+  const caBundle = read(CLIENT_CA, inputs.clientCaFile);
+  const crls = expandCrlPaths(CRL_FILE, inputs.crlFiles).map((file) => ({
+    file,
+    bytes: read(CRL_FILE, file),
+  }));
+  return { caBundle, crls, digest: digest.digest('hex') };
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {

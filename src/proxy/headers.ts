@@ -203,7 +203,7 @@ export class ConnectionHeaders {
   constructor(
     private readonly remoteAddress: string,
     identity: Identity | null,
-    readonly rules: IdentityHeaderRules,
+    private readonly rules: IdentityHeaderRules,
   ) {
     this.identityFields = identity === null ? [] : identityHeaders(identity, rules);
     let text = '';
