@@ -389,6 +389,9 @@ const SIGNATURE_KEY_TYPES: Readonly<Record<string, readonly string[]>> = {
 /** keyCertSign in the first byte of a keyUsage BIT STRING. */
 const KEY_CERT_SIGN = 0x04;
 
+/** Longer issuer chains (or loops) are left to OpenSSL. */
+const MAX_ISSUER_CHAIN = 8;
+
 /** Read-only view of TrustData for the per-connection check. Built once per snapshot. */
 export class TrustStore {
   private readonly bySubject = new Map<string, CaEntry[]>();
@@ -474,6 +477,27 @@ export class TrustStore {
       return cert.checkIssued(only.cert.x509) ? only : null;
     }
     return candidates.find((c) => cert.checkIssued(c.cert.x509)) ?? null;
+  }
+
+  /**
+   * The certificates OpenSSL's automatic chain building adds after `cert` from this bundle
+   * (ssl_add_cert_chain: its issuer, that one's issuer, … up to a self-issued CA, the anchor
+   * included), when every step is unambiguous: exactly one certificate of the bundle carries
+   * the issuer Name, and it issued the one below (X509_check_issued). null otherwise, and
+   * for a self-issued `cert` (OpenSSL sends it alone).
+   */
+  issuerChainOf(cert: X509Certificate): X509Certificate[] | null {
+    if (cert.issuer === cert.subject) return null;
+    const chain: X509Certificate[] = [];
+    for (let below = cert; chain.length < MAX_ISSUER_CHAIN; ) {
+      const named = this.bySubject.get(below.issuer);
+      const issuer = named?.length === 1 ? (named[0] as CaEntry) : null;
+      if (issuer === null || !below.checkIssued(issuer.cert.x509)) return null;
+      chain.push(issuer.cert.x509);
+      if (issuer.cert.selfIssued) return chain;
+      below = issuer.cert.x509;
+    }
+    return null;
   }
 
   static revokedAt(entry: CaEntry, serial: Uint8Array): number {

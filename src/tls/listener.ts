@@ -9,8 +9,14 @@
  * ticket, two per connection). Every connection is a full handshake whose chain OpenSSL
  * verifies, and the revocation check runs on every connection regardless.
  */
-import { constants as cryptoConstants } from 'node:crypto';
-import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
+import {
+  createSecureContext,
+  createServer,
+  type SecureContextOptions,
+  type Server,
+  type TLSSocket,
+} from 'node:tls';
 import type { HostPort, Limits } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger, RateLimitedLog } from '../log.js';
@@ -49,8 +55,8 @@ export interface ListenerOptions {
 
 export class ClientListener {
   private readonly server: Server;
-  /** What the secure context in force was built from. */
-  private contextOptions: SecureContextOptions;
+  /** The inputs of the secure context in force. */
+  private contextInputs: ContextInputs;
   /** The handshake counters, as tallies (this is the per-connection path); every series from the start. */
   private readonly counted = {
     clientCert: tally(handshakes, { outcome: 'accepted', reason: 'client_cert' }),
@@ -65,9 +71,9 @@ export class ClientListener {
     credentials: Credentials,
     trust: TrustStore,
   ) {
-    this.contextOptions = secureContextOptions(credentials, trust);
+    this.contextInputs = contextInputs(credentials, trust);
     this.server = createServer({
-      ...this.contextOptions,
+      ...secureContextOptions(this.contextInputs, trust),
       ALPNProtocols: ['h2', 'http/1.1'],
       requestCert: true,
       rejectUnauthorized: false,
@@ -95,11 +101,11 @@ export class ClientListener {
    * parses the serving key and the CA bundle on the event loop's thread.
    */
   update(credentials: Credentials, trust: TrustStore): void {
-    const next = secureContextOptions(credentials, trust);
-    const current = this.contextOptions;
+    const next = contextInputs(credentials, trust);
+    const current = this.contextInputs;
     if (next.cert === current.cert && next.key === current.key && next.ca === current.ca) return;
-    this.server.setSecureContext(next);
-    this.contextOptions = next;
+    this.server.setSecureContext(secureContextOptions(next, trust));
+    this.contextInputs = next;
   }
 
   listen(): Promise<HostPort> {
@@ -157,14 +163,53 @@ export class ClientListener {
   }
 }
 
-function secureContextOptions(credentials: Credentials, trust: TrustStore): SecureContextOptions {
-  return {
-    cert: credentials.servingCertPem,
-    key: credentials.servingKeyPem,
-    ca: trust.caPem,
-    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
-  };
+export interface ContextInputs {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
 }
+
+function contextInputs(credentials: Credentials, trust: TrustStore): ContextInputs {
+  return { cert: credentials.servingCertPem, key: credentials.servingKeyPem, ca: trust.caPem };
+}
+
+/** The listener's secure context options for these PEM inputs (exported for its tests). */
+export function secureContextOptions(
+  inputs: ContextInputs,
+  trust: TrustStore,
+): SecureContextOptions {
+  const options = { ...inputs, secureOptions: cryptoConstants.SSL_OP_NO_TICKET };
+  const served = servedChainPem(inputs.cert, trust);
+  if (served === null) return options;
+  const withChain = { ...options, cert: served };
+  try {
+    // A chain certificate below OpenSSL's security level is refused here, where the
+    // automatic chain would have failed every handshake instead: keep that behaviour.
+    createSecureContext(withChain);
+    return withChain;
+  } catch {
+    return options;
+  }
+}
+
+/**
+ * The serving certificate with the chain OpenSSL would otherwise build on every handshake.
+ * When the serving file holds the leaf alone, OpenSSL completes its chain from the `ca` store
+ * (the client CA bundle) for each handshake — an X509_verify_cert of our own certificate,
+ * signature check included, ~2% of a full handshake's CPU — and skips that when the context
+ * has chain certificates. So the same chain is built here once per certificate or bundle
+ * change and given after the leaf: the Certificate message is unchanged. null: nothing to
+ * add (a chain in the file, no issuer in the bundle, or a step OpenSSL might take otherwise).
+ */
+export function servedChainPem(servingCertPem: string, trust: TrustStore): string | null {
+  if (servingCertPem.indexOf(PEM_CERT_BEGIN) !== servingCertPem.lastIndexOf(PEM_CERT_BEGIN)) {
+    return null;
+  }
+  const chain = trust.issuerChainOf(new X509Certificate(servingCertPem));
+  return chain === null ? null : servingCertPem + chain.map((c) => c.toString()).join('');
+}
+
+const PEM_CERT_BEGIN = '-----BEGIN CERTIFICATE-----';
 
 function handshakeOf(socket: TLSSocket): Handshake {
   return {
