@@ -10,7 +10,12 @@ import type { ProxyPeer } from './types.js';
 export async function startNodePipe(pki: BenchPki, upstreamPort: number): Promise<ProxyPeer> {
   const files = pki.test.files;
   const config: NodePipeConfig = {
-    servingCertFile: files.servingCert,
+    // The leaf with its issuer (the cluster CA), as kube-crl-proxy serves it: with the leaf
+    // alone, OpenSSL would build that chain again on every handshake (see servedChainPem).
+    servingCertFile: pki.test.write(
+      'node-pipe-serving-chain.crt',
+      pki.test.serving.certPem + pki.test.clusterCa.certPem,
+    ),
     servingKeyFile: files.servingKey,
     clientCaFile: files.clientCa,
     upstreamPort,

@@ -1,7 +1,9 @@
 /**
  * The shape shared by the request and connection scenarios: the same load against each
- * peer, round-robin for `rounds` rounds (so the machine's noise spreads over every peer),
- * CPU of the proxy process per operation, throughput and latency, medians of the rounds.
+ * peer, round-robin for `rounds` rounds (so the machine's noise spreads over every peer; odd
+ * rounds take the peers in reverse order, so none always comes first or last), CPU of the
+ * proxy process per operation, throughput and latency, medians of the rounds. Ratios to
+ * HAProxy are medians of each round's ratio (see ratioToHaproxy).
  */
 import { median, spread } from '../measure/stats.js';
 import { PEER_NAMES, type Peer, type PeerName } from '../peers/types.js';
@@ -74,7 +76,7 @@ export async function measurePeers(
 ): Promise<PeerFigures[]> {
   const rounds = new Map<PeerName, Round[]>(peers.map((p) => [p.name, []]));
   for (let r = 0; r < ctx.options.rounds; r++) {
-    for (const peer of peers) {
+    for (const peer of r % 2 === 0 ? peers : [...peers].reverse()) {
       ctx.progress(`${label}: ${peer.name}, round ${r + 1}/${ctx.options.rounds}`);
       rounds.get(peer.name)?.push(await measureWithRetry(ctx, label, peer, measure));
     }
@@ -99,10 +101,15 @@ async function measureWithRetry(
   }
 }
 
+/** The proxy's CPU µs per operation in one round; null without a figure (the direct path). */
+function cpuPerOpOf(round: Round): number | null {
+  return round.proxyCpuSeconds === null || round.ops === 0
+    ? null
+    : (round.proxyCpuSeconds / round.ops) * 1e6;
+}
+
 function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
-  const cpuPerOp = rounds
-    .filter((r) => r.proxyCpuSeconds !== null && r.ops > 0)
-    .map((r) => ((r.proxyCpuSeconds as number) / r.ops) * 1e6);
+  const cpuPerOp = rounds.map(cpuPerOpOf).filter((v): v is number => v !== null);
   const m = (f: (r: Round) => number | null) => {
     const values = rounds.map(f).filter((v): v is number => v !== null && Number.isFinite(v));
     return values.length === 0 ? null : median(values);
@@ -136,11 +143,23 @@ function figures(peer: PeerName, rounds: readonly Round[]): PeerFigures {
   };
 }
 
+/**
+ * A peer's CPU per operation ÷ HAProxy's: the median of the rounds' ratios. Within a round the
+ * two windows run back to back, so the host's slow swings (other tenants of the machine move
+ * HAProxy's own figure by 30% within minutes) cancel in each ratio; a ratio of the two medians
+ * would compare windows minutes apart.
+ */
 export function ratioToHaproxy(all: readonly PeerFigures[], peer: PeerName): number | null {
-  const ours = all.find((f) => f.peer === peer)?.cpuPerOpUs;
-  const theirs = all.find((f) => f.peer === 'haproxy')?.cpuPerOpUs;
-  if (ours === null || ours === undefined || theirs === null || theirs === undefined) return null;
-  return ours / theirs;
+  const ours = all.find((f) => f.peer === peer)?.rounds;
+  const theirs = all.find((f) => f.peer === 'haproxy')?.rounds;
+  if (ours === undefined || theirs === undefined) return null;
+  const ratios: number[] = [];
+  ours.forEach((round, i) => {
+    const a = cpuPerOpOf(round);
+    const b = theirs[i] === undefined ? null : cpuPerOpOf(theirs[i] as Round);
+    if (a !== null && b !== null && b > 0) ratios.push(a / b);
+  });
+  return ratios.length === 0 ? null : median(ratios);
 }
 
 export const fmt = {
