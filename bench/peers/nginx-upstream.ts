@@ -50,6 +50,7 @@ http {
     ssl_client_certificate ${pki.frontProxyCaFile};
     ssl_verify_client on;
     ssl_session_cache shared:SSL:10m;
+    ssl_protocols TLSv1.2 TLSv1.3;
     default_type application/json;
     location = ${WHOAMI_PATH} {
       return 200 '{"user":"$http_x_remote_user","group":"$http_x_remote_group","client":"$ssl_client_s_dn"}';

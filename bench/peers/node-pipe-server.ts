@@ -2,7 +2,7 @@
  * The Node floor: a TLS byte pipe with no HTTP work at all. Each client connection (client
  * certificate required, as the proxy's) gets its own upstream connection with the
  * front-proxy-client certificate, the ALPN protocol the client chose, and the last upstream
- * TLS session resumed (as kube-crl-proxy's upstream does), opened with the client's first
+ * TLS session resumed (kept as kube-crl-proxy's upstream keeps it), opened with the client's first
  * bytes; the bytes are piped both ways unread. No identity is injected and nothing is sanitised: it is not a proxy anyone should
  * run, only what node:tls and streams alone cost on this machine, in the same run.
  *
@@ -12,6 +12,7 @@
 import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, createSecureContext, createServer, type TLSSocket } from 'node:tls';
+import { withoutPeerCertificate } from '../../src/tls/ssl-session.js';
 
 export interface NodePipeConfig {
   readonly servingCertFile: string;
@@ -59,7 +60,9 @@ function main(config: NodePipeConfig): void {
         });
         upstream.setNoDelay(true);
         upstream.on('session', (s: Buffer) => {
-          session = s;
+          // Kept without the upstream's certificate, as kube-crl-proxy keeps it (a TLS 1.3
+          // resumption then does not decode that certificate again).
+          session = withoutPeerCertificate(s);
         });
         upstream.write(first);
         client.pipe(upstream).pipe(client);

@@ -14,6 +14,7 @@ import { UpstreamError, type UpstreamErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { upstreamErrors, zeroSeries } from '../metrics/metrics.js';
 import type { Credentials } from '../pki/credentials.js';
+import { withoutPeerCertificate } from '../tls/ssl-session.js';
 
 export type UpstreamProtocol = 'h2' | 'http/1.1';
 
@@ -176,7 +177,10 @@ export class Upstream {
       // Errors after the handshake belong to whoever uses the socket; this keeps an error
       // that arrives before they attach from being an uncaught exception.
       socket.on('error', ignore);
-      socket.on('session', (session: Buffer) => this.sessions.set(key, session));
+      // Kept without the apiserver's certificate: resuming then skips decoding it again.
+      socket.on('session', (session: Buffer) =>
+        this.sessions.set(key, withoutPeerCertificate(session)),
+      );
       socket.once('secureConnect', () => {
         clearTimeout(timer);
         socket.off('error', onError);

@@ -23,8 +23,8 @@ import type { Logger, RateLimitedLog } from '../log.js';
 import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
-import { readTlv } from '../pki/der.js';
 import type { TrustStore } from '../pki/trust.js';
+import { certificateInSession } from './ssl-session.js';
 import {
   type Handshake,
   REJECT_REASONS,
@@ -245,28 +245,6 @@ function sessionOf(socket: TLSSocket): Buffer | undefined {
   try {
     const session: unknown = socket.getSession();
     return Buffer.isBuffer(session) ? session : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const SESSION_PEER_TAG = 0xa3;
-
-/** A copy of the peer certificate in an SSL_SESSION; null: none; undefined: unreadable. */
-function certificateInSession(session: Buffer): Buffer | null | undefined {
-  try {
-    const outer = readTlv(session, 0, session.length);
-    if (outer.tag !== 0x30 || outer.end !== session.length) return undefined;
-    for (let pos = outer.contentStart; pos < outer.end; ) {
-      const field = readTlv(session, pos, outer.end);
-      if (field.tag === SESSION_PEER_TAG) {
-        const cert = readTlv(session, field.contentStart, field.end);
-        if (cert.tag !== 0x30 || cert.end !== field.end) return undefined;
-        return Buffer.from(session.subarray(cert.start, cert.end));
-      }
-      pos = field.end;
-    }
-    return null;
   } catch {
     return undefined;
   }

@@ -1,0 +1,80 @@
+/**
+ * What kube-crl-proxy reads in, and drops from, OpenSSL's encoding of a TLS session (the
+ * Buffers of `getSession()` and of the `session` event). ssl_asn1.c encodes it as
+ *
+ *   SSL_SESSION_ASN1 ::= SEQUENCE {
+ *     version INTEGER, ssl_version INTEGER, cipher OCTET STRING, session_id OCTET STRING,
+ *     master_key OCTET STRING, key_arg [0] IMPLICIT OCTET STRING OPTIONAL,
+ *     time [1] EXPLICIT INTEGER OPTIONAL, timeout [2] EXPLICIT INTEGER OPTIONAL,
+ *     peer [3] EXPLICIT Certificate OPTIONAL, … }
+ *
+ * Anything else in it is kept byte for byte; anything unexpected leaves the session as it is.
+ */
+import { readSmallInteger, readTlv, seq, Tag, type Tlv } from '../pki/der.js';
+
+const SESSION_PEER_TAG = 0xa3;
+const TLS1_3_VERSION = 0x0304;
+
+/** The session's top-level fields, or null when it is not an SSL_SESSION as encoded above. */
+function fieldsOf(session: Buffer): Tlv[] | null {
+  try {
+    const outer = readTlv(session, 0, session.length);
+    if (outer.tag !== Tag.sequence || outer.end !== session.length) return null;
+    const fields: Tlv[] = [];
+    for (let pos = outer.contentStart; pos < outer.end; ) {
+      const field = readTlv(session, pos, outer.end);
+      fields.push(field);
+      pos = field.end;
+    }
+    return fields;
+  } catch {
+    return null;
+  }
+}
+
+/** A copy of the peer certificate in a session; null: none; undefined: unreadable. */
+export function certificateInSession(session: Buffer): Buffer | null | undefined {
+  const fields = fieldsOf(session);
+  if (fields === null) return undefined;
+  const peer = fields.find((f) => f.tag === SESSION_PEER_TAG);
+  if (peer === undefined) return null;
+  try {
+    const cert = readTlv(session, peer.contentStart, peer.end);
+    if (cert.tag !== Tag.sequence || cert.end !== peer.end) return undefined;
+    return Buffer.from(session.subarray(cert.start, cert.end));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A TLS 1.3 client session without the server's certificate in it, for resuming.
+ *
+ * Resuming a session makes OpenSSL decode it (`setSession`, d2i_SSL_SESSION) and with it the
+ * server's certificate and public key — ~200 µs with OpenSSL 3.0's decoders, on every upstream
+ * connection — though nothing reads that certificate on a resumed connection: a TLS 1.3
+ * resumption is authenticated by the ticket's key, which only the server that verified as the
+ * apiserver holds, and Node checks neither chain nor hostname again (a resumed TLS 1.3 session
+ * with no peer certificate is `authorized`). When the server refuses the ticket, the handshake
+ * is a full one and verifies the certificate as the first did.
+ *
+ * Any other session (TLS 1.2, where Node would refuse a resumption without the certificate;
+ * one without a certificate; one not encoded as expected) is returned as it is.
+ */
+export function withoutPeerCertificate(session: Buffer): Buffer {
+  const fields = fieldsOf(session);
+  if (fields === null || fields.length < 2) return session;
+  const sslVersion = fields[1] as Tlv;
+  try {
+    if (sslVersion.tag !== Tag.integer || readSmallInteger(session, sslVersion) !== TLS1_3_VERSION)
+      return session;
+  } catch {
+    return session;
+  }
+  if (!fields.some((f) => f.tag === SESSION_PEER_TAG)) return session;
+  return seq(
+    ...fields
+      .filter((f) => f.tag !== SESSION_PEER_TAG)
+      .map((f) => session.subarray(f.start, f.end)),
+  );
+}
