@@ -178,6 +178,8 @@ export class Upstream {
       // that arrives before they attach from being an uncaught exception.
       socket.on('error', ignore);
       // Kept without the apiserver's certificate: resuming then skips decoding it again.
+      // Node emits 'session' only once the server verified (rejectUnauthorized stays on), so
+      // no session of a server that failed verification is ever kept (upstream.test.ts).
       socket.on('session', (session: Buffer) =>
         this.sessions.set(key, withoutPeerCertificate(session)),
       );

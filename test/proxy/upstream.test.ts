@@ -167,4 +167,33 @@ describe('upstream TLS sessions', () => {
       upstream.close();
     }
   });
+
+  test('a server that fails verification leaves no session to resume', async () => {
+    // A session kept without a certificate is trusted on resumption, so none may ever come
+    // from a connection that did not verify: Node emits `session` only after verification.
+    const stranger = await Authority.create({ commonName: 'stranger' });
+    const forged = await stranger.issue({
+      commonName: 'kube-apiserver',
+      usage: 'server',
+      ipAddresses: ['127.0.0.1'],
+    });
+    const { server, port, seen } = await apiserver(forged, 'TLSv1.3');
+    const upstream = upstreamTo(port);
+    try {
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(upstream.connect('http/1.1', 'front-proxy'), (err: Error) =>
+          /certificate/i.test(err.message),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(storedSessions(upstream), []);
+      assert.ok(
+        seen.every((s) => !s.reused),
+        'every attempt was a full handshake',
+      );
+    } finally {
+      upstream.close();
+      server.close();
+    }
+  });
 });
