@@ -10,7 +10,7 @@
  *
  * Anything else in it is kept byte for byte; anything unexpected leaves the session as it is.
  */
-import { readSmallInteger, readTlv, seq, Tag, type Tlv } from '../pki/der.js';
+import { children, readSmallInteger, readTlv, seq, Tag, type Tlv } from '../pki/der.js';
 
 const SESSION_PEER_TAG = 0xa3;
 const TLS1_3_VERSION = 0x0304;
@@ -20,13 +20,7 @@ function fieldsOf(session: Buffer): Tlv[] | null {
   try {
     const outer = readTlv(session, 0, session.length);
     if (outer.tag !== Tag.sequence || outer.end !== session.length) return null;
-    const fields: Tlv[] = [];
-    for (let pos = outer.contentStart; pos < outer.end; ) {
-      const field = readTlv(session, pos, outer.end);
-      fields.push(field);
-      pos = field.end;
-    }
-    return fields;
+    return children(session, outer);
   } catch {
     return null;
   }
