@@ -10,13 +10,7 @@
  * verifies, and the revocation check runs on every connection regardless.
  */
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
-import {
-  createSecureContext,
-  createServer,
-  type SecureContextOptions,
-  type Server,
-  type TLSSocket,
-} from 'node:tls';
+import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { HostPort, Limits } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger, RateLimitedLog } from '../log.js';
@@ -72,13 +66,15 @@ export class ClientListener {
     trust: TrustStore,
   ) {
     this.contextInputs = contextInputs(credentials, trust);
-    this.server = createServer({
-      ...secureContextOptions(this.contextInputs, trust),
-      ALPNProtocols: ['h2', 'http/1.1'],
-      requestCert: true,
-      rejectUnauthorized: false,
-      handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
-    });
+    this.server = withServedChain(this.contextInputs, trust, (context) =>
+      createServer({
+        ...context,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        requestCert: true,
+        rejectUnauthorized: false,
+        handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
+      }),
+    );
     this.server.maxConnections = options.limits.maxConnections;
     this.server.on('drop', () => {
       connectionsDropped.inc();
@@ -104,7 +100,7 @@ export class ClientListener {
     const next = contextInputs(credentials, trust);
     const current = this.contextInputs;
     if (next.cert === current.cert && next.key === current.key && next.ca === current.ca) return;
-    this.server.setSecureContext(secureContextOptions(next, trust));
+    withServedChain(next, trust, (context) => this.server.setSecureContext(context));
     this.contextInputs = next;
   }
 
@@ -173,23 +169,28 @@ function contextInputs(credentials: Credentials, trust: TrustStore): ContextInpu
   return { cert: credentials.servingCertPem, key: credentials.servingKeyPem, ca: trust.caPem };
 }
 
-/** The listener's secure context options for these PEM inputs (exported for its tests). */
-export function secureContextOptions(
+/**
+ * Builds the listener's secure context from these PEM inputs with `build` (which throws, as
+ * tls.createServer and setSecureContext do, when OpenSSL refuses the options): with the served
+ * chain, or with the inputs as they are when there is none to add or OpenSSL refuses a chain
+ * certificate (one below its security level, where the automatic chain would have failed every
+ * handshake instead: that behaviour is kept). Exported for its tests.
+ */
+export function withServedChain<T>(
   inputs: ContextInputs,
   trust: TrustStore,
-): SecureContextOptions {
+  build: (context: SecureContextOptions) => T,
+): T {
   const options = { ...inputs, secureOptions: cryptoConstants.SSL_OP_NO_TICKET };
   const served = servedChainPem(inputs.cert, trust);
-  if (served === null) return options;
-  const withChain = { ...options, cert: served };
-  try {
-    // A chain certificate below OpenSSL's security level is refused here, where the
-    // automatic chain would have failed every handshake instead: keep that behaviour.
-    createSecureContext(withChain);
-    return withChain;
-  } catch {
-    return options;
+  if (served !== null) {
+    try {
+      return build({ ...options, cert: served });
+    } catch {
+      // Built below without the chain; an error of the inputs themselves is thrown there.
+    }
   }
+  return build(options);
 }
 
 /**

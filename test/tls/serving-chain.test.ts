@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, type SecureContextOptions, type Server } from 'node:tls';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
-import { secureContextOptions, servedChainPem } from '../../src/tls/listener.js';
+import { servedChainPem, withServedChain } from '../../src/tls/listener.js';
 
 let dir: string;
 let root: Authority;
@@ -46,8 +46,8 @@ function listen(options: SecureContextOptions): Promise<Server> {
 }
 
 /** The certificates of the server's Certificate message, in order, as openssl prints them. */
-async function served(options: SecureContextOptions): Promise<string[]> {
-  const server = await listen(options);
+async function served(listening: Promise<Server>): Promise<string[]> {
+  const server = await listening;
   try {
     const address = server.address();
     assert.ok(address !== null && typeof address === 'object');
@@ -74,8 +74,8 @@ async function assertServedAsOpenSsl(
 ): Promise<void> {
   const trust = trustOf(bundle);
   const inputs = { cert: certPem, key: serving.keyPem, ca: trust.caPem };
-  const ours = await served(secureContextOptions(inputs, trust));
-  const openssl = await served(inputs);
+  const ours = await served(withServedChain(inputs, trust, listen));
+  const openssl = await served(listen(inputs));
   assert.deepEqual(ours, openssl, 'the listener serves what OpenSSL chains by itself');
   assert.deepEqual(
     ours,
