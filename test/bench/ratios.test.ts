@@ -38,6 +38,17 @@ const context = (rounds: number) =>
     progress: () => {},
   }) as unknown as BenchContext;
 
+/** measurePeers over the peers of `figures` (3 rounds), each round giving a peer its next figure. */
+function measuredRounds(figures: Partial<Record<PeerName, (number | null)[]>>) {
+  const calls = new Map<PeerName, number>();
+  const peers = Object.keys(figures).map((n) => peer(n as PeerName));
+  return measurePeers(context(3), 'x', peers, async (p) => {
+    const i = calls.get(p.name) ?? 0;
+    calls.set(p.name, i + 1);
+    return round(figures[p.name]?.[i] ?? null);
+  });
+}
+
 describe('benchmark ratios', () => {
   test('odd rounds take the peers in reverse order', async () => {
     const order: PeerName[] = [];
@@ -56,42 +67,20 @@ describe('benchmark ratios', () => {
   test('vs HAProxy is the median of each round’s ratio, not the ratio of the medians', async () => {
     // The host slows down over the run; kube-crl-proxy is 5–10% dearer than HAProxy in every
     // round, but the ratio of the medians (200 / 250 = 0.8) would say it is cheaper.
-    const figures = new Map<PeerName, number[]>([
-      ['kube-crl-proxy', [100, 200, 400]],
-      ['haproxy', [95, 250, 380]],
-    ]);
-    const calls = new Map<PeerName, number>();
-    const all = await measurePeers(
-      context(3),
-      'x',
-      ['kube-crl-proxy', 'haproxy'].map((n) => peer(n as PeerName)),
-      async (p) => {
-        const i = calls.get(p.name) ?? 0;
-        calls.set(p.name, i + 1);
-        return round(figures.get(p.name)?.[i] ?? null);
-      },
-    );
+    const all = await measuredRounds({
+      'kube-crl-proxy': [100, 200, 400],
+      haproxy: [95, 250, 380],
+    });
     const ratio = ratioToHaproxy(all, 'kube-crl-proxy');
     assert.ok(ratio !== null);
     assert.ok(Math.abs(ratio - 400 / 380) < 1e-9, `got ${ratio}`);
   });
 
   test('a round without a figure on either side is left out', async () => {
-    const figures = new Map<PeerName, (number | null)[]>([
-      ['kube-crl-proxy', [110, null, 120]],
-      ['haproxy', [100, 100, null]],
-    ]);
-    const calls = new Map<PeerName, number>();
-    const all = await measurePeers(
-      context(3),
-      'x',
-      ['kube-crl-proxy', 'haproxy'].map((n) => peer(n as PeerName)),
-      async (p) => {
-        const i = calls.get(p.name) ?? 0;
-        calls.set(p.name, i + 1);
-        return round(figures.get(p.name)?.[i] ?? null);
-      },
-    );
+    const all = await measuredRounds({
+      'kube-crl-proxy': [110, null, 120],
+      haproxy: [100, 100, null],
+    });
     assert.equal(ratioToHaproxy(all, 'kube-crl-proxy'), 1.1);
     assert.equal(ratioToHaproxy(all, 'node-tls-pipe'), null);
   });
