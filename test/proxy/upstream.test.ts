@@ -73,6 +73,16 @@ function upstreamTo(port: number): Upstream {
   return upstream;
 }
 
+/** A certificate for the apiserver's name and address from a CA the proxy does not trust. */
+async function forgedApiserverCert(): Promise<IssuedCert> {
+  const stranger = await Authority.create({ commonName: 'stranger' });
+  return stranger.issue({
+    commonName: 'kube-apiserver',
+    usage: 'server',
+    ipAddresses: ['127.0.0.1'],
+  });
+}
+
 /** The sessions the upstream would offer next (white-box: what it keeps is the point). */
 function storedSessions(upstream: Upstream): Buffer[] {
   return [...(upstream as unknown as { sessions: Map<string, Buffer> }).sessions.values()];
@@ -143,12 +153,7 @@ describe('upstream TLS sessions', () => {
       // Same address, new server (new ticket keys), with a certificate of a CA the proxy does
       // not trust: the stored session must not let it pass.
       first.server.close();
-      const stranger = await Authority.create({ commonName: 'stranger' });
-      const forged = await stranger.issue({
-        commonName: 'kube-apiserver',
-        usage: 'server',
-        ipAddresses: ['127.0.0.1'],
-      });
+      const forged = await forgedApiserverCert();
       const second = createServer({ cert: forged.certPem, key: forged.keyPem });
       second.on('secureConnection', (s: TLSSocket) => {
         open.push(s);
@@ -171,12 +176,7 @@ describe('upstream TLS sessions', () => {
   test('a server that fails verification leaves no session to resume', async () => {
     // A session kept without a certificate is trusted on resumption, so none may ever come
     // from a connection that did not verify: Node emits `session` only after verification.
-    const stranger = await Authority.create({ commonName: 'stranger' });
-    const forged = await stranger.issue({
-      commonName: 'kube-apiserver',
-      usage: 'server',
-      ipAddresses: ['127.0.0.1'],
-    });
+    const forged = await forgedApiserverCert();
     const { server, port, seen } = await apiserver(forged, 'TLSv1.3');
     const upstream = upstreamTo(port);
     try {
