@@ -13,6 +13,7 @@ import {
   contextTag,
   DerError,
   expectTlv,
+  magnitudeStart,
   readBitStringBytes,
   readOid,
   readSmallInteger,
@@ -216,16 +217,12 @@ function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
   for (let pos = revoked.contentStart; pos < revoked.end; ) {
     const entry = readTlv(der, pos, revoked.end);
     if (entry.tag !== Tag.sequence) throw new DerError('revoked entry must be a SEQUENCE', pos);
-    const serial = readUnsignedInteger(
-      der,
-      expectTlv(der, entry.contentStart, entry.end, Tag.integer, 'userCertificate'),
-    );
-    if (serial.length > MAX_SERIAL_BYTES) {
-      throw new CrlError(
-        `serial number of ${serial.length} bytes is longer than ${MAX_SERIAL_BYTES}`,
-      );
+    const serialTlv = expectTlv(der, entry.contentStart, entry.end, Tag.integer, 'userCertificate');
+    const length = serialTlv.end - magnitudeStart(der, serialTlv);
+    if (length > MAX_SERIAL_BYTES) {
+      throw new CrlError(`serial number of ${length} bytes is longer than ${MAX_SERIAL_BYTES}`);
     }
-    if (serial.length > width) width = serial.length;
+    if (length > width) width = length;
     count++;
     pos = entry.end;
   }
@@ -237,8 +234,9 @@ function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
     const serialTlv = readTlv(der, entry.contentStart, entry.end);
     if ((der[serialTlv.contentStart] as number) & 0x80)
       throw new CrlError('negative serial number');
-    const serial = readUnsignedInteger(der, serialTlv);
-    serials.set(serial, i * width + width - serial.length);
+    const from = magnitudeStart(der, serialTlv);
+    for (let k = from, to = (i + 1) * width - (serialTlv.end - from); k < serialTlv.end; k++, to++)
+      serials[to] = der[k] as number;
     const dateTlv = readTlv(der, serialTlv.end, entry.end);
     revokedAt[i] = readTime(der, dateTlv);
     if (dateTlv.end < entry.end) {

@@ -104,6 +104,23 @@ function decodeBody(bytes: Buffer, start: number, end: number, what: string): Bu
   let digits = 0;
   let pads = 0;
   for (let i = start; i < end; i++) {
+    // A whole group of four digits at once (what a PEM line is made of): half the time of one
+    // byte per turn for a 47 MB CRL. Anything else takes the byte-wise path below.
+    if (digits === 0 && pads === 0 && i + 4 <= end) {
+      const a = BASE64[bytes[i] as number] as number;
+      const b = BASE64[bytes[i + 1] as number] as number;
+      const c = BASE64[bytes[i + 2] as number] as number;
+      const d = BASE64[bytes[i + 3] as number] as number;
+      if ((a | b | c | d) >= 0) {
+        const bits = (a << 18) | (b << 12) | (c << 6) | d;
+        out[n] = bits >>> 16;
+        out[n + 1] = (bits >>> 8) & 0xff;
+        out[n + 2] = bits & 0xff;
+        n += 3;
+        i += 3;
+        continue;
+      }
+    }
     const v = BASE64[bytes[i] as number] as number;
     if (v >= 0) {
       if (pads > 0) throw new PemError(`${what} has base64 after its padding`);

@@ -1,7 +1,9 @@
 /**
  * The revoked serials of one issuer: a sorted, de-duplicated, fixed-width byte buffer with a
- * parallel array of revocation times. 1M serials of 20 bytes cost 28 MB; a lookup is a binary
- * search of ~20 byte-wise comparisons. Built once per CRL load (in the worker), transferable
+ * parallel array of revocation times. Rows are whole 32-bit words (shorter serials are
+ * left-padded with zero bytes, as every serial narrower than the widest is), so the build moves
+ * rows as words. 1M serials of 20 bytes cost 28 MB; a lookup is a binary search of ~20
+ * byte-wise comparisons. Built once per CRL load (in the worker), transferable
  * to the main thread and to cluster workers without copying, never mutated.
  */
 import type { RevokedEntries } from './crl.js';
@@ -24,7 +26,8 @@ export const EMPTY_REVOCATION_SET: RevocationSet = {
 export function buildRevocationSet(lists: readonly RevokedEntries[]): RevocationSet {
   const total = lists.reduce((n, l) => n + l.count, 0);
   if (total === 0) return EMPTY_REVOCATION_SET;
-  const width = lists.reduce((w, l) => Math.max(w, l.width), 1);
+  const widest = lists.reduce((w, l) => Math.max(w, l.width), 1);
+  const width = Math.ceil(widest / WORD) * WORD;
   const serials = new Uint8Array(total * width);
   const times = new Float64Array(total);
   let row = 0;
@@ -43,43 +46,63 @@ export function buildRevocationSet(lists: readonly RevokedEntries[]): Revocation
   }
   const order = isSorted(serials, width, total)
     ? identityOrder(total)
-    : (keyOrder(serials, width, total) ?? radixOrder(serials, width, total));
+    : (prefixOrder(serials, width, total) ?? radixOrder(serials, width, total));
   return dedupeInOrder(serials, times, width, order);
 }
 
-/** Rows a float sort key can carry: 32 key bits and the row number fit a double's 53 bits. */
-const KEY_ROWS = 2 ** 21;
+const WORD = 4;
+
 /** Longest run of rows sharing their first four bytes that is finished by insertion sort. */
 const MAX_TIE_RUN = 32;
 
 /**
- * The common case, random serials (what CAs issue): sort on the first four bytes with the
- * engine's numeric sort of a Float64Array (key × 2^21 + row: one native sort, no comparator),
- * then order the rare rows that share those bytes by their whole value. 1M rows of 20 bytes:
- * 10× faster than the radix sort, which makes 20 passes over the rows (bench, scenario index).
- * Null when the serials are structured so that long runs share their first bytes: the radix
- * sort, linear whatever the data, takes those.
+ * The common case, random serials (what CAs issue): a stable LSD radix sort of the rows on
+ * their first four bytes, two passes of 16 bits, then the rare rows that share those bytes
+ * ordered by their whole value. 1M rows of 16 bytes: ~40 ms, against ~110 ms for the engine's
+ * sort of a Float64Array of keys and several times that for the byte-wise radix sort, which
+ * makes a pass per byte (bench, scenario index). Null when the serials are structured so that
+ * long runs share their first bytes: the byte-wise radix sort, linear whatever the data,
+ * takes those.
  */
-function keyOrder(serials: Uint8Array, width: number, count: number): Uint32Array | null {
-  if (count > KEY_ROWS) return null;
-  const prefixes = new Uint32Array(count);
-  const keys = new Float64Array(count);
+function prefixOrder(serials: Uint8Array, width: number, count: number): Uint32Array | null {
+  let prefixes = new Uint32Array(count);
+  let order = new Uint32Array(count);
   for (let row = 0, base = 0; row < count; row++, base += width) {
-    let key = 0;
-    for (let k = 0; k < 4; k++) key = key * 256 + (k < width ? (serials[base + k] as number) : 0);
-    prefixes[row] = key;
-    keys[row] = key * KEY_ROWS + row;
+    prefixes[row] =
+      (((serials[base] as number) << 24) |
+        ((serials[base + 1] as number) << 16) |
+        ((serials[base + 2] as number) << 8) |
+        (serials[base + 3] as number)) >>>
+      0;
+    order[row] = row;
   }
-  keys.sort();
-  const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) {
-    const key = keys[i] as number;
-    order[i] = key - Math.floor(key / KEY_ROWS) * KEY_ROWS;
+  let prefixesOut = new Uint32Array(count);
+  let orderOut = new Uint32Array(count);
+  const starts = new Uint32Array(0x10001);
+  for (const shift of [0, 16]) {
+    starts.fill(0);
+    for (let i = 0; i < count; i++) {
+      const digit = ((prefixes[i] as number) >>> shift) & 0xffff;
+      starts[digit + 1] = (starts[digit + 1] as number) + 1;
+    }
+    for (let d = 0; d < 0x10000; d++)
+      starts[d + 1] = (starts[d + 1] as number) + (starts[d] as number);
+    for (let i = 0; i < count; i++) {
+      const prefix = prefixes[i] as number;
+      const digit = (prefix >>> shift) & 0xffff;
+      const slot = starts[digit] as number;
+      starts[digit] = slot + 1;
+      prefixesOut[slot] = prefix;
+      orderOut[slot] = order[i] as number;
+    }
+    [prefixes, prefixesOut] = [prefixesOut, prefixes];
+    [order, orderOut] = [orderOut, order];
   }
-  if (width <= 4) return order;
+  // Rows of one word are their prefix: a run is one serial listed several times (dedupe's job).
+  if (width === WORD) return order;
   let runStart = 0;
   for (let i = 1; i <= count; i++) {
-    if (i < count && prefixes[order[i] as number] === prefixes[order[runStart] as number]) continue;
+    if (i < count && prefixes[i] === prefixes[runStart]) continue;
     if (i - runStart > MAX_TIE_RUN) return null;
     if (i - runStart > 1) insertionSort(serials, width, order, runStart, i);
     runStart = i;
@@ -163,33 +186,41 @@ function compareRows(
   return 0;
 }
 
+/** The rows in `order`, a serial listed twice kept once with its earliest time; copied as words. */
 function dedupeInOrder(
   serials: Uint8Array,
   times: Float64Array,
   width: number,
   order: Uint32Array,
 ): RevocationSet {
-  const outSerials = new Uint8Array(order.length * width);
+  const words = width / WORD;
+  const rows = new Uint32Array(serials.buffer, serials.byteOffset, order.length * words);
+  const outRows = new Uint32Array(order.length * words);
   const outTimes = new Float64Array(order.length);
   let n = 0;
   for (let i = 0; i < order.length; i++) {
-    const row = order[i] as number;
-    const time = times[row] as number;
-    if (n > 0 && compareRows(outSerials, (n - 1) * width, serials, row * width, width) === 0) {
+    const from = (order[i] as number) * words;
+    const time = times[order[i] as number] as number;
+    if (n > 0 && sameRow(outRows, (n - 1) * words, rows, from, words)) {
       if (time < (outTimes[n - 1] as number)) outTimes[n - 1] = time;
       continue;
     }
-    for (let k = 0, from = row * width, to = n * width; k < width; k++)
-      outSerials[to + k] = serials[from + k] as number;
+    for (let k = 0, to = n * words; k < words; k++) outRows[to + k] = rows[from + k] as number;
     outTimes[n] = time;
     n++;
   }
+  const outSerials = new Uint8Array(outRows.buffer);
   return {
     count: n,
     width,
     serials: n === order.length ? outSerials : outSerials.slice(0, n * width),
     revokedAt: n === order.length ? outTimes : outTimes.slice(0, n),
   };
+}
+
+function sameRow(a: Uint32Array, aOff: number, b: Uint32Array, bOff: number, words: number) {
+  for (let k = 0; k < words; k++) if (a[aOff + k] !== b[bOff + k]) return false;
+  return true;
 }
 
 /** Magnitude bytes of a hex serial as Node reports it (`3BCA…`, no 0x, any case). */

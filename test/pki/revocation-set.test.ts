@@ -74,6 +74,14 @@ describe('revocation index', () => {
     }
   });
 
+  test('narrow serials (rows of one word) unsorted, with duplicates and their earliest time', () => {
+    for (const width of [3, 4]) {
+      const serials = random(3_000, width);
+      const dupes = serials.slice(0, 1_000).toReversed();
+      check([entriesOf([...serials, ...dupes], width, (i) => 5_000 - i)]);
+    }
+  });
+
   test('short runs sharing their first four bytes are ordered by their whole value', () => {
     const prefixes = Array.from({ length: 300 }, () => randomBytes(4));
     const serials = Array.from({ length: 3_000 }, (_, i) =>
