@@ -3,8 +3,8 @@
  * buffer (no object per entry), plus the metadata and the signature check.
  *
  * Why not OpenSSL's `crl` option or @peculiar/x509: see reference/node-tls-facts.md. This walk
- * reads a 1M-entry CRL in about a second with tens of MB of memory, and is run in a worker
- * thread for reloads (crl-worker.ts).
+ * walks the 1M entries of a 47 MB CRL in ~150 ms with tens of MB of memory, and runs in the
+ * trust worker thread (trust-worker.ts).
  */
 import { constants as cryptoConstants, type KeyObject, verify } from 'node:crypto';
 import { OID_AUTHORITY_KEY_ID, readAuthorityKeyId, readExtensions } from './certificate.js';
