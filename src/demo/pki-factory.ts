@@ -69,6 +69,8 @@ export interface RevokedSpec {
   readonly revokedAt?: Date;
   /** RFC 5280 reason code, written as a CRL entry extension. */
   readonly reason?: number;
+  /** More crlEntryExtensions (each an encoded Extension), after the reason code (tests). */
+  readonly extensions?: readonly Uint8Array[];
 }
 
 export interface CrlOptions {
@@ -302,10 +304,13 @@ function encodeEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buf
       cachedTimeDer = der.time(when);
     }
     const parts = [der.integerFromBytes(serial), cachedTimeDer];
+    const extensions = [...(entry.extensions ?? [])];
     if (entry.reason !== undefined) {
-      const ext = der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason)));
-      parts.push(der.seq(ext));
+      extensions.unshift(
+        der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason))),
+      );
     }
+    if (extensions.length > 0) parts.push(der.seq(...extensions));
     chunks.push(der.seq(...parts));
   }
   return Buffer.concat(chunks);

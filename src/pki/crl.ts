@@ -19,7 +19,9 @@ import {
   readSmallInteger,
   readTime,
   readTlv,
+  readTlvInto,
   readUnsignedInteger,
+  scratchTlv,
   Tag,
   type Tlv,
   whole,
@@ -40,9 +42,6 @@ const OID_ISSUING_DISTRIBUTION_POINT = '2.5.29.28';
 const OID_FRESHEST_CRL = '2.5.29.46';
 const OID_AUTHORITY_INFO_ACCESS = '1.3.6.1.5.5.7.1.1';
 const OID_ISSUER_ALT_NAME = '2.5.29.18';
-const OID_REASON_CODE = '2.5.29.21';
-const OID_INVALIDITY_DATE = '2.5.29.24';
-const OID_CERTIFICATE_ISSUER = '2.5.29.29';
 
 /** Serial numbers longer than this are refused (RFC 5280 allows 20 octets). */
 export const MAX_SERIAL_BYTES = 32;
@@ -209,15 +208,18 @@ function checkIssuingDistributionPoint(der: Uint8Array, value: Tlv): void {
 
 /**
  * Two passes over revokedCertificates: the first finds the count and the widest serial, the
- * second fills one fixed-width buffer, so no object outlives its entry.
+ * second fills one fixed-width buffer. Nothing is allocated per entry: the elements are read
+ * into a few reused Tlvs (a 1M-entry CRL would otherwise make ~5M objects).
  */
 function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
+  const entry = scratchTlv();
+  const serialTlv = scratchTlv();
   let count = 0;
   let width = 1;
   for (let pos = revoked.contentStart; pos < revoked.end; ) {
-    const entry = readTlv(der, pos, revoked.end);
+    readTlvInto(der, pos, revoked.end, entry);
     if (entry.tag !== Tag.sequence) throw new DerError('revoked entry must be a SEQUENCE', pos);
-    const serialTlv = expectTlv(der, entry.contentStart, entry.end, Tag.integer, 'userCertificate');
+    expectTlv(der, entry.contentStart, entry.end, Tag.integer, 'userCertificate', serialTlv);
     const length = serialTlv.end - magnitudeStart(der, serialTlv);
     if (length > MAX_SERIAL_BYTES) {
       throw new CrlError(`serial number of ${length} bytes is longer than ${MAX_SERIAL_BYTES}`);
@@ -228,44 +230,106 @@ function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
   }
   const serials = new Uint8Array(count * width);
   const revokedAt = new Float64Array(count);
+  const dateTlv = scratchTlv();
+  const extensions = new EntryExtensionReader(der);
   let i = 0;
   for (let pos = revoked.contentStart; pos < revoked.end; i++) {
-    const entry = readTlv(der, pos, revoked.end);
-    const serialTlv = readTlv(der, entry.contentStart, entry.end);
+    readTlvInto(der, pos, revoked.end, entry);
+    readTlvInto(der, entry.contentStart, entry.end, serialTlv);
     if ((der[serialTlv.contentStart] as number) & 0x80)
       throw new CrlError('negative serial number');
     const from = magnitudeStart(der, serialTlv);
     for (let k = from, to = (i + 1) * width - (serialTlv.end - from); k < serialTlv.end; k++, to++)
       serials[to] = der[k] as number;
-    const dateTlv = readTlv(der, serialTlv.end, entry.end);
+    readTlvInto(der, serialTlv.end, entry.end, dateTlv);
     revokedAt[i] = readTime(der, dateTlv);
-    if (dateTlv.end < entry.end) {
-      const extensions = readTlv(der, dateTlv.end, entry.end);
-      if (extensions.end !== entry.end)
-        throw new DerError('trailing bytes in revoked entry', extensions.end);
-      checkEntryExtensions(der, extensions);
-    }
+    if (dateTlv.end < entry.end) extensions.check(dateTlv.end, entry.end);
     pos = entry.end;
   }
   return { count, width, serials, revokedAt };
 }
 
-function checkEntryExtensions(der: Uint8Array, extensions: Tlv): void {
-  for (const ext of readExtensions(der, extensions)) {
-    if (ext.oid === OID_CERTIFICATE_ISSUER) throw new CrlError('indirect CRLs are not supported');
-    if (ext.oid === OID_REASON_CODE) {
-      const reason = expectTlv(
-        der,
-        ext.value.contentStart,
-        ext.value.end,
-        Tag.enumerated,
-        'reasonCode',
-      );
-      // removeFromCRL only has meaning in delta CRLs, which are refused above.
-      if (der[reason.contentStart] === 8) throw new CrlError('removeFromCRL entry in a base CRL');
-    } else if (ext.oid !== OID_INVALIDITY_DATE && ext.critical) {
-      throw new CrlError(`unsupported critical CRL entry extension ${ext.oid}`);
+/** OBJECT IDENTIFIER contents of the entry extensions this reader knows (2.5.29.x). */
+const ENTRY_OID_REASON_CODE = [0x55, 0x1d, 0x15];
+const ENTRY_OID_INVALIDITY_DATE = [0x55, 0x1d, 0x18];
+const ENTRY_OID_CERTIFICATE_ISSUER = [0x55, 0x1d, 0x1d];
+
+/**
+ * The crlEntryExtensions of one entry, checked as readExtensions would read them (an id, an
+ * optional critical flag, an OCTET STRING value) but without an object or a string per
+ * extension: real CRLs carry a reason code on most entries. The OID is decoded to text only
+ * for an error message.
+ */
+class EntryExtensionReader {
+  private readonly list = scratchTlv();
+  private readonly ext = scratchTlv();
+  private readonly id = scratchTlv();
+  private readonly second = scratchTlv();
+  private readonly third = scratchTlv();
+  private readonly reason = scratchTlv();
+
+  constructor(private readonly der: Uint8Array) {}
+
+  /** The entry's bytes [from, end) after revocationDate: exactly one Extensions SEQUENCE. */
+  check(from: number, end: number): void {
+    const { der, list, ext, id, second, third } = this;
+    readTlvInto(der, from, end, list);
+    if (list.end !== end) throw new DerError('trailing bytes in revoked entry', list.end);
+    if (list.tag !== Tag.sequence) {
+      throw new DerError('expected Extensions (SEQUENCE)', list.start);
     }
+    for (let pos = list.contentStart; pos < list.end; pos = ext.end) {
+      readTlvInto(der, pos, list.end, ext);
+      if (ext.contentStart === ext.end) {
+        throw new DerError('extension without id or value', ext.start);
+      }
+      readTlvInto(der, ext.contentStart, ext.end, id);
+      if (id.end === ext.end) throw new DerError('extension without id or value', ext.start);
+      readTlvInto(der, id.end, ext.end, second);
+      const hasThird = second.end < ext.end;
+      if (hasThird) readTlvInto(der, second.end, ext.end, third);
+      if (hasThird && third.end !== ext.end) {
+        throw new DerError(
+          'extension with more than an id, a critical flag and a value',
+          ext.start,
+        );
+      }
+      const critical = hasThird && second.tag === Tag.boolean && der[second.contentStart] !== 0;
+      const value = hasThird ? third : second;
+      if (value.tag !== Tag.octetString) {
+        throw new DerError('extension value must be an OCTET STRING', value.start);
+      }
+      if (id.tag !== Tag.oid) throw new DerError('expected OBJECT IDENTIFIER', id.start);
+      // What readOid checks of an OID it does not need to decode.
+      if (id.end === id.contentStart) throw new DerError('empty OBJECT IDENTIFIER', id.start);
+      if ((der[id.end - 1] as number) & 0x80) {
+        throw new DerError('unterminated OID arc', id.end - 1);
+      }
+      if (this.isOid(ENTRY_OID_CERTIFICATE_ISSUER)) {
+        throw new CrlError('indirect CRLs are not supported');
+      }
+      if (this.isOid(ENTRY_OID_REASON_CODE)) {
+        const reason = expectTlv(
+          der,
+          value.contentStart,
+          value.end,
+          Tag.enumerated,
+          'reasonCode',
+          this.reason,
+        );
+        // removeFromCRL only has meaning in delta CRLs, which are refused above.
+        if (der[reason.contentStart] === 8) throw new CrlError('removeFromCRL entry in a base CRL');
+      } else if (critical && !this.isOid(ENTRY_OID_INVALIDITY_DATE)) {
+        throw new CrlError(`unsupported critical CRL entry extension ${readOid(der, id)}`);
+      }
+    }
+  }
+
+  private isOid(oid: readonly number[]): boolean {
+    const { der, id } = this;
+    if (id.end - id.contentStart !== oid.length) return false;
+    for (let k = 0; k < oid.length; k++) if (der[id.contentStart + k] !== oid[k]) return false;
+    return true;
   }
 }
 

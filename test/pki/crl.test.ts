@@ -219,6 +219,72 @@ describe('CRL reader', () => {
       /unsupported critical CRL extension 1\.2\.3\.4\.5/,
     );
   });
+
+  test('entry extensions: reason codes, invalidity dates and unknown non-critical ones are read; the rest refused', () => {
+    const ext = (oid: string, critical: boolean, value: Uint8Array) =>
+      critical
+        ? der.seq(der.oid(oid), der.boolean(true), der.octetString(value))
+        : der.seq(der.oid(oid), der.octetString(value));
+    const invalidity = ext('2.5.29.24', true, der.time(Date.parse('2026-10-01T00:00:00Z')));
+    const unknown = ext('1.2.3.4.5', false, der.integer(7));
+    const when = new Date('2026-11-01T00:00:00Z');
+    const entries = (spec: Partial<{ reason: number; extensions: Uint8Array[] }>) =>
+      parseCrl(
+        ca.crl({
+          revoked: [
+            { serial: '0A', revokedAt: when },
+            { serial: 'BEEF', revokedAt: when, ...spec },
+          ],
+        }),
+      ).entries;
+
+    const read = entries({ reason: 1, extensions: [invalidity, unknown] });
+    assert.equal(read.count, 2);
+    assert.equal(revokedAt(buildRevocationSet([read]), serialBytes('BEEF')), when.getTime());
+
+    const refused: Array<[Partial<{ reason: number; extensions: Uint8Array[] }>, RegExp]> = [
+      [{ reason: 8 }, /removeFromCRL entry in a base CRL/],
+      [{ extensions: [ext('2.5.29.29', false, der.seq())] }, /indirect CRLs are not supported/],
+      [
+        { extensions: [ext('1.2.3.4.5', true, der.integer(7))] },
+        /unsupported critical CRL entry extension 1\.2\.3\.4\.5/,
+      ],
+      [
+        { extensions: [der.seq(der.oid('2.5.29.21'), der.integer(1))] },
+        /extension value must be an OCTET STRING/,
+      ],
+      [{ extensions: [der.seq(der.oid('2.5.29.21'))] }, /extension without id or value/],
+      [{ extensions: [der.seq()] }, /extension without id or value/],
+      [
+        {
+          extensions: [
+            der.seq(
+              der.oid('1.2.3.4.5'),
+              der.boolean(false),
+              der.octetString(der.integer(1)),
+              der.integer(2),
+            ),
+          ],
+        },
+        /more than an id, a critical flag and a value/,
+      ],
+      [
+        {
+          extensions: [
+            der.seq(der.tlv(0x06, Buffer.from([0x55, 0x9d])), der.octetString(der.integer(1))),
+          ],
+        },
+        /unterminated OID arc/,
+      ],
+      [
+        { extensions: [der.seq(der.integer(1), der.octetString(der.integer(1)))] },
+        /expected OBJECT IDENTIFIER/,
+      ],
+      [{ extensions: [ext('2.5.29.21', false, der.integer(1))] }, /expected reasonCode/],
+    ];
+    for (const [spec, message] of refused)
+      assert.throws(() => entries(spec), message, String(message));
+  });
 });
 
 describe('revocation set', () => {
