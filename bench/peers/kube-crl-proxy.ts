@@ -43,6 +43,8 @@ export async function startKubeCrlProxy(
   // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
   const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const nodeFlags = [
+    // As deploy/ runs it (Dockerfile, systemd unit): one V8 helper thread.
+    '--v8-pool-size=1',
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];

@@ -78,6 +78,10 @@ describe('systemd unit', () => {
     assert.match(one('ReadOnlyPaths'), /\/etc\/kubernetes\/pki/);
   });
 
+  test('node runs with one V8 helper thread, as the benchmarks measure it', () => {
+    assert.ok(directives('Environment').includes('NODE_OPTIONS=--v8-pool-size=1'));
+  });
+
   test('every flag exists; keys come from the credentials it loads; readiness polls metrics-listen', () => {
     const args = execStartArgs();
     assert.equal(args[0], INSTALLED_BIN);
