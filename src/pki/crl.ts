@@ -9,6 +9,7 @@
 import { constants as cryptoConstants, type KeyObject, verify } from 'node:crypto';
 import { OID_AUTHORITY_KEY_ID, readAuthorityKeyId, readExtensions } from './certificate.js';
 import {
+  checkOidShape,
   children,
   contextTag,
   DerError,
@@ -299,12 +300,7 @@ class EntryExtensionReader {
       if (value.tag !== Tag.octetString) {
         throw new DerError('extension value must be an OCTET STRING', value.start);
       }
-      if (id.tag !== Tag.oid) throw new DerError('expected OBJECT IDENTIFIER', id.start);
-      // What readOid checks of an OID it does not need to decode.
-      if (id.end === id.contentStart) throw new DerError('empty OBJECT IDENTIFIER', id.start);
-      if ((der[id.end - 1] as number) & 0x80) {
-        throw new DerError('unterminated OID arc', id.end - 1);
-      }
+      checkOidShape(der, id);
       if (this.isOid(ENTRY_OID_CERTIFICATE_ISSUER)) {
         throw new CrlError('indirect CRLs are not supported');
       }

@@ -140,9 +140,19 @@ export function whole(buf: Uint8Array, tlv: Tlv): Uint8Array {
 
 const OID_CACHE = new Map<string, string>();
 
+/**
+ * An OBJECT IDENTIFIER that is not empty and whose last arc ends: what a reader that only
+ * compares an OID's bytes still owes the input (readOid checks this before decoding).
+ */
+export function checkOidShape(buf: Uint8Array, tlv: Tlv): void {
+  if (tlv.tag !== Tag.oid) throw new DerError('expected OBJECT IDENTIFIER', tlv.start);
+  if (tlv.end === tlv.contentStart) throw new DerError('empty OBJECT IDENTIFIER', tlv.start);
+  if ((buf[tlv.end - 1] as number) & 0x80) throw new DerError('unterminated OID arc', tlv.end - 1);
+}
+
 /** Dotted form of an OBJECT IDENTIFIER's contents. */
 export function readOid(buf: Uint8Array, tlv: Tlv): string {
-  if (tlv.tag !== Tag.oid) throw new DerError('expected OBJECT IDENTIFIER', tlv.start);
+  checkOidShape(buf, tlv);
   const key = Buffer.from(
     buf.buffer,
     buf.byteOffset + tlv.contentStart,
@@ -150,7 +160,6 @@ export function readOid(buf: Uint8Array, tlv: Tlv): string {
   ).toString('latin1');
   const cached = OID_CACHE.get(key);
   if (cached !== undefined) return cached;
-  if (tlv.end === tlv.contentStart) throw new DerError('empty OBJECT IDENTIFIER', tlv.start);
   const arcs: number[] = [];
   let value = 0;
   for (let i = tlv.contentStart; i < tlv.end; i++) {
@@ -167,7 +176,6 @@ export function readOid(buf: Uint8Array, tlv: Tlv): string {
       value = 0;
     }
   }
-  if ((buf[tlv.end - 1] as number) & 0x80) throw new DerError('unterminated OID arc', tlv.end - 1);
   const dotted = arcs.join('.');
   if (OID_CACHE.size < 1024) OID_CACHE.set(key, dotted);
   return dotted;
