@@ -304,13 +304,12 @@ function encodeEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buf
       cachedTimeDer = der.time(when);
     }
     const parts = [der.integerFromBytes(serial), cachedTimeDer];
-    const extensions = [...(entry.extensions ?? [])];
-    if (entry.reason !== undefined) {
-      extensions.unshift(
-        der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason))),
-      );
-    }
-    if (extensions.length > 0) parts.push(der.seq(...extensions));
+    const extensions = entry.extensions ?? [];
+    const reason =
+      entry.reason === undefined
+        ? []
+        : [der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason)))];
+    if (reason.length + extensions.length > 0) parts.push(der.seq(...reason, ...extensions));
     chunks.push(der.seq(...parts));
   }
   return Buffer.concat(chunks);
