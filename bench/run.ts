@@ -40,6 +40,8 @@ const SCENARIOS: Record<string, string> = {
   memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
   index: '(h) the revocation index alone: memory of 1M serials, build time, lookup time',
   workers: '(i) --workers 2 vs 1 on both cores, HTTP/2 and HTTP/1.1 throughput',
+  paired:
+    '(j) side by side: kube-crl-proxy and HAProxy (or node-tls-pipe) loaded in the same seconds, the steadier ratio',
   soak: 'soak (issue 8.6, only with --only soak): CRL swaps every 2 s under 1,000 watches, churn, mixed clients; PASS/FAIL',
 };
 /** Run only when named in --only. */
@@ -139,7 +141,7 @@ async function main(): Promise<number> {
     }
   };
   try {
-    if (['handshake', 'h1', 'h2'].some((id) => selected.has(id)))
+    if (['handshake', 'h1', 'h2', 'paired'].some((id) => selected.has(id)))
       await attempt('requests', () => requestScenarios(ctx, selected));
     if (selected.has('watch')) await attempt('watch', async () => [await watchFanoutScenario(ctx)]);
     if (selected.has('exec')) await attempt('exec', () => execStreamScenarios(ctx));

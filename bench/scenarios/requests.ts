@@ -12,7 +12,14 @@ import type { Peer } from '../peers/types.js';
 import type { ScenarioResult } from '../report/results.js';
 import type { BenchContext } from './context.js';
 import { startNginxStack } from './nginx-stack.js';
-import { measurePeers, type PeerFigures, roundFromWindow, throughputResult } from './throughput.js';
+import { pairedScenario } from './paired.js';
+import {
+  measurePeers,
+  type PeerFigures,
+  type Round,
+  roundFromWindow,
+  throughputResult,
+} from './throughput.js';
 
 function identity(ctx: BenchContext, peer: Peer): ClientIdentity {
   return {
@@ -25,27 +32,33 @@ function identity(ctx: BenchContext, peer: Peer): ClientIdentity {
 
 const pidsOf = (peer: Peer) => (peer.pid === null ? [] : [peer.pid]);
 
+/** One window of `openssl s_time -new` against `peer`: handshake only, or with a GET of `www`. */
+export async function handshakeRound(
+  ctx: BenchContext,
+  peer: Peer,
+  www: string | null,
+): Promise<Round> {
+  const r = await runSTime(identity(ctx, peer), ctx.options.quick ? 1 : 5, www, pidsOf(peer));
+  return roundFromWindow(peer, r.window, {
+    ops: r.connections,
+    seconds: r.window.seconds,
+    generatorCpuSeconds: r.generatorCpuSeconds,
+    p50Ms: null,
+    p99Ms: null,
+    failed: 0,
+  });
+}
+
 export async function handshakeScenarios(
   ctx: BenchContext,
   peers: readonly Peer[],
 ): Promise<ScenarioResult[]> {
-  const seconds = ctx.options.quick ? 1 : 5;
   const results: ScenarioResult[] = [];
   for (const [id, title, www] of [
     ['handshake', '(a) new mTLS connection, handshake only', null],
     ['handshake-request', '(a) new mTLS connection + one GET', LOAD_PATH],
   ] as const) {
-    const figures = await measurePeers(ctx, id, peers, async (peer) => {
-      const r = await runSTime(identity(ctx, peer), seconds, www, pidsOf(peer));
-      return roundFromWindow(peer, r.window, {
-        ops: r.connections,
-        seconds: r.window.seconds,
-        generatorCpuSeconds: r.generatorCpuSeconds,
-        p50Ms: null,
-        p99Ms: null,
-        failed: 0,
-      });
-    });
+    const figures = await measurePeers(ctx, id, peers, (peer) => handshakeRound(ctx, peer, www));
     results.push(
       throughputResult(id, title, 'conn', figures, handshakeNotes(figures, www !== null), 'ms'),
     );
@@ -70,39 +83,50 @@ function handshakeNotes(figures: readonly PeerFigures[], withRequest: boolean): 
   return notes;
 }
 
+/** Connections × streams of the request load: many in flight, as the apiserver's clients keep. */
+const LOAD_SHAPE = {
+  h1: { connections: 20, streams: 1 },
+  h2: { connections: 10, streams: 10 },
+} as const;
+
+/** One window of keep-alive (h1) or multiplexed (h2) GETs against `peer`. */
+export async function requestRound(
+  ctx: BenchContext,
+  peer: Peer,
+  protocol: 'h1' | 'h2',
+): Promise<Round> {
+  const config: HttpLoadConfig = {
+    protocol,
+    identity: identity(ctx, peer),
+    path: LOAD_PATH,
+    ...LOAD_SHAPE[protocol],
+    warmupMs: ctx.options.quick ? 300 : 1_000,
+    durationMs: ctx.options.quick ? 1_500 : 5_000,
+    maxRequests: 2_000_000,
+  };
+  const { result, window } = await runHttpLoad(config, pidsOf(peer));
+  return roundFromWindow(peer, window, {
+    ops: result.requests,
+    seconds: window.seconds,
+    generatorCpuSeconds: result.generatorCpuSeconds,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    failed: result.failed,
+  });
+}
+
 export async function requestScenario(
   ctx: BenchContext,
   peers: readonly Peer[],
   protocol: 'h1' | 'h2',
 ): Promise<ScenarioResult> {
-  const connections = protocol === 'h1' ? 20 : 10;
-  const streams = protocol === 'h1' ? 1 : 10;
+  const { connections, streams } = LOAD_SHAPE[protocol];
   const id = protocol === 'h1' ? 'h1-keepalive' : 'h2-multiplexed';
   const title =
     protocol === 'h1'
       ? `(b) HTTP/1.1 keep-alive GET, ${connections} connections`
       : `(c) HTTP/2 GET, ${connections} connections × ${streams} streams`;
-  const figures = await measurePeers(ctx, id, peers, async (peer) => {
-    const config: HttpLoadConfig = {
-      protocol,
-      identity: identity(ctx, peer),
-      path: LOAD_PATH,
-      connections,
-      streams,
-      warmupMs: ctx.options.quick ? 300 : 1_000,
-      durationMs: ctx.options.quick ? 1_500 : 5_000,
-      maxRequests: 2_000_000,
-    };
-    const { result, window } = await runHttpLoad(config, pidsOf(peer));
-    return roundFromWindow(peer, window, {
-      ops: result.requests,
-      seconds: window.seconds,
-      generatorCpuSeconds: result.generatorCpuSeconds,
-      p50Ms: result.p50Ms,
-      p99Ms: result.p99Ms,
-      failed: result.failed,
-    });
-  });
+  const figures = await measurePeers(ctx, id, peers, (peer) => requestRound(ctx, peer, protocol));
   const direct = figures.find((f) => f.peer === 'direct');
   const notes = [
     `bench/load/http-load (raw ${protocol === 'h1' ? 'HTTP/1.1' : 'HTTP/2 frames, pre-encoded HPACK'} over node:tls, client certificate), closed loop, ${connections * streams} requests in flight.`,
@@ -126,6 +150,7 @@ export async function requestScenarios(
     if (which.has('handshake')) results.push(...(await handshakeScenarios(ctx, stack.peers)));
     if (which.has('h1')) results.push(await requestScenario(ctx, stack.peers, 'h1'));
     if (which.has('h2')) results.push(await requestScenario(ctx, stack.peers, 'h2'));
+    if (which.has('paired')) results.push(await pairedScenario(ctx, stack.peers));
     return results;
   } finally {
     await stack.stop();

@@ -102,7 +102,7 @@ async function measureWithRetry(
 }
 
 /** The proxy's CPU µs per operation in one round; null without a figure (the direct path). */
-function cpuPerOpOf(round: Round): number | null {
+export function cpuPerOpOf(round: Round): number | null {
   return round.proxyCpuSeconds === null || round.ops === 0
     ? null
     : (round.proxyCpuSeconds / round.ops) * 1e6;

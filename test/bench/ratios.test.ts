@@ -5,38 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Peer, PeerName } from '../../bench/peers/types.js';
-import type { BenchContext } from '../../bench/scenarios/context.js';
-import { measurePeers, type Round, ratioToHaproxy } from '../../bench/scenarios/throughput.js';
-
-function peer(name: PeerName): Peer {
-  return {
-    name,
-    port: 0,
-    pid: name === 'direct' ? null : 1,
-    client: {} as Peer['client'],
-    stop: async () => {},
-  };
-}
-
-function round(cpuUsPerOp: number | null): Round {
-  return {
-    ops: 1000,
-    seconds: 1,
-    proxyCpuSeconds: cpuUsPerOp === null ? null : (cpuUsPerOp * 1000) / 1e6,
-    coreBusy: [0.5, 0.5],
-    generatorCpuSeconds: 0.1,
-    p50Ms: null,
-    p99Ms: null,
-    failed: 0,
-  };
-}
-
-const context = (rounds: number) =>
-  ({
-    options: { rounds, quick: false, soakMinutes: 0 },
-    progress: () => {},
-  }) as unknown as BenchContext;
+import type { PeerName } from '../../bench/peers/types.js';
+import { measurePeers, ratioToHaproxy } from '../../bench/scenarios/throughput.js';
+import { context, peer, round } from './rounds.js';
 
 /** measurePeers over the peers of `figures` (3 rounds), each round giving a peer its next figure. */
 function measuredRounds(figures: Partial<Record<PeerName, (number | null)[]>>) {
