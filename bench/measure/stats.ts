@@ -30,3 +30,11 @@ export function spread(values: readonly number[]): number {
   const m = median(finite);
   return m === 0 ? 0 : (Math.max(...finite) - Math.min(...finite)) / m;
 }
+
+/** Standard error of the mean of `values` (NaN for fewer than two). */
+export function standardError(values: readonly number[]): number {
+  if (values.length < 2) return Number.NaN;
+  const mean = values.reduce((s, v) => s + v, 0) / values.length;
+  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1);
+  return Math.sqrt(variance / values.length);
+}

@@ -11,13 +11,13 @@
  * figure leans against kube-crl-proxy. (a)–(c) measure each peer alone on its core, as it is
  * deployed; this scenario is the steadier figure of the two for telling small changes apart.
  */
-import { median } from '../measure/stats.js';
+import { median, standardError } from '../measure/stats.js';
 import { LOAD_PATH } from '../peers/nginx-upstream.js';
 import type { Peer, PeerName } from '../peers/types.js';
 import type { Cell, Ratio, ScenarioResult } from '../report/results.js';
 import type { BenchContext } from './context.js';
 import { handshakeRound, requestRound } from './requests.js';
-import { cpuPerOpOf, fmt, type Round } from './throughput.js';
+import { cpuPerOpOf, fmt, type Round, retryingOnce } from './throughput.js';
 
 export interface SideBySide {
   readonly a: readonly Round[];
@@ -48,28 +48,13 @@ export async function measureSideBySide(
   };
   for (let r = 0; r < rounds; r++) {
     ctx.progress(`${label}: ${a.name} beside ${b.name}, round ${r + 1}/${rounds}`);
-    let pair: [Round, Round];
-    try {
-      pair = await both(r);
-    } catch (err) {
-      ctx.progress(`${label}: ${err instanceof Error ? err.message : String(err)}; retrying once`);
-      pair = await both(r);
-    }
-    const [ra, rb] = pair;
+    const [ra, rb] = (await retryingOnce(ctx, label, () => both(r))).value;
     result.a.push(ra);
     result.b.push(rb);
     const [ua, ub] = [cpuPerOpOf(ra), cpuPerOpOf(rb)];
     if (ua !== null && ub !== null && ub > 0) result.ratios.push(ua / ub);
   }
   return result;
-}
-
-/** Standard error of the mean of `values`. */
-export function standardError(values: readonly number[]): number {
-  if (values.length < 2) return Number.NaN;
-  const mean = values.reduce((s, v) => s + v, 0) / values.length;
-  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1);
-  return Math.sqrt(variance / values.length);
 }
 
 interface Pair {

@@ -84,21 +84,31 @@ export async function measurePeers(
   return peers.map((peer) => figures(peer.name, rounds.get(peer.name) ?? []));
 }
 
-/** One retry: a load process lost to the shared machine should not sink the whole run. */
+/**
+ * `attempt()`, and once more when it throws: a load process lost to the shared machine should
+ * not sink the whole run. `retried`: the value is the second attempt's.
+ */
+export async function retryingOnce<T>(
+  ctx: BenchContext,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<{ value: T; retried: boolean }> {
+  try {
+    return { value: await attempt(), retried: false };
+  } catch (err) {
+    ctx.progress(`${what}: ${err instanceof Error ? err.message : String(err)}; retrying once`);
+    return { value: await attempt(), retried: true };
+  }
+}
+
 async function measureWithRetry(
   ctx: BenchContext,
   label: string,
   peer: Peer,
   measure: (peer: Peer) => Promise<Round>,
 ): Promise<Round> {
-  try {
-    return await measure(peer);
-  } catch (err) {
-    ctx.progress(
-      `${label}: ${peer.name}: ${err instanceof Error ? err.message : String(err)}; retrying once`,
-    );
-    return { ...(await measure(peer)), retried: true };
-  }
+  const { value, retried } = await retryingOnce(ctx, `${label}: ${peer.name}`, () => measure(peer));
+  return retried ? { ...value, retried } : value;
 }
 
 /** The proxy's CPU µs per operation in one round; null without a figure (the direct path). */

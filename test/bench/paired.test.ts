@@ -4,10 +4,23 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { standardError } from '../../bench/measure/stats.js';
 import type { Peer } from '../../bench/peers/types.js';
-import { measureSideBySide, standardError } from '../../bench/scenarios/paired.js';
+import { measureSideBySide } from '../../bench/scenarios/paired.js';
 import type { Round } from '../../bench/scenarios/throughput.js';
 import { context, peer, round } from './rounds.js';
+
+/** kube-crl-proxy beside HAProxy for `rounds` rounds, each window giving its side's next figure. */
+function sideBySideOf(figures: Record<string, (number | null)[]>, rounds: number) {
+  return measureSideBySide(
+    context(2),
+    'x',
+    peer('kube-crl-proxy'),
+    peer('haproxy'),
+    rounds,
+    async (p) => round(figures[p.name]?.shift() ?? null),
+  );
+}
 
 describe('side by side', () => {
   test('both windows are open at once, and the side that starts first alternates', async () => {
@@ -40,17 +53,9 @@ describe('side by side', () => {
   });
 
   test("each round's ratio is its own two windows', whichever side started first", async () => {
-    const figures: Record<string, number[]> = {
-      'kube-crl-proxy': [100, 220, 330],
-      haproxy: [200, 200, 300],
-    };
-    const measured = await measureSideBySide(
-      context(2),
-      'x',
-      peer('kube-crl-proxy'),
-      peer('haproxy'),
+    const measured = await sideBySideOf(
+      { 'kube-crl-proxy': [100, 220, 330], haproxy: [200, 200, 300] },
       3,
-      async (p) => round(figures[p.name]?.shift() ?? null),
     );
     assert.deepEqual(
       measured.ratios.map((r) => r.toFixed(3)),
@@ -61,18 +66,7 @@ describe('side by side', () => {
   });
 
   test('a round without a figure on either side gives no ratio', async () => {
-    const figures: Record<string, (number | null)[]> = {
-      'kube-crl-proxy': [100, null],
-      haproxy: [100, 100],
-    };
-    const measured = await measureSideBySide(
-      context(2),
-      'x',
-      peer('kube-crl-proxy'),
-      peer('haproxy'),
-      2,
-      async (p) => round(figures[p.name]?.shift() ?? null),
-    );
+    const measured = await sideBySideOf({ 'kube-crl-proxy': [100, null], haproxy: [100, 100] }, 2);
     assert.deepEqual(measured.ratios, [1]);
   });
 
