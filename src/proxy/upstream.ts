@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { upstreamErrors, zeroSeries } from '../metrics/metrics.js';
 import type { Credentials } from '../pki/credentials.js';
 import { withoutPeerCertificate } from '../tls/ssl-session.js';
+import { containsFrame, FrameType } from './h2/frames.js';
 
 export type UpstreamProtocol = 'h2' | 'http/1.1';
 
@@ -34,7 +35,20 @@ export interface UpstreamOptions {
   readonly log: Logger;
 }
 
-type PoolKey = `${UpstreamProtocol} ${UpstreamRole}`;
+/** The warm connections of one protocol and role. */
+class Pool {
+  readonly idle: Pooled[] = [];
+  /** Kept warm once used (front-proxy ones from the start). */
+  active: boolean;
+  filling = false;
+
+  constructor(
+    readonly protocol: UpstreamProtocol,
+    readonly role: UpstreamRole,
+  ) {
+    this.active = role === 'front-proxy';
+  }
+}
 
 interface Pooled {
   readonly socket: TLSSocket;
@@ -51,16 +65,19 @@ interface Pooled {
  * no request head within its ReadHeaderTimeout (32 s).
  */
 const POOL_MAX_AGE_MS = 20_000;
-const PROTOCOLS: readonly UpstreamProtocol[] = ['h2', 'http/1.1'];
 
 export class Upstream {
   private contexts: Record<UpstreamRole, SecureContext> | null = null;
   private generation = 0;
-  private readonly pools = new Map<PoolKey, Pooled[]>();
-  /** Pools are kept warm once used (front-proxy ones from the start). */
-  private readonly activeKeys = new Set<PoolKey>(PROTOCOLS.map((p) => `${p} front-proxy` as const));
-  private readonly filling = new Set<PoolKey>();
-  private readonly sessions = new Map<PoolKey, Buffer>();
+  private readonly pools: Record<UpstreamProtocol, Record<UpstreamRole, Pool>> = {
+    h2: { 'front-proxy': new Pool('h2', 'front-proxy'), anonymous: new Pool('h2', 'anonymous') },
+    'http/1.1': {
+      'front-proxy': new Pool('http/1.1', 'front-proxy'),
+      anonymous: new Pool('http/1.1', 'anonymous'),
+    },
+  };
+  /** The last TLS session of each pool's connections, offered by the next. */
+  private readonly sessions = new Map<Pool, Buffer>();
   private readonly refresh: NodeJS.Timeout;
   private closed = false;
   /** When a TLS connection to the apiserver last succeeded (for readiness). */
@@ -88,51 +105,49 @@ export class Upstream {
     };
     this.generation++;
     this.sessions.clear();
-    for (const key of this.activeKeys) {
-      this.drainPool(key);
-      this.fill(key);
+    for (const pool of this.activePools()) {
+      this.drainPool(pool);
+      this.fill(pool);
     }
   }
 
   /** A connection for one client connection: from the warm pool when one is ready. */
   async connect(protocol: UpstreamProtocol, role: UpstreamRole): Promise<TLSSocket> {
-    const key: PoolKey = `${protocol} ${role}`;
-    this.activeKeys.add(key);
-    const pool = this.pool(key);
-    while (pool.length > 0) {
-      const item = pool.pop() as Pooled;
+    const pool = this.pools[protocol][role];
+    pool.active = true;
+    while (pool.idle.length > 0) {
+      const item = pool.idle.pop() as Pooled;
       if (this.usable(item) && !saidGoodbye(protocol, Buffer.concat(item.received))) {
         item.socket.off('close', item.onClose);
         item.socket.off('readable', item.onReadable);
         // The server's opening bytes (its HTTP/2 SETTINGS) go back for the session to read.
         if (item.received.length > 0) item.socket.unshift(Buffer.concat(item.received));
-        this.fill(key);
+        this.fill(pool);
         return item.socket;
       }
       item.socket.destroy();
     }
-    this.fill(key);
-    return this.dial(key);
+    this.fill(pool);
+    return this.dial(pool);
   }
 
   /** A fresh connection that never was and never will be pooled (upgrades). */
   dialFresh(protocol: UpstreamProtocol, role: UpstreamRole): Promise<TLSSocket> {
-    return this.dial(`${protocol} ${role}`);
-  }
-
-  private pool(key: PoolKey): Pooled[] {
-    let pool = this.pools.get(key);
-    if (pool === undefined) {
-      pool = [];
-      this.pools.set(key, pool);
-    }
-    return pool;
+    return this.dial(this.pools[protocol][role]);
   }
 
   /** Checks that the apiserver accepts a TLS connection now (readiness). */
   async probe(): Promise<void> {
-    const socket = await this.dial('http/1.1 front-proxy');
+    const socket = await this.dial(this.pools['http/1.1']['front-proxy']);
     socket.destroy();
+  }
+
+  private allPools(): Pool[] {
+    return Object.values(this.pools).flatMap((byRole) => Object.values(byRole));
+  }
+
+  private activePools(): Pool[] {
+    return this.allPools().filter((pool) => pool.active);
   }
 
   private usable(item: Pooled): boolean {
@@ -144,11 +159,11 @@ export class Upstream {
     );
   }
 
-  private dial(key: PoolKey): Promise<TLSSocket> {
+  private dial(pool: Pool): Promise<TLSSocket> {
     if (this.contexts === null) {
       return Promise.reject(new UpstreamError('tls', 'no upstream credentials loaded'));
     }
-    const [protocol, role] = key.split(' ') as [UpstreamProtocol, UpstreamRole];
+    const { protocol, role } = pool;
     const context = this.contexts[role];
     const { target, timeoutMs } = this.options;
     return new Promise((resolve, reject) => {
@@ -158,7 +173,7 @@ export class Upstream {
         servername: isIpLiteral(target.servername) ? undefined : target.servername,
         secureContext: context,
         ALPNProtocols: [protocol],
-        session: this.sessions.get(key),
+        session: this.sessions.get(pool),
       });
       const timer = setTimeout(() => {
         fail(
@@ -181,7 +196,7 @@ export class Upstream {
       // Node emits 'session' only once the server verified (rejectUnauthorized stays on), so
       // no session of a server that failed verification is ever kept (upstream.test.ts).
       socket.on('session', (session: Buffer) =>
-        this.sessions.set(key, withoutPeerCertificate(session)),
+        this.sessions.set(pool, withoutPeerCertificate(session)),
       );
       socket.once('secureConnect', () => {
         clearTimeout(timer);
@@ -201,15 +216,14 @@ export class Upstream {
     });
   }
 
-  private fill(key: PoolKey): void {
-    if (this.closed || this.contexts === null || this.filling.has(key)) return;
-    const pool = this.pool(key);
-    if (pool.length >= this.options.poolSize) return;
-    this.filling.add(key);
+  private fill(pool: Pool): void {
+    if (this.closed || this.contexts === null || pool.filling) return;
+    if (pool.idle.length >= this.options.poolSize) return;
+    pool.filling = true;
     const generation = this.generation;
-    this.dial(key).then(
+    this.dial(pool).then(
       (socket) => {
-        this.filling.delete(key);
+        pool.filling = false;
         if (this.closed || generation !== this.generation) {
           socket.destroy();
           return;
@@ -219,7 +233,7 @@ export class Upstream {
           socket,
           createdAt: Date.now(),
           generation,
-          onClose: () => removeItem(pool, item),
+          onClose: () => removeItem(pool.idle, item),
           received,
           onReadable: () => {
             for (let chunk = socket.read(); chunk !== null; chunk = socket.read())
@@ -232,43 +246,43 @@ export class Upstream {
         // removing it later leaves the socket to start flowing for its next reader.)
         socket.on('readable', item.onReadable);
         socket.once('end', () => socket.destroy());
-        pool.push(item);
-        this.fill(key);
+        pool.idle.push(item);
+        this.fill(pool);
       },
       (err: UpstreamError) => {
-        this.filling.delete(key);
-        this.options.log.debug({ err: err.message, key }, 'warm upstream connection failed');
+        pool.filling = false;
+        this.options.log.debug(
+          { err: err.message, protocol: pool.protocol, role: pool.role },
+          'warm upstream connection failed',
+        );
       },
     );
   }
 
   private recycleStale(): void {
-    for (const key of this.activeKeys) {
-      const pool = this.pool(key);
-      for (const item of [...pool]) {
+    for (const pool of this.activePools()) {
+      for (const item of [...pool.idle]) {
         if (!this.usable(item)) {
-          removeItem(pool, item);
+          removeItem(pool.idle, item);
           item.socket.destroy();
         }
       }
-      this.fill(key);
+      this.fill(pool);
     }
   }
 
-  private drainPool(key: PoolKey): void {
-    for (const item of this.pool(key).splice(0)) item.socket.destroy();
+  private drainPool(pool: Pool): void {
+    for (const item of pool.idle.splice(0)) item.socket.destroy();
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.refresh);
-    for (const key of this.pools.keys()) this.drainPool(key);
+    for (const pool of this.allPools()) this.drainPool(pool);
   }
 }
 
 function ignore(): void {}
-
-const H2_FRAME_GOAWAY = 0x7;
 
 /**
  * Whether an idle pooled connection's received bytes end it: anything at all on HTTP/1.1 (the
@@ -276,11 +290,7 @@ const H2_FRAME_GOAWAY = 0x7;
  */
 function saidGoodbye(protocol: UpstreamProtocol, received: Buffer): boolean {
   if (protocol === 'http/1.1') return received.length > 0;
-  for (let offset = 0; offset + 9 <= received.length; ) {
-    if (received[offset + 3] === H2_FRAME_GOAWAY) return true;
-    offset += 9 + received.readUIntBE(offset, 3);
-  }
-  return false;
+  return containsFrame(received, FrameType.Goaway);
 }
 
 function removeItem(pool: Pooled[], item: Pooled): void {

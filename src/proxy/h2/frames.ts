@@ -111,6 +111,20 @@ export function writeFrameHeader(
   out[pos + 8] = streamId & 0xff;
 }
 
+/**
+ * Whether a frame of `type` begins among the frames of `bytes`, read from a frame boundary (a
+ * last frame may be incomplete).
+ */
+export function containsFrame(bytes: Uint8Array, type: number): boolean {
+  for (let at = 0; at + FRAME_HEADER_LENGTH <= bytes.length; ) {
+    if (bytes[at + 3] === type) return true;
+    const length =
+      ((bytes[at] as number) << 16) | ((bytes[at + 1] as number) << 8) | (bytes[at + 2] as number);
+    at += FRAME_HEADER_LENGTH + length;
+  }
+  return false;
+}
+
 function frameWith32(type: number, flags: number, streamId: number, value: number): Buffer {
   const out = Buffer.allocUnsafe(13);
   writeFrameHeader(out, 0, 4, type, flags, streamId);
