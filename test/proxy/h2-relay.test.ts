@@ -19,7 +19,8 @@ import {
   settingsFrame,
   writeFrameHeader,
 } from '../../src/proxy/h2/frames.js';
-import { HpackDecoder, HpackEncoder, Indexing } from '../../src/proxy/h2/hpack.js';
+import { HpackDecoder } from '../../src/proxy/h2/hpack.js';
+import { HpackEncoder } from '../../src/proxy/h2/hpack-encoder.js';
 import {
   dataFrame,
   frame,
@@ -31,6 +32,7 @@ import {
   requestFields,
   splitFrames,
 } from '../security/h2-frames.js';
+import { decodedFields } from '../support/hpack.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 
@@ -126,7 +128,7 @@ class UpstreamSession {
     const out = Buffer.alloc(4096);
     let pos = this.encoder.beginBlock(out, 9);
     for (const [name, value] of fields)
-      pos = this.encoder.encodeField(name, value, Indexing.Incremental, out, pos);
+      pos = this.encoder.encodeRequestField(name, value, false, out, pos);
     const endStream = body === undefined ? Flag.EndStream : 0;
     writeFrameHeader(out, 0, pos - 9, FrameType.Headers, Flag.EndHeaders | endStream, streamId);
     const bytes = Buffer.from(out.subarray(0, pos));
@@ -169,10 +171,7 @@ class UpstreamSession {
           frames.map((b) => (b.type === FrameType.Headers ? headerFragment(b) : b.payload)),
         );
         this.decoder.decode(bytes, 0, bytes.length, 1 << 20, 1000);
-        const fields: Field[] = [];
-        for (let i = 0; i < this.decoder.count; i++)
-          fields.push([this.decoder.names[i] as string, this.decoder.values[i] as string]);
-        this.blocks.push({ streamId: f.streamId, fields, frames });
+        this.blocks.push({ streamId: f.streamId, fields: decodedFields(this.decoder), frames });
       }
     }
   }

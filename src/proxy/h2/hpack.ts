@@ -1,18 +1,19 @@
 /**
- * HPACK (RFC 7541) for the HTTP/2 relay: a decoder for the client's request header blocks, an
- * encoder for the blocks the relay sends upstream, and a reader that follows the upstream's
- * encoder through response blocks only far enough to learn `:status` (for metrics) and keep the
- * dynamic table in step. Tables are ring buffers; strings are latin1 (one char per octet), so
- * a string's length is its size in octets.
+ * HPACK (RFC 7541) decoding for the HTTP/2 relay: a decoder for the client's request header
+ * blocks, and a reader that follows the upstream's encoder through response blocks only far
+ * enough to learn `:status` (for metrics) and keep the dynamic table in step. The encoder is in
+ * hpack-encoder.ts, the tables in hpack-table.ts.
  */
 import { Buffer } from 'node:buffer';
 import {
-  huffmanDecode,
-  huffmanDecodedLength,
-  huffmanEncode,
-  huffmanEncodedLength,
-  maxDecodedLength,
-} from './huffman.js';
+  DEFAULT_TABLE_SIZE,
+  ENTRY_OVERHEAD,
+  HeaderTable,
+  STATIC_COUNT,
+  STATIC_NAMES,
+  STATIC_VALUES,
+} from './hpack-table.js';
+import { huffmanDecode, huffmanDecodedLength, maxDecodedLength } from './huffman.js';
 
 /** A header block that cannot be decoded: a COMPRESSION_ERROR for the connection. */
 export class HpackError extends Error {
@@ -23,91 +24,7 @@ export class HpackError extends Error {
   }
 }
 
-export const DEFAULT_TABLE_SIZE = 4096;
-const ENTRY_OVERHEAD = 32;
-
-/** RFC 7541 Appendix A; index 0 is unused. */
-const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
-  ['', ''],
-  [':authority', ''],
-  [':method', 'GET'],
-  [':method', 'POST'],
-  [':path', '/'],
-  [':path', '/index.html'],
-  [':scheme', 'http'],
-  [':scheme', 'https'],
-  [':status', '200'],
-  [':status', '204'],
-  [':status', '206'],
-  [':status', '304'],
-  [':status', '400'],
-  [':status', '404'],
-  [':status', '500'],
-  ['accept-charset', ''],
-  ['accept-encoding', 'gzip, deflate'],
-  ['accept-language', ''],
-  ['accept-ranges', ''],
-  ['accept', ''],
-  ['access-control-allow-origin', ''],
-  ['age', ''],
-  ['allow', ''],
-  ['authorization', ''],
-  ['cache-control', ''],
-  ['content-disposition', ''],
-  ['content-encoding', ''],
-  ['content-language', ''],
-  ['content-length', ''],
-  ['content-location', ''],
-  ['content-range', ''],
-  ['content-type', ''],
-  ['cookie', ''],
-  ['date', ''],
-  ['etag', ''],
-  ['expect', ''],
-  ['expires', ''],
-  ['from', ''],
-  ['host', ''],
-  ['if-match', ''],
-  ['if-modified-since', ''],
-  ['if-none-match', ''],
-  ['if-range', ''],
-  ['if-unmodified-since', ''],
-  ['last-modified', ''],
-  ['link', ''],
-  ['location', ''],
-  ['max-forwards', ''],
-  ['proxy-authenticate', ''],
-  ['proxy-authorization', ''],
-  ['range', ''],
-  ['referer', ''],
-  ['refresh', ''],
-  ['retry-after', ''],
-  ['server', ''],
-  ['set-cookie', ''],
-  ['strict-transport-security', ''],
-  ['transfer-encoding', ''],
-  ['user-agent', ''],
-  ['vary', ''],
-  ['via', ''],
-  ['www-authenticate', ''],
-];
-const STATIC_COUNT = STATIC_TABLE.length - 1;
-const STATIC_NAMES = STATIC_TABLE.map(([name]) => name);
-const STATIC_VALUES = STATIC_TABLE.map(([, value]) => value);
-/** name → value → static index, and name → its first static index. */
-const STATIC_FULL = new Map<string, Map<string, number>>();
-const STATIC_NAME = new Map<string, number>();
-for (let i = STATIC_COUNT; i >= 1; i--) {
-  const [name, value] = STATIC_TABLE[i] as readonly [string, string];
-  STATIC_NAME.set(name, i);
-  const values = STATIC_FULL.get(name) ?? new Map<string, number>();
-  STATIC_FULL.set(name, values);
-  values.set(value, i);
-}
-/** Static `:status` entries (indexes 8–14) and their codes. */
-const STATIC_STATUS = [0, 0, 0, 0, 0, 0, 0, 0, 200, 204, 206, 304, 400, 404, 500];
-
-/** Where a decoded field came from, for what follows decoding. */
+/** What is known of a decoded field, for what follows decoding. */
 export const FieldFlag = {
   /** The client sent it as "never indexed": it must be forwarded the same way (RFC 7541 7.1.3). */
   NeverIndexed: 1,
@@ -115,125 +32,9 @@ export const FieldFlag = {
   StaticName: 2,
   /** Name and value are the static table's. */
   StaticField: 4,
+  /** Its name or value is invalid: it is not forwarded (request.ts). */
+  Dropped: 8,
 } as const;
-
-/** A dynamic table of name/value strings: a ring buffer, newest first (index 0). */
-class HeaderTable {
-  names: string[] = new Array(16);
-  values: string[] = new Array(16);
-  private mask = 15;
-  /** Slot the next entry goes to. */
-  private head = 0;
-  length = 0;
-  /** Sum of entry sizes (RFC 7541 4.1). */
-  size = 0;
-  /** Entries inserted so far: the newest has absolute id `inserted - 1`. */
-  inserted = 0;
-
-  constructor(public maxSize: number) {}
-
-  slot(index: number): number {
-    return (this.head - 1 - index) & this.mask;
-  }
-
-  /** Makes room for an entry of `entrySize`; false when it cannot fit at all (table emptied). */
-  makeRoom(
-    entrySize: number,
-    onEvict?: (name: string, value: string, id: number) => void,
-  ): boolean {
-    while (this.length > 0 && this.size + entrySize > this.maxSize) this.evict(onEvict);
-    return entrySize <= this.maxSize;
-  }
-
-  push(name: string, value: string, entrySize: number): void {
-    if (this.length === this.mask + 1) this.grow();
-    this.names[this.head] = name;
-    this.values[this.head] = value;
-    this.head = (this.head + 1) & this.mask;
-    this.length++;
-    this.size += entrySize;
-    this.inserted++;
-  }
-
-  setMaxSize(maxSize: number, onEvict?: (name: string, value: string, id: number) => void): void {
-    this.maxSize = maxSize;
-    while (this.size > maxSize) this.evict(onEvict);
-  }
-
-  private evict(onEvict?: (name: string, value: string, id: number) => void): void {
-    const slot = (this.head - this.length) & this.mask;
-    const name = this.names[slot] as string;
-    const value = this.values[slot] as string;
-    onEvict?.(name, value, this.inserted - this.length);
-    this.size -= name.length + value.length + ENTRY_OVERHEAD;
-    this.names[slot] = '';
-    this.values[slot] = '';
-    this.length--;
-  }
-
-  private grow(): void {
-    const capacity = (this.mask + 1) * 2;
-    const names: string[] = new Array(capacity);
-    const values: string[] = new Array(capacity);
-    for (let i = this.length - 1, j = 0; i >= 0; i--, j++) {
-      const slot = this.slot(i);
-      names[j] = this.names[slot] as string;
-      values[j] = this.values[slot] as string;
-    }
-    this.names = names;
-    this.values = values;
-    this.head = this.length;
-    this.mask = capacity - 1;
-  }
-}
-
-/** A read position in a header block. */
-interface Cursor {
-  pos: number;
-  /** Whether the last string literal read was Huffman-coded. */
-  huffman: boolean;
-}
-
-/** Reads an HPACK integer (RFC 7541 5.1); the position after it is left in `cursor.pos`. */
-function readInteger(src: Uint8Array, end: number, prefixBits: number, cursor: Cursor): number {
-  const max = (1 << prefixBits) - 1;
-  let pos = cursor.pos;
-  let value = (src[pos++] as number) & max;
-  if (value === max) {
-    let shift = 0;
-    for (;;) {
-      if (pos >= end) throw new HpackError('truncated integer');
-      const b = src[pos++] as number;
-      value += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
-      shift += 7;
-      if (shift > 21) throw new HpackError('integer too large');
-    }
-  }
-  cursor.pos = pos;
-  return value;
-}
-
-/**
- * Reads the header of a string literal (RFC 7541 5.2) at the cursor: sets `cursor.huffman`,
- * moves the cursor past the string and returns where its bytes start.
- */
-function stringLiteral(src: Uint8Array, end: number, cursor: Cursor): number {
-  if (cursor.pos >= end) throw new HpackError('truncated string');
-  cursor.huffman = ((src[cursor.pos] as number) & 0x80) !== 0;
-  const length = readInteger(src, end, 7, cursor);
-  const start = cursor.pos;
-  if (length > end - start) throw new HpackError('string beyond the block');
-  cursor.pos = start + length;
-  return start;
-}
-
-function readString(src: Buffer, end: number, cursor: Cursor): string {
-  const start = stringLiteral(src, end, cursor);
-  return cursor.huffman
-    ? decodeHuffmanString(src, start, cursor.pos)
-    : latin1(src, start, cursor.pos);
-}
 
 /**
  * `buf.toString('latin1', start, end)` without its encoding dispatch: Node's Buffer has
@@ -262,41 +63,238 @@ function decodeHuffmanString(src: Uint8Array, start: number, end: number): strin
 /** Largest size a table can be told to take (bounds also the integers read). */
 const MAX_TABLE_SIZE = 1 << 28;
 
+const EMPTY = Buffer.alloc(0);
+
+/** A field representation (RFC 7541 6), as BlockReader.next() finds them. */
+const Representation = {
+  Indexed: 0,
+  /** A literal that enters the table. */
+  Incremental: 1,
+  WithoutIndexing: 2,
+  NeverIndexed: 3,
+  /** The block is read to its end. */
+  End: 4,
+} as const;
+type Representation = (typeof Representation)[keyof typeof Representation];
+
+/**
+ * The receiving side of one HPACK context, for the decoder and the status reader alike: the
+ * table as the peer's encoder keeps it, the size bound the peer was told, and the walk through
+ * a block. next() reads each representation's index and applies size updates; the strings
+ * that follow are read (or skipped) by the caller.
+ */
+class BlockReader {
+  readonly table = new HeaderTable(DEFAULT_TABLE_SIZE);
+  private allowed = DEFAULT_TABLE_SIZE;
+  /** The bound fell below the table's size: the next block must start with a size update. */
+  private updateRequired = false;
+  private src: Buffer = EMPTY;
+  private pos = 0;
+  private end = 0;
+  private fieldSeen = false;
+  /** Whether the last string literal read was Huffman-coded. */
+  private huffman = false;
+  /** Index of the field next() found (for a literal, 0: its name is a literal too). */
+  index = 0;
+  /** Whether the block changed the table (an insertion or a size update). */
+  changedTable = false;
+
+  /** The SETTINGS_HEADER_TABLE_SIZE the peer's encoder must now respect. */
+  setAllowedTableSize(size: number): void {
+    this.allowed = Math.min(size, MAX_TABLE_SIZE);
+    if (this.allowed < this.table.maxSize) this.updateRequired = true;
+  }
+
+  begin(src: Buffer, start: number, end: number): void {
+    this.src = src;
+    this.pos = start;
+    this.end = end;
+    this.fieldSeen = false;
+    this.changedTable = false;
+  }
+
+  /** The next field's representation (its index in `index`), or End. */
+  next(): Representation {
+    const src = this.src;
+    while (this.pos < this.end) {
+      const b = src[this.pos] as number;
+      if (this.updateRequired && (b & 0xe0) !== 0x20)
+        throw new HpackError('missing dynamic table size update');
+      if (b & 0x80) {
+        this.index = this.readInteger(7);
+        if (this.index === 0) throw new HpackError('index 0');
+        this.fieldSeen = true;
+        return Representation.Indexed;
+      }
+      if (b & 0x40) {
+        this.index = this.readInteger(6);
+        this.fieldSeen = true;
+        return Representation.Incremental;
+      }
+      if (b & 0x20) {
+        if (this.fieldSeen) throw new HpackError('dynamic table size update after a field');
+        const size = this.readInteger(5);
+        if (size > this.allowed)
+          throw new HpackError(`table size ${size} above the allowed ${this.allowed}`);
+        this.table.setMaxSize(size);
+        this.updateRequired = false;
+        this.changedTable = true;
+        continue;
+      }
+      this.index = this.readInteger(4);
+      this.fieldSeen = true;
+      return b & 0x10 ? Representation.NeverIndexed : Representation.WithoutIndexing;
+    }
+    return Representation.End;
+  }
+
+  nameAt(index: number): string {
+    if (index <= STATIC_COUNT) return STATIC_NAMES[index] as string;
+    return this.table.name(this.dynamicIndex(index));
+  }
+
+  valueAt(index: number): string {
+    if (index <= STATIC_COUNT) return STATIC_VALUES[index] as string;
+    return this.table.value(this.dynamicIndex(index));
+  }
+
+  readString(): string {
+    const start = this.stringLiteral();
+    return this.huffman
+      ? decodeHuffmanString(this.src, start, this.pos)
+      : latin1(this.src, start, this.pos);
+  }
+
+  /** Skips a string; returns its length, decoded when `measure` (it enters the table). */
+  skipString(measure: boolean): number {
+    const start = this.stringLiteral();
+    if (!measure || !this.huffman) return this.pos - start;
+    const n = huffmanDecodedLength(this.src, start, this.pos);
+    if (n < 0) throw new HpackError('invalid Huffman string');
+    return n;
+  }
+
+  insert(name: string, value: string, entrySize: number): void {
+    if (this.table.makeRoom(entrySize)) this.table.push(name, value, entrySize);
+    this.changedTable = true;
+  }
+
+  private dynamicIndex(index: number): number {
+    const i = index - STATIC_COUNT - 1;
+    if (i >= this.table.length) throw new HpackError(`index ${index} beyond the table`);
+    return i;
+  }
+
+  /** Reads an HPACK integer (RFC 7541 5.1) with a `prefixBits` prefix at the position. */
+  private readInteger(prefixBits: number): number {
+    const src = this.src;
+    const max = (1 << prefixBits) - 1;
+    let pos = this.pos;
+    let value = (src[pos++] as number) & max;
+    if (value === max) {
+      let shift = 0;
+      for (;;) {
+        if (pos >= this.end) throw new HpackError('truncated integer');
+        const b = src[pos++] as number;
+        value += (b & 0x7f) * 2 ** shift;
+        if ((b & 0x80) === 0) break;
+        shift += 7;
+        if (shift > 21) throw new HpackError('integer too large');
+      }
+    }
+    this.pos = pos;
+    return value;
+  }
+
+  /**
+   * Reads the header of a string literal (RFC 7541 5.2): notes whether it is Huffman-coded,
+   * moves past the string and returns where its octets start.
+   */
+  private stringLiteral(): number {
+    if (this.pos >= this.end) throw new HpackError('truncated string');
+    this.huffman = ((this.src[this.pos] as number) & 0x80) !== 0;
+    const length = this.readInteger(7);
+    const start = this.pos;
+    if (length > this.end - start) throw new HpackError('string beyond the block');
+    this.pos = start + length;
+    return start;
+  }
+}
+
+/** The fields of one header block, in order: the decoder refills it with each block. */
+export class FieldList {
+  private readonly names: string[] = [];
+  private readonly values: string[] = [];
+  private readonly flags: number[] = [];
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  name(i: number): string {
+    return this.names[i] as string;
+  }
+
+  value(i: number): string {
+    return this.values[i] as string;
+  }
+
+  /** Whether field `i` has the FieldFlag `flag`. */
+  has(i: number, flag: number): boolean {
+    return ((this.flags[i] as number) & flag) !== 0;
+  }
+
+  /** Field `i` is not to be forwarded. */
+  drop(i: number): void {
+    this.flags[i] = (this.flags[i] as number) | FieldFlag.Dropped;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  add(name: string, value: string, flags: number): void {
+    this.names[this.count] = name;
+    this.values[this.count] = value;
+    this.flags[this.count] = flags;
+    this.count++;
+  }
+}
+
 /**
  * Decoder for one connection's request header blocks. The table's size bound is the
  * SETTINGS_HEADER_TABLE_SIZE the client's encoder was told (the upstream's), in force once the
  * client acknowledged it.
  */
 export class HpackDecoder {
-  private readonly table = new HeaderTable(DEFAULT_TABLE_SIZE);
-  private allowed = DEFAULT_TABLE_SIZE;
-  /** The bound fell below the table's size: the next block must start with a size update. */
-  private updateRequired = false;
-  private readonly cursor: Cursor = { pos: 0, huffman: false };
+  private readonly reader = new BlockReader();
   /** Fields of the last block (those within the limits), in order. */
-  readonly names: string[] = [];
-  readonly values: string[] = [];
-  readonly flags: number[] = [];
-  count = 0;
+  readonly fields = new FieldList();
+  private decodedSize = 0;
+  private incomplete = false;
+
   /** Decoded size of the last block's header list (RFC 9113 6.5.2: name + value + 32 each). */
-  listSize = 0;
+  get listSize(): number {
+    return this.decodedSize;
+  }
+
   /** The last block went over the limits given to decode(): its fields are incomplete. */
-  overLimit = false;
+  get overLimit(): boolean {
+    return this.incomplete;
+  }
 
   /** The SETTINGS_HEADER_TABLE_SIZE the client's encoder must now respect. */
   setAllowedTableSize(size: number): void {
-    this.allowed = Math.min(size, MAX_TABLE_SIZE);
-    if (this.allowed < this.table.maxSize) this.updateRequired = true;
+    this.reader.setAllowedTableSize(size);
   }
 
   /** The dynamic table, newest entry first, and its size and bound (diagnostics, tests). */
   snapshot(): { entries: Array<[string, string]>; size: number; maxSize: number } {
+    const table = this.reader.table;
     const entries: Array<[string, string]> = [];
-    for (let i = 0; i < this.table.length; i++) {
-      const slot = this.table.slot(i);
-      entries.push([this.table.names[slot] as string, this.table.values[slot] as string]);
-    }
-    return { entries, size: this.table.size, maxSize: this.table.maxSize };
+    for (let i = 0; i < table.length; i++) entries.push([table.name(i), table.value(i)]);
+    return { entries, size: table.size, maxSize: table.maxSize };
   }
 
   /**
@@ -305,507 +303,104 @@ export class HpackDecoder {
    * `maxCount` are not kept (`overLimit`), but the block is still decoded to its end.
    */
   decode(src: Buffer, start: number, end: number, maxListSize: number, maxCount: number): void {
-    const table = this.table;
-    const cursor = this.cursor;
-    this.count = 0;
-    this.listSize = 0;
-    this.overLimit = false;
-    cursor.pos = start;
-    let fieldSeen = false;
-    while (cursor.pos < end) {
-      const b = src[cursor.pos] as number;
-      if (this.updateRequired && (b & 0xe0) !== 0x20)
-        throw new HpackError('missing dynamic table size update');
+    const reader = this.reader;
+    const fields = this.fields;
+    fields.clear();
+    this.decodedSize = 0;
+    this.incomplete = false;
+    reader.begin(src, start, end);
+    for (;;) {
+      const representation = reader.next();
+      if (representation === Representation.End) break;
+      const index = reader.index;
       let name: string;
       let value: string;
-      let flag: number = 0;
-      if (b & 0x80) {
-        const index = readInteger(src, end, 7, cursor);
-        if (index === 0) throw new HpackError('index 0');
-        if (index <= STATIC_COUNT) {
-          name = STATIC_NAMES[index] as string;
-          value = STATIC_VALUES[index] as string;
-          flag = FieldFlag.StaticName | FieldFlag.StaticField;
-        } else {
-          const i = index - STATIC_COUNT - 1;
-          if (i >= table.length) throw new HpackError(`index ${index} beyond the table`);
-          const slot = table.slot(i);
-          name = table.names[slot] as string;
-          value = table.values[slot] as string;
-        }
-      } else if (b & 0x40) {
-        const index = readInteger(src, end, 6, cursor);
-        name = index === 0 ? this.readString(src, end) : this.nameAt(index);
-        if (index !== 0 && index <= STATIC_COUNT) flag = FieldFlag.StaticName;
-        value = this.readString(src, end);
-        const entrySize = name.length + value.length + ENTRY_OVERHEAD;
-        if (table.makeRoom(entrySize)) table.push(name, value, entrySize);
-      } else if (b & 0x20) {
-        if (fieldSeen) throw new HpackError('dynamic table size update after a field');
-        const size = readInteger(src, end, 5, cursor);
-        if (size > this.allowed)
-          throw new HpackError(`table size ${size} above the allowed ${this.allowed}`);
-        table.setMaxSize(size);
-        this.updateRequired = false;
-        continue;
+      let flags = 0;
+      if (representation === Representation.Indexed) {
+        name = reader.nameAt(index);
+        value = reader.valueAt(index);
+        if (index <= STATIC_COUNT) flags = FieldFlag.StaticName | FieldFlag.StaticField;
       } else {
-        if (b & 0x10) flag = FieldFlag.NeverIndexed;
-        const index = readInteger(src, end, 4, cursor);
-        name = index === 0 ? this.readString(src, end) : this.nameAt(index);
-        if (index !== 0 && index <= STATIC_COUNT) flag |= FieldFlag.StaticName;
-        value = this.readString(src, end);
+        name = index === 0 ? reader.readString() : reader.nameAt(index);
+        if (index !== 0 && index <= STATIC_COUNT) flags = FieldFlag.StaticName;
+        value = reader.readString();
+        if (representation === Representation.Incremental)
+          reader.insert(name, value, name.length + value.length + ENTRY_OVERHEAD);
+        else if (representation === Representation.NeverIndexed) flags |= FieldFlag.NeverIndexed;
       }
-      fieldSeen = true;
-      this.listSize += name.length + value.length + ENTRY_OVERHEAD;
-      if (this.overLimit) continue;
-      if (this.listSize > maxListSize || this.count >= maxCount) {
-        this.overLimit = true;
+      this.decodedSize += name.length + value.length + ENTRY_OVERHEAD;
+      if (this.incomplete) continue;
+      if (this.decodedSize > maxListSize || fields.length >= maxCount) {
+        this.incomplete = true;
         continue;
       }
-      this.names[this.count] = name;
-      this.values[this.count] = value;
-      this.flags[this.count] = flag;
-      this.count++;
+      fields.add(name, value, flags);
     }
   }
-
-  private nameAt(index: number): string {
-    if (index <= STATIC_COUNT) return STATIC_NAMES[index] as string;
-    const i = index - STATIC_COUNT - 1;
-    if (i >= this.table.length) throw new HpackError(`index ${index} beyond the table`);
-    return this.table.names[this.table.slot(i)] as string;
-  }
-
-  private readString(src: Buffer, end: number): string {
-    return readString(src, end, this.cursor);
-  }
-}
-
-/** How the encoder writes one field. */
-export const Indexing = {
-  /** Full match indexed, else a literal added to the table (the default). */
-  Incremental: 0,
-  /** Literal, table untouched (values that change on every request). */
-  Without: 1,
-  /** Literal that no intermediary may ever index (credentials). */
-  Never: 2,
-} as const;
-export type Indexing = (typeof Indexing)[keyof typeof Indexing];
-
-/**
- * How fields of a static name are best written (nghttp2's policy): values that change on every
- * request are not indexed (they would only churn the table), credentials never are; a short
- * cookie is a credential too. Other names are indexed.
- */
-const NAME_POLICY: ReadonlyMap<string, Indexing | 'cookie'> = new Map<string, Indexing | 'cookie'>([
-  [':path', Indexing.Without],
-  ['content-length', Indexing.Without],
-  ['if-modified-since', Indexing.Without],
-  ['if-none-match', Indexing.Without],
-  ['authorization', Indexing.Never],
-  ['proxy-authorization', Indexing.Never],
-  ['cookie', 'cookie'],
-]);
-
-/** What the encoder knows of a name: its static index and full matches, its dynamic entries. */
-interface NameEntry {
-  /** First static index with this name (0: none). */
-  readonly staticIndex: number;
-  /** Static full matches, by value. */
-  readonly staticValues: Map<string, number> | undefined;
-  /** Dynamic entries, by value: absolute id of the newest (null for the shared static ones). */
-  readonly values: Map<string, number> | null;
-  /** Absolute id of the newest dynamic entry with this name (-1: none). */
-  newest: number;
-  /** How request fields of this name are written (see NAME_POLICY). */
-  readonly policy: Indexing | 'cookie';
-}
-
-/** Entries of the static names, shared by every encoder until a name gets a dynamic entry. */
-const STATIC_ENTRIES = new Map<string, NameEntry>();
-for (const [name, staticIndex] of STATIC_NAME)
-  STATIC_ENTRIES.set(name, {
-    staticIndex,
-    staticValues: STATIC_FULL.get(name),
-    values: null,
-    newest: -1,
-    policy: NAME_POLICY.get(name) ?? Indexing.Incremental,
-  });
-
-/**
- * Encoder for the blocks the relay sends upstream. Its table never exceeds `limit`, the
- * upstream's SETTINGS_HEADER_TABLE_SIZE in force (as acknowledged by the client, whose ACK is
- * what the upstream receives).
- */
-export class HpackEncoder {
-  private readonly table: HeaderTable;
-  /**
-   * Names with dynamic entries (dropped with their last entry, so the map stays within the
-   * table's entries); other names are looked up in STATIC_ENTRIES.
-   */
-  private readonly names = new Map<string, NameEntry>();
-  /** Smallest size set since the last block, when it must be signalled (-1: none). */
-  private pendingMin = -1;
-  private pendingSize = -1;
-  private readonly onEvict = (name: string, value: string, id: number) => {
-    const entry = this.names.get(name);
-    if (entry === undefined || entry.values === null) return;
-    if (entry.values.get(value) === id) entry.values.delete(value);
-    if (entry.newest === id) entry.newest = -1;
-    if (entry.values.size === 0) this.names.delete(name);
-  };
-
-  /**
-   * @param preferredSize the table size this encoder uses at most, whatever the peer allows
-   * @param huffman whether literals are Huffman-coded (when that is not longer)
-   */
-  constructor(
-    private readonly preferredSize = DEFAULT_TABLE_SIZE,
-    private readonly huffman = false,
-  ) {
-    this.table = new HeaderTable(Math.min(preferredSize, DEFAULT_TABLE_SIZE));
-  }
-
-  /** The peer's decoder now allows `limit` octets: the table shrinks (or grows) to fit. */
-  setLimit(limit: number): void {
-    const size = Math.min(limit, this.preferredSize);
-    if (size === this.table.maxSize && this.pendingSize < 0) return;
-    this.table.setMaxSize(size, this.onEvict);
-    this.pendingMin = this.pendingMin < 0 ? size : Math.min(this.pendingMin, size);
-    this.pendingSize = size;
-  }
-
-  /** Upper bound of the octets encodeField() writes for this field. */
-  static bound(name: string, value: string): number {
-    return name.length + value.length + 16;
-  }
-
-  /** Starts a block: the table size updates owed to the peer (at most 12 octets). */
-  beginBlock(out: Uint8Array, pos: number): number {
-    if (this.pendingSize < 0) return pos;
-    if (this.pendingMin < this.pendingSize) pos = writeInteger(out, pos, this.pendingMin, 5, 0x20);
-    pos = writeInteger(out, pos, this.pendingSize, 5, 0x20);
-    this.pendingMin = -1;
-    this.pendingSize = -1;
-    return pos;
-  }
-
-  /**
-   * Writes one field of a request at `out[pos]` as nghttp2 would: indexed, or not, or never by
-   * its name (see NAME_POLICY), never when the client sent it so. Returns the position after it.
-   */
-  encodeRequestField(
-    name: string,
-    value: string,
-    neverIndexed: boolean,
-    out: Uint8Array,
-    pos: number,
-  ): number {
-    const entry = this.names.get(name) ?? STATIC_ENTRIES.get(name);
-    let indexing: Indexing = Indexing.Incremental;
-    if (neverIndexed) indexing = Indexing.Never;
-    else if (entry !== undefined && entry.policy !== Indexing.Incremental)
-      indexing =
-        entry.policy === 'cookie'
-          ? value.length < 20
-            ? Indexing.Never
-            : Indexing.Incremental
-          : entry.policy;
-    return this.encode(entry, name, value, indexing, out, pos);
-  }
-
-  /** Writes one field at `out[pos]` as `indexing` says; returns the position after it. */
-  encodeField(
-    name: string,
-    value: string,
-    indexing: Indexing,
-    out: Uint8Array,
-    pos: number,
-  ): number {
-    return this.encode(
-      this.names.get(name) ?? STATIC_ENTRIES.get(name),
-      name,
-      value,
-      indexing,
-      out,
-      pos,
-    );
-  }
-
-  private encode(
-    entry: NameEntry | undefined,
-    name: string,
-    value: string,
-    indexing: Indexing,
-    out: Uint8Array,
-    pos: number,
-  ): number {
-    let nameIndex = 0;
-    if (entry !== undefined) {
-      if (indexing !== Indexing.Never) {
-        const fixed = entry.staticValues?.get(value);
-        if (fixed !== undefined) return writeInteger(out, pos, fixed, 7, 0x80);
-        const id = entry.values?.get(value);
-        if (id !== undefined)
-          return writeInteger(out, pos, STATIC_COUNT + this.table.inserted - id, 7, 0x80);
-      }
-      nameIndex =
-        entry.staticIndex !== 0
-          ? entry.staticIndex
-          : entry.newest >= 0
-            ? STATIC_COUNT + this.table.inserted - entry.newest
-            : 0;
-    }
-    const entrySize = name.length + value.length + ENTRY_OVERHEAD;
-    if (indexing === Indexing.Incremental && entrySize <= (this.table.maxSize * 3) / 4) {
-      pos = writeInteger(out, pos, nameIndex, 6, 0x40);
-      if (nameIndex === 0) pos = this.writeString(out, pos, name);
-      pos = this.writeString(out, pos, value);
-      this.insert(name, value, entrySize);
-      return pos;
-    }
-    pos = writeInteger(out, pos, nameIndex, 4, indexing === Indexing.Never ? 0x10 : 0);
-    if (nameIndex === 0) pos = this.writeString(out, pos, name);
-    return this.writeString(out, pos, value);
-  }
-
-  private insert(name: string, value: string, entrySize: number): void {
-    if (!this.table.makeRoom(entrySize, this.onEvict)) return;
-    const id = this.table.inserted;
-    this.table.push(name, value, entrySize);
-    let entry = this.names.get(name);
-    if (entry === undefined) {
-      const fixed = STATIC_ENTRIES.get(name);
-      entry = {
-        staticIndex: fixed?.staticIndex ?? 0,
-        staticValues: fixed?.staticValues,
-        values: new Map(),
-        newest: -1,
-        policy: fixed?.policy ?? Indexing.Incremental,
-      };
-      this.names.set(name, entry);
-    }
-    (entry.values as Map<string, number>).set(value, id);
-    entry.newest = id;
-  }
-
-  private writeString(out: Uint8Array, pos: number, text: string): number {
-    if (this.huffman) {
-      const length = huffmanEncodedLength(text);
-      if (length <= text.length) {
-        pos = writeInteger(out, pos, length, 7, 0x80);
-        return huffmanEncode(text, out, pos);
-      }
-    }
-    return writeRawString(out, pos, text);
-  }
-}
-
-/** HPACK integer with a `prefixBits` prefix; `first` holds the representation's pattern bits. */
-export function writeInteger(
-  out: Uint8Array,
-  pos: number,
-  value: number,
-  prefixBits: number,
-  first: number,
-): number {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) {
-    out[pos++] = first | value;
-    return pos;
-  }
-  out[pos++] = first | max;
-  let rest = value - max;
-  while (rest >= 0x80) {
-    out[pos++] = (rest & 0x7f) | 0x80;
-    rest >>>= 7;
-  }
-  out[pos++] = rest;
-  return pos;
-}
-
-/** A string literal without Huffman coding. */
-function writeRawString(out: Uint8Array, pos: number, text: string): number {
-  pos = writeInteger(out, pos, text.length, 7, 0);
-  for (let i = 0; i < text.length; i++) out[pos++] = text.charCodeAt(i);
-  return pos;
 }
 
 /**
- * Writes a field that leaves every dynamic table alone: a static full match, else a literal
- * without indexing (static name when there is one). For answers the relay gives itself on a
- * connection whose table belongs to the upstream's encoder.
- */
-export function encodeWithoutTable(
-  name: string,
-  value: string,
-  out: Uint8Array,
-  pos: number,
-): number {
-  const full = STATIC_FULL.get(name)?.get(value);
-  if (full !== undefined) return writeInteger(out, pos, full, 7, 0x80);
-  const nameIndex = STATIC_NAME.get(name) ?? 0;
-  pos = writeInteger(out, pos, nameIndex, 4, 0);
-  if (nameIndex === 0) pos = writeRawString(out, pos, name);
-  return writeRawString(out, pos, value);
-}
-
-/**
- * Follows the upstream's encoder through response header blocks: keeps a table of entry sizes
- * (and the status code of `:status` entries) and returns each block's `:status`, without
- * building the other strings. Its bound is the client's SETTINGS_HEADER_TABLE_SIZE in force.
+ * Follows the upstream's encoder through response header blocks and returns each block's
+ * `:status`, building no string but names and `:status` values: the other values enter the
+ * table empty, with their size. Its bound is the client's SETTINGS_HEADER_TABLE_SIZE in force.
  */
 export class ResponseStatusReader {
-  private sizes = new Int32Array(16);
-  private nameLengths = new Int32Array(16);
-  /** Per entry: 0 for a name other than `:status`, else its code (-1 when not a number). */
-  private statuses = new Int32Array(16);
-  private mask = 15;
-  private head = 0;
-  private length = 0;
-  private size = 0;
-  private maxSize = DEFAULT_TABLE_SIZE;
-  private allowed = DEFAULT_TABLE_SIZE;
-  private updateRequired = false;
-  private readonly cursor: Cursor = { pos: 0, huffman: false };
+  private readonly reader = new BlockReader();
+
   /** Whether the last block read changed the table (an insertion or a size update). */
-  changedTable = false;
+  get changedTable(): boolean {
+    return this.reader.changedTable;
+  }
 
   setAllowedTableSize(size: number): void {
-    this.allowed = Math.min(size, MAX_TABLE_SIZE);
-    if (this.allowed < this.maxSize) this.updateRequired = true;
+    this.reader.setAllowedTableSize(size);
   }
 
   /** Entries in the table and their total size (diagnostics, tests). */
   snapshot(): { length: number; size: number } {
-    return { length: this.length, size: this.size };
+    return { length: this.reader.table.length, size: this.reader.table.size };
   }
 
   /** The block's `:status` (0 when it has none: trailers). Throws HpackError. */
   read(src: Buffer, start: number, end: number): number {
-    const cursor = this.cursor;
-    cursor.pos = start;
+    const reader = this.reader;
+    reader.begin(src, start, end);
     let status = 0;
-    let fieldSeen = false;
-    this.changedTable = false;
-    while (cursor.pos < end) {
-      const b = src[cursor.pos] as number;
-      if (this.updateRequired && (b & 0xe0) !== 0x20)
-        throw new HpackError('missing dynamic table size update');
-      if (b & 0x80) {
-        const index = readInteger(src, end, 7, cursor);
-        const code = this.statusAt(index, true);
-        if (status === 0 && code > 0) status = code;
-      } else if (b & 0x20 && !(b & 0x40)) {
-        if (fieldSeen) throw new HpackError('dynamic table size update after a field');
-        const size = readInteger(src, end, 5, cursor);
-        if (size > this.allowed)
-          throw new HpackError(`table size ${size} above the allowed ${this.allowed}`);
-        this.maxSize = size;
-        while (this.size > size) this.evict();
-        this.updateRequired = false;
-        this.changedTable = true;
-        continue;
+    for (;;) {
+      const representation = reader.next();
+      if (representation === Representation.End) break;
+      const index = reader.index;
+      let code = 0;
+      if (representation === Representation.Indexed) {
+        if (reader.nameAt(index) === ':status') code = statusCode(reader.valueAt(index));
       } else {
-        const indexed = (b & 0x40) !== 0;
-        const index = readInteger(src, end, indexed ? 6 : 4, cursor);
-        let nameLength: number;
-        let isStatus: boolean;
-        if (index === 0) {
-          const name = this.readString(src, end);
-          nameLength = name.length;
-          isStatus = name === ':status';
-        } else {
-          nameLength = this.nameLengthAt(index);
-          isStatus = this.statusAt(index, false) !== 0;
-        }
+        const name = index === 0 ? reader.readString() : reader.nameAt(index);
+        const incremental = representation === Representation.Incremental;
+        let value = '';
         let valueLength: number;
-        let code = 0;
-        if (isStatus) {
-          const value = this.readString(src, end);
+        if (name === ':status') {
+          value = reader.readString();
           valueLength = value.length;
-          code = /^\d{3}$/.test(value) ? Number(value) : -1;
-          if (status === 0 && code > 0) status = code;
+          code = statusCode(value);
         } else {
-          valueLength = this.skipString(src, end, indexed);
+          valueLength = reader.skipString(incremental);
         }
-        if (indexed) {
-          this.insert(nameLength, valueLength, code);
-          this.changedTable = true;
-        }
+        if (incremental) reader.insert(name, value, name.length + valueLength + ENTRY_OVERHEAD);
       }
-      fieldSeen = true;
+      if (status === 0 && code > 0) status = code;
     }
     return status;
   }
+}
 
-  /** Status code of entry `index` (0: not `:status`); `whole` when the value is used too. */
-  private statusAt(index: number, whole: boolean): number {
-    if (index === 0) throw new HpackError('index 0');
-    if (index <= STATIC_COUNT) {
-      if (index >= 8 && index <= 14) return whole ? (STATIC_STATUS[index] as number) : -1;
-      return 0;
-    }
-    const i = index - STATIC_COUNT - 1;
-    if (i >= this.length) throw new HpackError(`index ${index} beyond the table`);
-    return this.statuses[(this.head - 1 - i) & this.mask] as number;
+/** A `:status` value's code; -1 when it is not three digits. */
+function statusCode(value: string): number {
+  if (value.length !== 3) return -1;
+  let code = 0;
+  for (let i = 0; i < 3; i++) {
+    const d = value.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    code = code * 10 + d;
   }
-
-  private nameLengthAt(index: number): number {
-    if (index <= STATIC_COUNT) return (STATIC_NAMES[index] as string).length;
-    const i = index - STATIC_COUNT - 1;
-    if (i >= this.length) throw new HpackError(`index ${index} beyond the table`);
-    return this.nameLengths[(this.head - 1 - i) & this.mask] as number;
-  }
-
-  private insert(nameLength: number, valueLength: number, code: number): void {
-    const entrySize = ENTRY_OVERHEAD + nameLength + valueLength;
-    while (this.length > 0 && this.size + entrySize > this.maxSize) this.evict();
-    if (entrySize > this.maxSize) return;
-    if (this.length === this.mask + 1) this.grow();
-    this.sizes[this.head] = entrySize;
-    this.nameLengths[this.head] = nameLength;
-    this.statuses[this.head] = code;
-    this.head = (this.head + 1) & this.mask;
-    this.length++;
-    this.size += entrySize;
-  }
-
-  private evict(): void {
-    const slot = (this.head - this.length) & this.mask;
-    this.size -= this.sizes[slot] as number;
-    this.length--;
-  }
-
-  private grow(): void {
-    const capacity = (this.mask + 1) * 2;
-    const sizes = new Int32Array(capacity);
-    const nameLengths = new Int32Array(capacity);
-    const statuses = new Int32Array(capacity);
-    for (let i = this.length - 1, j = 0; i >= 0; i--, j++) {
-      const slot = (this.head - 1 - i) & this.mask;
-      sizes[j] = this.sizes[slot] as number;
-      nameLengths[j] = this.nameLengths[slot] as number;
-      statuses[j] = this.statuses[slot] as number;
-    }
-    this.sizes = sizes;
-    this.nameLengths = nameLengths;
-    this.statuses = statuses;
-    this.head = this.length;
-    this.mask = capacity - 1;
-  }
-
-  private readString(src: Buffer, end: number): string {
-    return readString(src, end, this.cursor);
-  }
-
-  /** Skips a string; returns its decoded length when `measure` (it enters the table). */
-  private skipString(src: Buffer, end: number, measure: boolean): number {
-    const cursor = this.cursor;
-    const start = stringLiteral(src, end, cursor);
-    if (!measure || !cursor.huffman) return cursor.pos - start;
-    const n = huffmanDecodedLength(src, start, cursor.pos);
-    if (n < 0) throw new HpackError('invalid Huffman string');
-    return n;
-  }
+  return code;
 }

@@ -2,7 +2,8 @@
  * The HPACK Huffman code (RFC 7541 Appendix B). The code is canonical, so the table below holds
  * only each symbol's code length; the codes follow from it. Decoding walks a byte at a time
  * through a table built once at load (256 tree states × 256 input bytes → next state and at
- * most two symbols), instead of a bit at a time.
+ * most two symbols), instead of a bit at a time. The relay only decodes it: what it encodes
+ * goes out as plain literals.
  */
 
 /** Code length in bits of symbols 0–255 and of EOS (256). */
@@ -145,49 +146,4 @@ export function huffmanDecodedLength(src: Uint8Array, start: number, end: number
 /** Upper bound of the decoded length of `encodedLength` Huffman bytes (5-bit shortest code). */
 export function maxDecodedLength(encodedLength: number): number {
   return Math.ceil((encodedLength * 8) / 5);
-}
-
-/** Bytes the Huffman encoding of the latin1 string `text` takes. */
-export function huffmanEncodedLength(text: string): number {
-  let bits = 0;
-  for (let i = 0; i < text.length; i++)
-    bits += HUFFMAN_LENGTHS[text.charCodeAt(i) & 0xff] as number;
-  return (bits + 7) >>> 3;
-}
-
-/**
- * Writes the Huffman encoding of the latin1 string `text` at `out[pos]`; returns the position
- * after it. The last byte is padded with the high bits of EOS (ones).
- */
-export function huffmanEncode(text: string, out: Uint8Array, pos: number): number {
-  // Pending bits, right-aligned in `acc`: at most 7 before a code is added, so codes of up to
-  // 24 bits fit in 32; longer ones go in two parts.
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < text.length; i++) {
-    const symbol = text.charCodeAt(i) & 0xff;
-    let length = HUFFMAN_LENGTHS[symbol] as number;
-    let code = HUFFMAN_CODES[symbol] as number;
-    if (length > 24) {
-      const high = length - 16;
-      acc = ((acc << high) | (code >>> 16)) >>> 0;
-      bits += high;
-      while (bits >= 8) {
-        bits -= 8;
-        out[pos++] = (acc >>> bits) & 0xff;
-      }
-      acc &= (1 << bits) - 1;
-      code &= 0xffff;
-      length = 16;
-    }
-    acc = ((acc << length) | code) >>> 0;
-    bits += length;
-    while (bits >= 8) {
-      bits -= 8;
-      out[pos++] = (acc >>> bits) & 0xff;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out[pos++] = ((acc << (8 - bits)) | (0xff >>> bits)) & 0xff;
-  return pos;
 }

@@ -64,8 +64,8 @@ export class FrameReader {
   private gathered: Buffer[] | null = null;
   /** Where the current frame's bytes began in the chunk (-1: in an earlier chunk). */
   private frameStart = -1;
-  /** Whether reading stopped (the connection failed): the rest is ignored. */
-  stopped = false;
+  /** Reading stopped (the connection failed): the rest is ignored. */
+  private stopped = false;
 
   constructor(
     private readonly sink: FrameSink,
@@ -75,6 +75,11 @@ export class FrameReader {
   /** Whether no forwarded frame is half-way through: other frames may be sent now. */
   get atBoundary(): boolean {
     return this.remaining === 0 || this.mode === Mode.Hold || this.mode === Mode.Skip;
+  }
+
+  /** Stops reading for good: the rest of this chunk and later ones are ignored. */
+  stop(): void {
+    this.stopped = true;
   }
 
   feed(chunk: Buffer, from: number): void {

@@ -50,14 +50,15 @@ import {
 } from './frames.js';
 import {
   FieldFlag,
+  type FieldList,
   HpackDecoder,
-  HpackEncoder,
   HpackError,
   ResponseStatusReader,
 } from './hpack.js';
+import { HpackEncoder } from './hpack-encoder.js';
 import { FrameReader, type FrameSink, Mode } from './io.js';
 import { TokenBucket } from './rate.js';
-import { Check, checkFields, type RequestHead } from './request.js';
+import { checkRequest, checkTrailers } from './request.js';
 import { statusFrames } from './synthesize.js';
 
 export interface H2Options {
@@ -179,7 +180,6 @@ class Relay {
   private readonly decoder = new HpackDecoder();
   private readonly encoder = new HpackEncoder();
   private readonly statusReader = new ResponseStatusReader();
-  private keepFields = new Uint8Array(64);
 
   /** SETTINGS of the upstream (or the relay's own) sent to the client, awaiting its ACK. */
   private readonly settingsToClient: SettingsChange[] = [];
@@ -588,8 +588,8 @@ class Relay {
       { connection: this.connection.id, code, reason },
       'HTTP/2 connection error from the client',
     );
-    this.clientReader.stopped = true;
-    this.upstreamReader.stopped = true;
+    this.clientReader.stop();
+    this.upstreamReader.stop();
     this.upstream?.destroy();
     this.upstream = null;
     if (!this.startClientIfNeeded()) {
@@ -612,7 +612,7 @@ class Relay {
       { connection: this.connection.id, reason },
       'upstream HTTP/2 protocol error',
     );
-    this.upstreamReader.stopped = true;
+    this.upstreamReader.stop();
     this.destroy();
     return Mode.Skip;
   }
@@ -930,21 +930,8 @@ class Relay {
       this.answerStream(block, 'OTHER', TOO_MANY_FIELDS, -1);
       return;
     }
-    const head: RequestHead = { method: '', path: '', contentLength: -1 };
-    const keep = this.keepFor(decoder.count);
-    if (
-      block.selfDependent ||
-      checkFields(
-        decoder.names,
-        decoder.values,
-        decoder.flags,
-        decoder.count,
-        false,
-        keep,
-        head,
-      ) !== Check.Ok ||
-      (block.endStream && head.contentLength > 0)
-    ) {
+    const head = block.selfDependent ? null : checkRequest(decoder.fields);
+    if (head === null || (block.endStream && head.contentLength > 0)) {
       this.refuse(streamId, ErrorCode.ProtocolError);
       return;
     }
@@ -975,7 +962,7 @@ class Relay {
     stream.clientEnded = block.endStream;
     this.streams.set(streamId, stream);
     this.lastForwardedStreamId = streamId;
-    this.forwardRequestHead(streamId, keep, block.endStream);
+    this.forwardRequestHead(decoder.fields, streamId, block.endStream);
   }
 
   /** A new stream the relay resets before it goes anywhere. */
@@ -996,27 +983,21 @@ class Relay {
     this.rememberClosed(block.streamId, false);
   }
 
-  private keepFor(count: number): Uint8Array {
-    if (this.keepFields.length < count) this.keepFields = new Uint8Array(count * 2);
-    return this.keepFields;
-  }
-
   /** Re-encodes the decoded request head for upstream: sanitised, identity appended. */
-  private forwardRequestHead(streamId: number, keep: Uint8Array, endStream: boolean): void {
-    const { names, values, flags, count } = this.decoder;
+  private forwardRequestHead(fields: FieldList, streamId: number, endStream: boolean): void {
     const regular: HeaderList = [];
     let neverIndexed: Set<string> | null = null;
     let bound = 0;
-    for (let i = 0; i < count; i++) {
-      if (keep[i] === 0) continue;
-      const name = names[i] as string;
-      const value = values[i] as string;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields.has(i, FieldFlag.Dropped)) continue;
+      const name = fields.name(i);
+      const value = fields.value(i);
       if (name.charCodeAt(0) === 0x3a) {
         bound += HpackEncoder.bound(name, value);
         continue;
       }
       regular.push([name, value]);
-      if ((flags[i] as number) & FieldFlag.NeverIndexed) {
+      if (fields.has(i, FieldFlag.NeverIndexed)) {
         neverIndexed ??= new Set();
         neverIndexed.add(name);
       }
@@ -1026,12 +1007,11 @@ class Relay {
     const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + 12 + bound + this.bound(sanitized));
     const encoder = this.encoder;
     let pos = encoder.beginBlock(out, FRAME_HEADER_LENGTH);
-    for (let i = 0; i < count; i++) {
-      const name = names[i] as string;
-      if (keep[i] === 0 || name.charCodeAt(0) !== 0x3a) continue;
-      const value = values[i] as string;
-      const never = ((flags[i] as number) & FieldFlag.NeverIndexed) !== 0;
-      pos = encoder.encodeRequestField(name, value, never, out, pos);
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields.name(i);
+      if (fields.has(i, FieldFlag.Dropped) || name.charCodeAt(0) !== 0x3a) continue;
+      const never = fields.has(i, FieldFlag.NeverIndexed);
+      pos = encoder.encodeRequestField(name, fields.value(i), never, out, pos);
     }
     pos = this.encodeRegular(sanitized, neverIndexed, out, pos);
     this.sendHeaderBlock(out, pos, streamId, endStream);
@@ -1082,30 +1062,21 @@ class Relay {
       this.streamError(stream, ErrorCode.StreamClosed);
       return;
     }
-    const head: RequestHead = {
-      method: stream.method,
-      path: '',
-      contentLength: stream.contentLength,
-    };
-    const keep = this.keepFor(decoder.count);
-    if (
-      !block.endStream ||
-      decoder.overLimit ||
-      checkFields(decoder.names, decoder.values, decoder.flags, decoder.count, true, keep, head) !==
-        Check.Ok ||
-      (head.contentLength >= 0 && head.contentLength !== stream.received)
-    ) {
+    const fields = decoder.fields;
+    const declared =
+      block.endStream && !decoder.overLimit ? checkTrailers(fields, stream.contentLength) : null;
+    if (declared === null || (declared >= 0 && declared !== stream.received)) {
       this.streamError(stream, ErrorCode.ProtocolError);
       return;
     }
     stream.clientEnded = true;
     const pairs: HeaderList = [];
     let neverIndexed: Set<string> | null = null;
-    for (let i = 0; i < decoder.count; i++) {
-      if (keep[i] === 0) continue;
-      const name = decoder.names[i] as string;
-      pairs.push([name, decoder.values[i] as string]);
-      if ((decoder.flags[i] as number) & FieldFlag.NeverIndexed) {
+    for (let i = 0; i < fields.length; i++) {
+      if (fields.has(i, FieldFlag.Dropped)) continue;
+      const name = fields.name(i);
+      pairs.push([name, fields.value(i)]);
+      if (fields.has(i, FieldFlag.NeverIndexed)) {
         neverIndexed ??= new Set();
         neverIndexed.add(name);
       }

@@ -5,7 +5,7 @@
  * error (RST_STREAM PROTOCOL_ERROR); a regular field with an invalid name or value (not
  * uppercase) is dropped and the request goes on without it.
  */
-import { FieldFlag } from './hpack.js';
+import { FieldFlag, type FieldList } from './hpack.js';
 
 /** A lowercase token (RFC 9110 5.6.2 tchar), optionally after the ':' of a pseudo-field. */
 const VALID_NAME = /^:?[-!#$%&'*+.^_`|~0-9a-z]+$/;
@@ -53,66 +53,73 @@ const SEEN_SCHEME = 4;
 const SEEN_AUTHORITY = 8;
 const SEEN_HOST = 16;
 
-/** What the relay needs to know of a request head; filled by checkRequest. */
+/** What the relay needs to know of a request head. */
 export interface RequestHead {
+  readonly method: string;
+  readonly path: string;
+  /** Declared content-length, or -1. */
+  readonly contentLength: number;
+}
+
+interface Section {
   method: string;
   path: string;
-  /** Declared content-length, or -1. */
   contentLength: number;
 }
 
-/** The verdict on a header or trailer section. */
-export const Check = {
-  Ok: 0,
-  /** RST_STREAM PROTOCOL_ERROR. */
-  Malformed: 1,
-} as const;
-export type Check = (typeof Check)[keyof typeof Check];
+/**
+ * Checks a request's header section: the head it declares, or null when it is malformed
+ * (RST_STREAM PROTOCOL_ERROR). Regular fields with an invalid name or value are marked
+ * dropped in `fields`.
+ */
+export function checkRequest(fields: FieldList): RequestHead | null {
+  const head: Section = { method: '', path: '', contentLength: -1 };
+  return checkSection(fields, false, head) ? head : null;
+}
 
 /**
- * Checks a request's fields (`names`/`values`, `count` of them; `flags[i]` holds the decoder's FieldFlag bits, which spare checks of static-table names and fields).
- * `keep[i]` is set to 0 for a regular field to drop (invalid name or value), 1 otherwise. For
- * trailers (`trailer`), pseudo fields are malformed and `head.contentLength` may be set (a
+ * Checks the trailer section of a request whose head declared `contentLength` (-1: none):
+ * returns the content length declared now (a trailer may declare one if the head did not), or
+ * null when the section is malformed. Invalid regular fields are marked dropped in `fields`.
+ */
+export function checkTrailers(fields: FieldList, contentLength: number): number | null {
+  const head: Section = { method: '', path: '', contentLength };
+  return checkSection(fields, true, head) ? head.contentLength : null;
+}
+
+/**
+ * The checks of either section (`flags` of each field spare checks of static-table names and
+ * fields). For trailers, pseudo fields are malformed and `head.contentLength` may be set (a
  * second one is malformed).
  */
-export function checkFields(
-  names: readonly string[],
-  values: readonly string[],
-  flags: readonly number[],
-  count: number,
-  trailer: boolean,
-  keep: Uint8Array,
-  head: RequestHead,
-): Check {
+function checkSection(fields: FieldList, trailer: boolean, head: Section): boolean {
   let seen = 0;
   let regularSeen = false;
   let scheme = '';
-  for (let i = 0; i < count; i++) {
-    const name = names[i] as string;
-    const value = values[i] as string;
-    keep[i] = 1;
+  for (let i = 0; i < fields.length; i++) {
+    const name = fields.name(i);
+    const value = fields.value(i);
     const pseudo = name.charCodeAt(0) === 0x3a;
-    const facts = flags[i] as number;
-    if (!(facts & FieldFlag.StaticName) && !VALID_NAME.test(name)) {
-      if (pseudo || hasUppercase(name)) return Check.Malformed;
-      keep[i] = 0;
+    if (!fields.has(i, FieldFlag.StaticName) && !VALID_NAME.test(name)) {
+      if (pseudo || hasUppercase(name)) return false;
+      fields.drop(i);
       regularSeen = true;
       continue;
     }
     let valueOk: boolean;
-    if (facts & FieldFlag.StaticField) valueOk = true;
+    if (fields.has(i, FieldFlag.StaticField)) valueOk = true;
     else if (name === ':method') valueOk = VALID_METHOD.test(value);
     else if (name === ':path') valueOk = VALID_PATH.test(value);
     else if (name === ':authority' || name === 'host') valueOk = VALID_AUTHORITY.test(value);
     else valueOk = VALID_VALUE.test(value);
     if (!valueOk) {
-      if (pseudo) return Check.Malformed;
-      keep[i] = 0;
+      if (pseudo) return false;
+      fields.drop(i);
       regularSeen = true;
       continue;
     }
     if (pseudo) {
-      if (trailer || regularSeen) return Check.Malformed;
+      if (trailer || regularSeen) return false;
       let flag: number;
       if (name === ':method') {
         flag = SEEN_METHOD;
@@ -127,41 +134,41 @@ export function checkFields(
         flag = SEEN_AUTHORITY;
       } else {
         // :status, :protocol (extended CONNECT is not offered) and unknown pseudo-fields.
-        return Check.Malformed;
+        return false;
       }
-      if (seen & flag || value.length === 0) return Check.Malformed;
+      if (seen & flag || value.length === 0) return false;
       seen |= flag;
       continue;
     }
     regularSeen = true;
     if (name === 'host') {
-      if (seen & SEEN_HOST || value.length === 0) return Check.Malformed;
+      if (seen & SEEN_HOST || value.length === 0) return false;
       seen |= SEEN_HOST;
     } else if (name === 'content-length') {
-      if (head.contentLength !== -1) return Check.Malformed;
+      if (head.contentLength !== -1) return false;
       head.contentLength = parseContentLength(value);
-      if (head.contentLength === -1) return Check.Malformed;
+      if (head.contentLength === -1) return false;
     } else if (name === 'te') {
-      if (value.toLowerCase() !== 'trailers') return Check.Malformed;
+      if (value.toLowerCase() !== 'trailers') return false;
     } else if (CONNECTION_SPECIFIC.has(name)) {
-      return Check.Malformed;
+      return false;
     }
   }
-  if (trailer) return Check.Ok;
+  if (trailer) return true;
   if (head.method === 'CONNECT') {
     // RFC 9113 8.5: :authority only.
-    if (seen & (SEEN_PATH | SEEN_SCHEME) || !(seen & SEEN_AUTHORITY)) return Check.Malformed;
+    if (seen & (SEEN_PATH | SEEN_SCHEME) || !(seen & SEEN_AUTHORITY)) return false;
     head.contentLength = -1;
-    return Check.Ok;
+    return true;
   }
   if ((seen & (SEEN_METHOD | SEEN_PATH | SEEN_SCHEME)) !== (SEEN_METHOD | SEEN_PATH | SEEN_SCHEME))
-    return Check.Malformed;
-  if (!(seen & (SEEN_AUTHORITY | SEEN_HOST))) return Check.Malformed;
+    return false;
+  if (!(seen & (SEEN_AUTHORITY | SEEN_HOST))) return false;
   if (scheme === 'http' || scheme === 'https') {
     const path = head.path;
     const regular = path.charCodeAt(0) === 0x2f;
     const asterisk = path === '*' && head.method === 'OPTIONS';
-    if (!regular && !asterisk) return Check.Malformed;
+    if (!regular && !asterisk) return false;
   }
-  return Check.Ok;
+  return true;
 }

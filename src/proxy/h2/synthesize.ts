@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { StatusResponse } from '../status.js';
 import { Flag, FRAME_HEADER_LENGTH, FrameType, writeFrameHeader } from './frames.js';
-import { encodeWithoutTable } from './hpack.js';
+import { encodeWithoutTable } from './hpack-encoder.js';
 
 /** HEADERS (`:status`, content-type, content-length) then DATA with END_STREAM, one buffer. */
 export function statusFrames(streamId: number, status: StatusResponse): Buffer {
