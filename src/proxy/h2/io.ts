@@ -1,6 +1,7 @@
 /**
  * The relay's frame reader, one per direction: it walks the frames of incoming chunks, passing
- * most of them on as ranges of the chunk (without copying) to an Output (../output.ts).
+ * most of them on as ranges of the chunk (without copying) to an Output (../output.ts), and
+ * slips frames of the relay's own into that output between the frames it forwards.
  */
 import { Buffer } from 'node:buffer';
 import type { Output } from '../output.js';
@@ -44,6 +45,11 @@ export interface FrameSink {
     at: number,
     end: number,
   ): boolean;
+  /**
+   * Whether frames of the relay's own may go into the output, between frames: the connection
+   * preface went first, and no header block is open.
+   */
+  readonly acceptsOwnFrames: boolean;
 }
 
 /**
@@ -66,6 +72,8 @@ export class FrameReader {
   private frameStart = -1;
   /** Reading stopped (the connection failed): the rest is ignored. */
   private stopped = false;
+  /** Frames of the relay's own waiting for a frame boundary. */
+  private readonly pending: Buffer[] = [];
 
   constructor(
     private readonly sink: FrameSink,
@@ -75,6 +83,34 @@ export class FrameReader {
   /** Whether no forwarded frame is half-way through: other frames may be sent now. */
   get atBoundary(): boolean {
     return this.remaining === 0 || this.mode === Mode.Hold || this.mode === Mode.Skip;
+  }
+
+  /** Whether a frame of the relay's own would go into the output now. */
+  get mayInject(): boolean {
+    return this.atBoundary && this.sink.acceptsOwnFrames;
+  }
+
+  /** Frames of the relay's own still waiting for a boundary. */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  /** A frame of the relay's own: into the output now if it may, else at the next boundary. */
+  inject(frame: Buffer): void {
+    if (this.pending.length === 0 && this.mayInject) this.out.push(frame);
+    else this.pending.push(frame);
+  }
+
+  /** Writes the frames waiting for a boundary, if it is at one. */
+  release(): void {
+    if (this.pending.length === 0 || !this.mayInject) return;
+    for (const frame of this.pending) this.out.push(frame);
+    this.pending.length = 0;
+  }
+
+  /** Forgets the frames waiting for a boundary (the connection is being closed). */
+  dropWaiting(): void {
+    this.pending.length = 0;
   }
 
   /** Stops reading for good: the rest of this chunk and later ones are ignored. */
@@ -99,6 +135,7 @@ export class FrameReader {
       }
       pos = this.readHeader(chunk, pos);
     }
+    this.release();
   }
 
   /** Reads a frame header at `pos` (or completes one carried over); returns the new position. */
@@ -144,6 +181,7 @@ export class FrameReader {
     }
     this.awaitingPad = false;
     this.headerLength = 0;
+    this.release();
     this.type = type;
     this.flags = flags;
     this.streamId = streamId;

@@ -4,6 +4,7 @@
  * because the client's decoder table belongs to the upstream's encoder.
  */
 import { Buffer } from 'node:buffer';
+import { recordRequest } from '../record.js';
 import type { StatusResponse } from '../status.js';
 import { Flag, FRAME_HEADER_LENGTH, FrameType, writeFrameHeader } from './frames.js';
 import { encodeWithoutTable } from './hpack-encoder.js';
@@ -22,4 +23,18 @@ export function statusFrames(streamId: number, status: StatusResponse): Buffer {
   writeFrameHeader(out, data, body.length, FrameType.Data, Flag.EndStream, streamId);
   body.copy(out, data + FRAME_HEADER_LENGTH);
   return out;
+}
+
+/**
+ * The relay's own answer on stream `streamId`, counted like a forwarded one (its duration from
+ * `started`, unless that is -1).
+ */
+export function ownAnswer(
+  streamId: number,
+  method: string,
+  status: StatusResponse,
+  started: number,
+): Buffer {
+  recordRequest('h2', method, status.code, started);
+  return statusFrames(streamId, status);
 }
