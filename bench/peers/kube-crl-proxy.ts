@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { proxyArgs } from '../../test/support/pki.js';
+import { binNodeFlags } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
@@ -43,8 +44,8 @@ export async function startKubeCrlProxy(
   // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
   const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const nodeFlags = [
-    // As deploy/ runs it (Dockerfile, systemd unit): one V8 helper thread.
-    '--v8-pool-size=1',
+    // As every launcher runs it: the flags of the binary's own #! line.
+    ...binNodeFlags(build.bin),
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];

@@ -6,7 +6,7 @@ import type { CommandModule } from 'yargs';
 import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { startPrimary, startWorker } from '../run/cluster.js';
 import { type RunningProxy, startSingle } from '../run/single.js';
 import { fail } from './exit.js';
@@ -51,6 +51,7 @@ async function run(args: Record<string, unknown>): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  warnIfUnsupportedRuntime(log);
   let proxy: RunningProxy;
   try {
     proxy = config.workers > 1 ? await startPrimary(config, log) : await startSingle(config, log);
@@ -90,4 +91,17 @@ async function runWorker(config: Config): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/** The Node.js major this release is built and tested on (package.json `engines`). */
+const SUPPORTED_NODE_MAJOR = 26;
+
+function warnIfUnsupportedRuntime(log: Logger): void {
+  if ('deno' in process.versions) return;
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= SUPPORTED_NODE_MAJOR) return;
+  log.warn(
+    { node: process.version, supported: `>=${SUPPORTED_NODE_MAJOR}` },
+    `running on Node.js ${process.version}, which this release is not tested on; install node@${SUPPORTED_NODE_MAJOR} beside it (docs/kubeadm.md)`,
+  );
 }

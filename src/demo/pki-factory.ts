@@ -21,7 +21,7 @@ import * as der from '../pki/der.js';
 import { toPem } from '../pki/pem.js';
 import { serialBytes } from '../pki/revocation-set.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 

@@ -6,14 +6,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { RUN_OPTIONS } from '../../src/config/options.js';
+import { binNodeFlags } from '../support/proxy-process.js';
 import { EXAMPLE_CONFIG, flagNames, REPO_BIN, UNIT } from './deploy-files.js';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
-const INSTALLED_BIN = '/usr/local/bin/kube-crl-proxy';
+const INSTALLED_BIN = '/opt/kube-crl-proxy/bin/kube-crl-proxy';
 
 /** Values of `Key=` lines of the unit (a key may repeat). */
 function directives(key: string): string[] {
@@ -78,8 +79,12 @@ describe('systemd unit', () => {
     assert.match(one('ReadOnlyPaths'), /\/etc\/kubernetes\/pki/);
   });
 
-  test('node runs with one V8 helper thread, as the benchmarks measure it', () => {
-    assert.ok(directives('Environment').includes('NODE_OPTIONS=--v8-pool-size=1'));
+  test('the binary runs on the node installed beside it, with its own runtime flags', () => {
+    const path = directives('Environment').find((e) => e.startsWith('PATH='));
+    assert.equal(path?.split('=')[1]?.split(':')[0], dirname(INSTALLED_BIN));
+    assert.equal(execStartArgs()[0], INSTALLED_BIN);
+    assert.ok(!directives('Environment').some((e) => e.startsWith('NODE_OPTIONS=')));
+    assert.deepEqual(binNodeFlags(), ['--v8-pool-size=1', '--max-semi-space-size=2']);
   });
 
   test('every flag exists; keys come from the credentials it loads; readiness polls metrics-listen', () => {
