@@ -295,22 +295,38 @@ function hexByte(byte: number): string {
 }
 
 /**
- * A Go string as Go's %q would quote it, closely enough for people: `"alice"`, `"a\"b"`,
- * `"t61-x\xe9"` (a byte that is not UTF-8). Unambiguous: equal output means equal bytes.
+ * A Go string as Go's %q (strconv.Quote) writes it: `"alice"`, `"a\"b"`, `"t61-x\xe9"` for a
+ * byte that is not UTF-8, `"\ufffe"` for a rune Go does not print. Unambiguous: equal output
+ * means equal bytes.
  */
 export function quoteGoString(value: string): string {
-  const body = renderGoString(
-    value,
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we escape
-    (text) => text.replace(/["\\\u0000-\u001f\u007f]/g, (c) => quoteChar(c)),
-    (byte) => `\\x${hexByte(byte)}`,
-  );
-  return `"${body}"`;
+  return `"${renderGoString(value, quoteText, (byte) => `\\x${hexByte(byte)}`)}"`;
 }
 
-function quoteChar(c: string): string {
-  if (c === '"' || c === '\\') return `\\${c}`;
-  return `\\x${hexByte(c.charCodeAt(0))}`;
+/** Go's unicode.IsPrint: categories L, M, N, P, S and the ASCII space; the rest is escaped. */
+function quoteText(text: string): string {
+  return text.replace(/["\\]|[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/gu, quoteRune);
+}
+
+const SHORT_ESCAPES: Record<string, string> = {
+  '\u0007': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+};
+
+/** strconv's appendEscapedRune. */
+function quoteRune(rune: string): string {
+  if (rune === '"' || rune === '\\') return `\\${rune}`;
+  const short = SHORT_ESCAPES[rune];
+  if (short !== undefined) return short;
+  const code = rune.codePointAt(0) as number;
+  if (code < 0x20 || code === 0x7f) return `\\x${hexByte(code)}`;
+  if (code < 0x10000) return `\\u${code.toString(16).padStart(4, '0')}`;
+  return `\\U${code.toString(16).padStart(8, '0')}`;
 }
 
 /**

@@ -230,7 +230,9 @@ describe('display forms', () => {
 
   test('Go quoting for people, U+FFFD for JSON', () => {
     assert.equal(quoteGoString('alice'), '"alice"');
-    assert.equal(quoteGoString('a"b\\c\n'), '"a\\"b\\\\c\\x0a"');
+    assert.equal(quoteGoString('a"b\\c\n\u0001'), '"a\\"b\\\\c\\n\\x01"');
+    const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    assert.equal(quoteGoString(utf8('\u00a0\ufffe中😀')), '"\\u00a0\\ufffe中😀"');
     assert.equal(quoteGoString('t61-x\u00e9'), '"t61-x\\xe9"');
     assert.equal(quoteGoString(Buffer.from('xé', 'utf8').toString('latin1')), '"xé"');
     assert.equal(goStringText('t61-x\u00e9'), 't61-x\ufffd');
