@@ -41,182 +41,71 @@ const bytes = (...parts: Array<string | number[]>) =>
 const utf16be = (text: string) => Buffer.from(text, 'utf16le').swap16();
 const ok = (value: Buffer): GoResult => ({ bytes: value });
 const refused = (error: string): GoResult => ({ error });
+/** Go keeps the value's bytes as they are. */
+const KEPT = 'kept';
+const PARSED = true;
+const UNPARSED = false;
+
+function row(
+  label: string,
+  tag: number,
+  value: Buffer,
+  go: GoResult | typeof KEPT,
+  openssl: boolean,
+  newerGo?: string,
+): StringCase {
+  return {
+    label,
+    tag,
+    value,
+    go: go === KEPT ? { bytes: value } : go,
+    openssl,
+    ...(newerGo === undefined ? {} : { newerGo }),
+  };
+}
+
+const { utf8String: UTF8, printableString: PRINTABLE, ia5String: IA5, t61String: T61 } = Tag;
+const { bmpString: BMP, universalString: UNIVERSAL, integer: INTEGER } = Tag;
+const NEWER_BMP = 'refused: invalid BMPString';
+const NOT_UTF8 = refused('invalid UTF-8 string');
+const NOT_PRINTABLE = refused('invalid PrintableString');
+const NOT_IA5 = refused('invalid IA5String');
+const NOT_NUMERIC = refused('invalid NumericString');
+const NOT_BMP = refused('invalid BMPString');
+const unsupported = (tag: number) => refused(`unsupported string type: ${tag}`);
 
 export const STRING_CASES: readonly StringCase[] = [
-  {
-    label: 'UTF8String',
-    tag: Tag.utf8String,
-    value: utf8('zoë-utf8'),
-    go: ok(utf8('zoë-utf8')),
-    openssl: true,
-  },
-  {
-    label: 'UTF8String, not UTF-8',
-    tag: Tag.utf8String,
-    value: bytes('bad-', [0xff]),
-    go: refused('invalid UTF-8 string'),
-    openssl: false,
-  },
-  {
-    label: 'UTF8String, an encoded surrogate',
-    tag: Tag.utf8String,
-    value: bytes('s-', [0xed, 0xa0, 0x80]),
-    go: refused('invalid UTF-8 string'),
-    openssl: false,
-  },
-  {
-    label: 'PrintableString',
-    tag: Tag.printableString,
-    value: ascii("O'Neil (ops) +,-./:=?"),
-    go: ok(ascii("O'Neil (ops) +,-./:=?")),
-    openssl: true,
-  },
-  {
-    label: 'PrintableString with *',
-    tag: Tag.printableString,
-    value: ascii('wild*card'),
-    go: ok(ascii('wild*card')),
-    openssl: true,
-  },
-  {
-    label: 'PrintableString with &',
-    tag: Tag.printableString,
-    value: ascii('R&D'),
-    go: ok(ascii('R&D')),
-    openssl: true,
-  },
-  {
-    label: 'PrintableString with @',
-    tag: Tag.printableString,
-    value: ascii('alice@example.com'),
-    go: refused('invalid PrintableString'),
-    openssl: true,
-  },
-  {
-    label: 'PrintableString with _',
-    tag: Tag.printableString,
-    value: ascii('system_masters'),
-    go: refused('invalid PrintableString'),
-    openssl: true,
-  },
-  {
-    label: 'IA5String',
-    tag: Tag.ia5String,
-    value: ascii('alice@example.com'),
-    go: ok(ascii('alice@example.com')),
-    openssl: true,
-  },
-  {
-    label: 'IA5String with 0xE9',
-    tag: Tag.ia5String,
-    value: bytes('caf', [0xe9]),
-    go: refused('invalid IA5String'),
-    openssl: true,
-  },
-  {
-    label: 'NumericString',
-    tag: NUMERIC_STRING,
-    value: ascii('12 345'),
-    go: ok(ascii('12 345')),
-    openssl: true,
-  },
-  {
-    label: 'NumericString with -',
-    tag: NUMERIC_STRING,
-    value: ascii('12-345'),
-    go: refused('invalid NumericString'),
-    openssl: true,
-  },
-  {
-    label: 'T61String',
-    tag: Tag.t61String,
-    value: ascii('t61-ascii'),
-    go: ok(ascii('t61-ascii')),
-    openssl: true,
-  },
-  {
-    label: 'T61String with 0xE9',
-    tag: Tag.t61String,
-    value: bytes('t61-x', [0xe9]),
-    go: ok(bytes('t61-x', [0xe9])),
-    openssl: true,
-    newerGo: 'UTF-8 "t61-xé" (c3 a9)',
-  },
-  {
-    label: 'T61String with 0xE8',
-    tag: Tag.t61String,
-    value: bytes('t61-x', [0xe8]),
-    go: ok(bytes('t61-x', [0xe8])),
-    openssl: true,
-    newerGo: 'UTF-8 "t61-xè" (c3 a8)',
-  },
-  {
-    label: 'BMPString',
-    tag: Tag.bmpString,
-    value: utf16be('bmp-é中'),
-    go: ok(utf8('bmp-é中')),
-    openssl: true,
-  },
-  {
-    label: 'BMPString with a 0000 terminator',
-    tag: Tag.bmpString,
-    value: utf16be('bmp-end\u0000'),
-    go: ok(utf8('bmp-end')),
-    openssl: true,
-  },
-  {
-    label: 'BMPString with U+FFFE',
-    tag: Tag.bmpString,
-    value: utf16be('bmp-\ufffe'),
-    go: ok(utf8('bmp-\ufffe')),
-    openssl: true,
-    newerGo: 'refused: invalid BMPString',
-  },
-  {
-    label: 'BMPString, a surrogate pair',
-    tag: Tag.bmpString,
-    value: utf16be('bmp-😀'),
-    go: ok(utf8('bmp-😀')),
-    openssl: false,
-    newerGo: 'refused: invalid BMPString',
-  },
-  {
-    label: 'BMPString, a lone surrogate',
-    tag: Tag.bmpString,
-    value: bytes([0, 0x62, 0xd8, 0x00]),
-    go: ok(utf8('b\ufffd')),
-    openssl: false,
-    newerGo: 'refused: invalid BMPString',
-  },
-  {
-    label: 'BMPString, odd length',
-    tag: Tag.bmpString,
-    value: bytes([0, 0x62, 0]),
-    go: refused('invalid BMPString'),
-    openssl: false,
-  },
-  {
-    label: 'UniversalString',
-    tag: Tag.universalString,
-    value: Buffer.from([0, 0, 0, 0x75, 0, 0, 0, 0x6e]),
-    go: refused('unsupported string type: 28'),
-    openssl: true,
-  },
-  {
-    label: 'VisibleString',
-    tag: VISIBLE_STRING,
-    value: ascii('visible'),
-    go: refused('unsupported string type: 26'),
-    openssl: false,
-  },
-  {
-    label: 'INTEGER',
-    tag: Tag.integer,
-    value: Buffer.from([5]),
-    go: refused('unsupported string type: 2'),
-    openssl: false,
-    newerGo: 'accepted as an int64; not a string, so no CN or O',
-  },
+  row('UTF8String', UTF8, utf8('zoë-utf8'), KEPT, PARSED),
+  row('UTF8String, not UTF-8', UTF8, bytes('bad-', [0xff]), NOT_UTF8, UNPARSED),
+  row('UTF8String, a surrogate', UTF8, bytes('s', [0xed, 0xa0, 0x80]), NOT_UTF8, UNPARSED),
+  row('PrintableString', PRINTABLE, ascii("O'Neil (ops) +,-./:=?"), KEPT, PARSED),
+  row('PrintableString with *', PRINTABLE, ascii('wild*card'), KEPT, PARSED),
+  row('PrintableString with &', PRINTABLE, ascii('R&D'), KEPT, PARSED),
+  row('PrintableString with @', PRINTABLE, ascii('alice@example.com'), NOT_PRINTABLE, PARSED),
+  row('PrintableString with _', PRINTABLE, ascii('system_masters'), NOT_PRINTABLE, PARSED),
+  row('IA5String', IA5, ascii('alice@example.com'), KEPT, PARSED),
+  row('IA5String with 0xE9', IA5, bytes('caf', [0xe9]), NOT_IA5, PARSED),
+  row('NumericString', NUMERIC_STRING, ascii('12 345'), KEPT, PARSED),
+  row('NumericString with -', NUMERIC_STRING, ascii('12-345'), NOT_NUMERIC, PARSED),
+  row('T61String', T61, ascii('t61-ascii'), KEPT, PARSED),
+  row('T61String with 0xE9', T61, bytes('t61-x', [0xe9]), KEPT, PARSED, 'UTF-8 "t61-xé"'),
+  row('T61String with 0xE8', T61, bytes('t61-x', [0xe8]), KEPT, PARSED, 'UTF-8 "t61-xè"'),
+  row('BMPString', BMP, utf16be('bmp-é中'), ok(utf8('bmp-é中')), PARSED),
+  row('BMPString with a 0000 terminator', BMP, utf16be('end\u0000'), ok(utf8('end')), PARSED),
+  row('BMPString with U+FFFE', BMP, utf16be('x\ufffe'), ok(utf8('x\ufffe')), PARSED, NEWER_BMP),
+  row('BMPString, a surrogate pair', BMP, utf16be('x😀'), ok(utf8('x😀')), UNPARSED, NEWER_BMP),
+  row(
+    'BMPString, lone surrogate',
+    BMP,
+    bytes([0, 0x62, 0xd8, 0]),
+    ok(utf8('b\ufffd')),
+    UNPARSED,
+    NEWER_BMP,
+  ),
+  row('BMPString, odd length', BMP, bytes([0, 0x62, 0]), NOT_BMP, UNPARSED),
+  row('UniversalString', UNIVERSAL, bytes([0, 0, 0, 0x75, 0, 0, 0, 0x6e]), unsupported(28), PARSED),
+  row('VisibleString', VISIBLE_STRING, ascii('visible'), unsupported(26), UNPARSED),
+  row('INTEGER', INTEGER, bytes([5]), unsupported(2), UNPARSED, 'an int64, so no CN or O'),
 ];
 
 export const OID_CN = '2.5.4.3';
@@ -241,6 +130,26 @@ export function nameDer(...attributes: RawAttribute[]): Buffer {
       der.tlv(Tag.set, der.seq(der.oid(oid), der.tlv(tag, value))),
     ),
   );
+}
+
+export type Where = 'CN' | 'O';
+
+/** A subject with the case's value as its CN (after O=dev) or as its O (before CN=alice). */
+export function subjectFor(c: StringCase, where: Where): Buffer {
+  const value: RawAttribute = { oid: where === 'CN' ? OID_CN : OID_O, tag: c.tag, value: c.value };
+  return where === 'CN'
+    ? nameDer(utf8Attribute(OID_O, 'dev'), value)
+    : nameDer(value, utf8Attribute(OID_CN, 'alice'));
+}
+
+/** The identity kube-apiserver sees for subjectFor(c, where) (wire bytes), or why it refuses. */
+export function identityFor(
+  c: StringCase,
+  where: Where,
+): { readonly user: string; readonly groups: readonly string[] } | { readonly refused: string } {
+  if (!('bytes' in c.go)) return { refused: `client certificate subject ${where}: ${c.go.error}` };
+  const value = wireOf(c.go.bytes);
+  return where === 'CN' ? { user: value, groups: ['dev'] } : { user: 'alice', groups: [value] };
 }
 
 /** A Go string's bytes in the form the proxy and Node's header parsers hold them. */
