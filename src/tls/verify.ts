@@ -338,7 +338,7 @@ function identityOf(fields: CertificateFields): Identity | { readonly problem: s
 /**
  * A value (one char per byte) must make one header line the apiserver reads back unchanged: no
  * control bytes, and no leading or trailing space, which Go's textproto trims. Bytes above
- * 0x7F are obs-text, which Go's header parsers keep.
+ * 0x7F are obs-text, which Go accepts in a value (net/textproto, validHeaderValueByte).
  */
 function headerValueProblem(value: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we look for
