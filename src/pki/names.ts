@@ -6,7 +6,7 @@
  * every attribute value of a certificate's issuer and subject with parseASN1String and fails
  * the whole certificate on the first value it cannot decode (go1.23 src/crypto/x509/parser.go,
  * parseName; crypto/tls then refuses the handshake). The decoders below follow go1.23, the Go
- * of kube-apiserver 1.32; Go 1.25 changed T61String and BMPString (test/support/go-names.ts).
+ * of kube-apiserver 1.32; later Go changed T61String and BMPString (test/support/go-names.ts).
  *
  * A decoded value is a Go string: bytes that need not be UTF-8 (a T61String keeps its bytes).
  * It is held here as a JS string of one char per byte (latin1), the form header values take on
@@ -145,7 +145,7 @@ export function goString(tag: number, bytes: Uint8Array): string {
   }
 }
 
-/** go1.23 keeps the bytes as they are; Go 1.25 reads them as Latin-1 and re-encodes UTF-8. */
+/** go1.23 keeps the bytes as they are; later Go reads them as Latin-1 and re-encodes UTF-8. */
 function t61String(bytes: Uint8Array): string {
   return latin1(bytes);
 }

@@ -3,11 +3,12 @@
  * the Go it is built with: go1.23, src/crypto/x509/parser.go, parseASN1String (every string
  * type) and parseName (any refused value of the issuer or the subject fails ParseCertificate,
  * so crypto/tls refuses the handshake); src/crypto/x509/pkix/pkix.go, FillFromRDNSequence
- * (CommonName is the last CN, Organization every O in order). The same source is in go1.22.2
- * and go1.24. Go 1.25 changed T61String (read as Latin-1 and re-encoded as UTF-8) and
- * BMPString (surrogates and the noncharacters U+FFFE, U+FFFF, U+FDD0–U+FDEF refused),
- * golang/go#71862; later Go (parser.go at 01f40d36) also accepts non-string values (INTEGER,
- * …), which FillFromRDNSequence then skips. `newerGo` notes each case where they differ.
+ * (CommonName is the last CN, Organization every O in order). go1.22.2 has the same code, and
+ * test/e2e/go-names.test.ts checks the table against kubectl 1.32.4's go1.23.8. Later Go
+ * changed T61String (read as Latin-1, re-encoded as UTF-8) and BMPString (surrogates and the
+ * noncharacters U+FFFE, U+FFFF, U+FDD0–U+FDEF refused): golang/go#71862, filed after Go 1.24's
+ * release, parser.go at db60962; parser.go at 01f40d36 also accepts non-string values
+ * (INTEGER, …), which FillFromRDNSequence skips. `newerGo` notes each case where they differ.
  *
  * `openssl`: whether OpenSSL (3.0.x in Node 20, 3.5.x in Node 26, measured with
  * X509Certificate) parses a certificate carrying the value. When it does not, the proxy's TLS
