@@ -15,9 +15,10 @@ import { RUN_OPTIONS } from '../config/options.js';
 import { errorMessage, InputError } from '../errors.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { readBlocksOf } from '../pki/files.js';
+import { goStringText, quoteGoString } from '../pki/names.js';
 import { loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
-import { type Handshake, type Verdict, verifyPeer } from '../tls/verify.js';
+import { type Handshake, type Identity, type Verdict, verifyPeer } from '../tls/verify.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
@@ -56,7 +57,7 @@ export const CHECK_CERT_JSON_FIELDS: Readonly<Record<string, string>> = {
     "null when accepted; else the proxy's reason, as in the metric label (revoked, unknown_ca, cert_expired, cert_not_yet_valid, crl_missing, crl_expired, invalid_purpose, invalid_cert, invalid_identity)",
   message: 'null when accepted; else the message of the 401 Status a client would get',
   identity:
-    'null when refused; else { user, groups }: what the apiserver would see (X-Remote-User, one X-Remote-Group per group)',
+    'null when refused; else { user, groups }: what the apiserver would see (X-Remote-User, one X-Remote-Group per group); a byte that is not part of valid UTF-8 (a T61String above 0x7F) is written as U+FFFD here and as \\xHH in the text output',
   certificate:
     '{ file, subject, issuer, serial (uppercase hex), notBefore, notAfter (RFC 3339), sha256Fingerprint }',
   checkedAt: 'the time of the check (RFC 3339): now, or --at',
@@ -124,7 +125,9 @@ function checkCert(args: CheckCertArgs): number {
   );
   const report = reportOf(args.cert, leaf, verdict, trust.data, now);
   process.stdout.write(
-    args.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : text(report),
+    args.output === 'json'
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : text(report, verdict.outcome === 'accepted' ? verdict.identity : null),
   );
   return report.outcome === 'accepted' ? EXIT_OK : EXIT_NO;
 }
@@ -214,7 +217,10 @@ function reportOf(
     message: verdict.outcome === 'rejected' ? verdict.message : null,
     identity:
       verdict.outcome === 'accepted'
-        ? { user: verdict.identity.user, groups: verdict.identity.groups }
+        ? {
+            user: goStringText(verdict.identity.user),
+            groups: verdict.identity.groups.map(goStringText),
+          }
         : null,
     certificate: {
       file,
@@ -239,10 +245,11 @@ function reportOf(
   };
 }
 
-function text(report: CheckCertReport): string {
+/** `identity` as the proxy forwards it (Go strings), quoted so two names never print alike. */
+function text(report: CheckCertReport, identity: Identity | null): string {
   const head =
-    report.identity !== null
-      ? `accepted: forwarded as user "${report.identity.user}"${groupsText(report.identity.groups)}\n`
+    identity !== null
+      ? `accepted: forwarded as user ${quoteGoString(identity.user)}${groupsText(identity.groups)}\n`
       : `refused (${report.reason}): ${report.message}\n`;
   const details = toYaml({
     certificate: report.certificate,
@@ -257,7 +264,7 @@ function text(report: CheckCertReport): string {
 function groupsText(groups: readonly string[]): string {
   return groups.length === 0
     ? ' with no groups'
-    : ` with groups ${groups.map((g) => `"${g}"`).join(', ')}`;
+    : ` with groups ${groups.map(quoteGoString).join(', ')}`;
 }
 
 function indent(block: string): string {

@@ -55,6 +55,14 @@ export interface CertOptions extends NameSpec {
   /** Hex serial; random 16 bytes when absent. */
   readonly serial?: string;
   readonly keyAlgorithm?: KeyAlgorithm;
+  /** Names exactly as encoded, in place of the usual ones (tests of how names are decoded). */
+  readonly names?: RawNames;
+}
+
+/** DER Names to put in a certificate byte for byte, whatever string types they use. */
+export interface RawNames {
+  readonly subject?: Uint8Array;
+  readonly issuer?: Uint8Array;
 }
 
 export interface CaOptions extends NameSpec {
@@ -250,7 +258,31 @@ export class Authority {
       signingAlgorithm: signingAlgorithm(this.cert.keyAlgorithm),
       extensions,
     });
-    return toIssued(cert, keys, keyAlgorithm);
+    if (options.names === undefined) return toIssued(cert, keys, keyAlgorithm);
+    const der = this.resign(Buffer.from(cert.rawData), options.names);
+    return toIssued(new x509.X509Certificate(der), keys, keyAlgorithm);
+  }
+
+  /**
+   * `certDer` (signed by this CA) with its subject and/or issuer Name replaced by `names` and
+   * signed again. @peculiar/x509 re-encodes the Names it is given, so strings of every type
+   * and every byte value go in here instead.
+   */
+  resign(certDer: Buffer, names: RawNames): Buffer {
+    const cert = der.readTlv(certDer, 0);
+    const [tbs, algorithm] = der.children(certDer, cert);
+    if (tbs === undefined || algorithm === undefined) throw new Error('not a certificate');
+    const fields = der.children(certDer, tbs);
+    // [0] version, serialNumber, signature, issuer, validity, subject, …
+    const first = fields[0]?.tag === der.contextTag(0) ? 1 : 0;
+    const replaced = fields.map((field, i) => {
+      if (i === first + 2 && names.issuer !== undefined) return names.issuer;
+      if (i === first + 4 && names.subject !== undefined) return names.subject;
+      return der.whole(certDer, field);
+    });
+    const signed = der.seq(...replaced);
+    const signature = sign('sha256', signed, this.cert.privateKey);
+    return der.seq(signed, der.whole(certDer, algorithm), der.bitString(signature));
   }
 
   /** A DER CRL signed by this CA (or by `signingKey`). */

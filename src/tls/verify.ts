@@ -37,7 +37,11 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'invalid_identity',
 ];
 
-/** The user the apiserver will see: kube's x509 rule, CN → user, every O → a group, in order. */
+/**
+ * The user the apiserver will see: kube's x509 rule, CN → user, every O → a group, in order.
+ * Each is a Go string as kube-apiserver's crypto/x509 decodes it: bytes, one char per byte
+ * (latin1), written into the identity headers as they are (names.ts).
+ */
 export interface Identity {
   readonly user: string;
   readonly groups: readonly string[];
@@ -120,6 +124,9 @@ export function verifyPeer(
       peer: null,
     };
   }
+  // Go's crypto/tls parses the client's certificates before it verifies anything, and a name
+  // its parser refuses fails the handshake whatever the chain (parser.go, parseName).
+  if (peer.fields.invalidName !== null) return identityVerdict(peer);
   if (!handshake.authorized) return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN');
   return checkCertificate(peer, trust, policy, now);
 }
@@ -299,6 +306,11 @@ function identityVerdict(peer: PeerCert): Verdict {
 }
 
 function identityOf(fields: CertificateFields): Identity | { readonly problem: string } {
+  if (fields.invalidName !== null) {
+    return {
+      problem: `client certificate ${fields.invalidName.message}, which kube-apiserver refuses (subject ${fields.subject}, issuer ${fields.issuer})`,
+    };
+  }
   const attributes = fields.subjectAttributes;
   const commonNames = attributes.filter((a) => a.oid === OID_COMMON_NAME);
   const groups = attributes.filter((a) => a.oid === OID_ORGANIZATION).map((a) => a.value);
@@ -323,16 +335,20 @@ function identityOf(fields: CertificateFields): Identity | { readonly problem: s
   return { user, groups };
 }
 
-/** Header values must not contain control characters; non-ASCII travels as UTF-8 bytes. */
+/**
+ * A value (one char per byte) must make one header line the apiserver reads back unchanged: no
+ * control bytes, and no leading or trailing space, which Go's textproto trims. Bytes above
+ * 0x7F are obs-text, which Go accepts in a value (net/textproto, validHeaderValueByte).
+ */
 function headerValueProblem(value: string): string | null {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we look for
   const control = /[\u0000-\u001f\u007f]/.exec(value);
   if (control !== null)
     return `it contains the control character 0x${control[0].charCodeAt(0).toString(16).padStart(2, '0')}`;
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_IDENTITY_VALUE_BYTES)
-    return `it is ${bytes} bytes long (limit ${MAX_IDENTITY_VALUE_BYTES})`;
-  if (value !== value.trim()) return 'it has leading or trailing whitespace, which HTTP would drop';
+  if (value.length > MAX_IDENTITY_VALUE_BYTES)
+    return `it is ${value.length} bytes long (limit ${MAX_IDENTITY_VALUE_BYTES})`;
+  if (value.startsWith(' ') || value.endsWith(' '))
+    return 'it has leading or trailing whitespace, which HTTP would drop';
   return null;
 }
 
