@@ -3,11 +3,15 @@
  * requested but judged by us (verify.ts) on every connection.
  * Accepted connections go to a ConnectionHandler (the proxy); rejected ones to its reject path.
  *
- * TLS sessions are never resumed: no session ticket is issued that could be. Kubernetes
- * clients (client-go keeps no session cache) would not use one, and OpenSSL 3.0 pays for each
- * ticket by re-encoding and re-decoding the session with the client certificate (~170 µs a
- * ticket, two per connection). Every connection is a full handshake whose chain OpenSSL
- * verifies, and the revocation check runs on every connection regardless.
+ * TLS sessions are never resumed. Stateless tickets are off (SSL_OP_NO_TICKET): OpenSSL builds
+ * each by encoding the whole session, client certificate included, and decoding it again. Under
+ * TLS 1.3 OpenSSL then sends stateful tickets instead (two, its num_tickets default): session
+ * ids that only a server-side session cache could resolve, and Node keeps none
+ * (SSL_SESS_CACHE_NO_INTERNAL, and no 'resumeSession' listener here), so a client offering one
+ * back gets a full handshake. Sending none takes SSL_CTX_set_num_tickets, which Node does not
+ * expose; its internal ticket-key callback can drop stateless tickets, but only after they are
+ * built, which costs more than the stateful ones. Every connection is a full handshake whose
+ * chain OpenSSL verifies, and the revocation check runs on every connection regardless.
  */
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
