@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -270,6 +271,41 @@ describe('TLS 1.2 cipher suites', () => {
       'TLS_CHACHA20_POLY1305_SHA256',
     ]);
     assert.equal(tls13.cipher, 'TLS_CHACHA20_POLY1305_SHA256');
+  });
+});
+
+describe('a new serving certificate', () => {
+  test('keeps the policy: the rebuilt context has the same versions and suites', async () => {
+    const certFile = pki.write('policy-serving.crt', pki.serving.certPem);
+    const keyFile = pki.write('policy-serving.key', pki.serving.keyPem);
+    const proxy = await proxyWith([
+      `--tls-cert-file=${certFile}`,
+      `--tls-private-key-file=${keyFile}`,
+      '--tls-min-version=VersionTLS13',
+      '--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+    ]);
+    const rotated = await pki.clusterCa.issue({
+      commonName: 'kube-crl-proxy-rotated',
+      usage: 'server',
+      ipAddresses: ['127.0.0.1'],
+    });
+    writeFileSync(keyFile, rotated.keyPem);
+    writeFileSync(certFile, rotated.certPem);
+    const deadline = Date.now() + 10_000;
+    let served = await handshake(proxy.port, ['-tls1_3']);
+    while (!/CN ?= ?kube-crl-proxy-rotated/.test(served.output) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      served = await handshake(proxy.port, ['-tls1_3']);
+    }
+    assert.match(served.output, /CN ?= ?kube-crl-proxy-rotated/);
+    const tls12 = await handshake(proxy.port, ['-tls1_2']);
+    assert.equal(tls12.protocol, null, tls12.output);
+    const order = await handshake(proxy.port, [
+      '-tls1_3',
+      '-ciphersuites',
+      'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256',
+    ]);
+    assert.equal(order.cipher, 'TLS_AES_128_GCM_SHA256');
   });
 });
 
