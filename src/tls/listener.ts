@@ -171,10 +171,11 @@ export class ClientListener {
    * Client-initiated TLS 1.2 renegotiation: OpenSSL refuses the ClientHello itself
    * (SSL_OP_NO_RENEGOTIATION, below) with a no_renegotiation warning alert, and goes on
    * serving the connection. Go's crypto/tls server fails the connection instead (conn.go:
-   * a post-handshake ClientHello reaches handleRenegotiation, which answers it with an alert
-   * and returns an error, and net/http then closes the connection), so the connection is
-   * closed here — once the alert is out: Node reports the attempt (disableRenegotiation) from
-   * inside OpenSSL's handling of that ClientHello, before the alert is written.
+   * a post-handshake ClientHello reaches handleRenegotiation, which is no HelloRequest, so it
+   * sends a fatal unexpected_message alert and returns an error; net/http then closes the
+   * connection). So the connection is closed here, once OpenSSL's alert is out: Node reports
+   * the attempt (disableRenegotiation) from inside OpenSSL's handling of that ClientHello,
+   * before the alert is written.
    */
   private refuseRenegotiation(socket: TLSSocket): void {
     socket.disableRenegotiation();
