@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Options } from 'yargs';
 import { ConfigError, errorMessage } from '../errors.js';
 import { REQUIRED_RUN_OPTIONS, RUN_OPTIONS, type RunOptionName } from './options.js';
+import { resolveTlsPolicy, type TlsPolicy } from './tls-policy.js';
 
 export type Policy = 'reject' | 'allow';
 export type RejectMode = 'http' | 'close';
@@ -60,6 +61,8 @@ export interface Config {
   readonly files: InputFiles;
   readonly requireClientCert: boolean;
   readonly rejectMode: RejectMode;
+  /** The client-facing listener's TLS versions and cipher suites. */
+  readonly tls: TlsPolicy;
   readonly crlMissingPolicy: Policy;
   readonly crlExpiredPolicy: Policy;
   readonly upstream: UpstreamTarget;
@@ -139,6 +142,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
     },
     requireClientCert: args['require-client-cert'] === true,
     rejectMode: oneOf('reject-mode', ['http', 'close'] as const, args['reject-mode']),
+    tls: resolveTlsPolicy(str(args, 'tls-min-version'), str(args, 'tls-cipher-suites')),
     crlMissingPolicy: oneOf(
       'crl-missing-policy',
       ['reject', 'allow'] as const,

@@ -3,6 +3,7 @@
  * README's flag table all come from this table.
  */
 import type { Options } from 'yargs';
+import { DEFAULT_TLS_CIPHER_SUITES } from './tls-policy.js';
 
 export const GROUPS = {
   listen: 'Listeners:',
@@ -55,6 +56,20 @@ export const RUN_OPTIONS = {
     default: 'http',
     describe:
       'http: answer a rejected client with 401 and a Status naming the reason, then close; close: drop it after the handshake',
+  },
+  'tls-min-version': {
+    group: GROUPS.tls,
+    type: 'string',
+    default: 'VersionTLS12',
+    describe:
+      'lowest TLS version offered to clients: VersionTLS12 or VersionTLS13 (VersionTLS10 and VersionTLS11 are refused as insecure)',
+  },
+  'tls-cipher-suites': {
+    group: GROUPS.tls,
+    type: 'string',
+    default: DEFAULT_TLS_CIPHER_SUITES,
+    describe:
+      "comma-separated TLS 1.2 cipher suites, IANA names as kube-apiserver takes them, preferred in Go's order whatever the order given; insecure ones (RC4, 3DES, CBC-SHA256, RSA key exchange) are refused. The default is Go's default list, kube-apiserver's own. TLS 1.3 suites are always on, as in Go",
   },
   'crl-file': {
     group: GROUPS.revocation,

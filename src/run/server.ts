@@ -54,6 +54,7 @@ export class ProxyServer {
       {
         address: config.listen,
         limits: config.limits,
+        tls: config.tls,
         policy: this.policy,
         trust: () => this.trust,
         handler: this.proxy,
