@@ -52,10 +52,10 @@ export const RUN_OPTIONS = {
   },
   'reject-mode': {
     group: GROUPS.tls,
-    choices: ['http', 'close'],
-    default: 'http',
+    choices: ['alert', 'status', 'close', 'http'],
+    default: 'status',
     describe:
-      'http: answer a rejected client with 401 and a Status naming the reason, then close; close: drop it after the handshake',
+      "alert: end a rejected TLS 1.3 client's connection right after the handshake with a TLS alert naming the reason (certificate_revoked, certificate_expired, unknown_ca, certificate_required, else bad_certificate); a TLS 1.2 client gets what status gives; status: answer a rejected client's first request with 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status",
   },
   'tls-min-version': {
     group: GROUPS.tls,

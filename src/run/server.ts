@@ -56,6 +56,7 @@ export class ProxyServer {
         limits: config.limits,
         tls: config.tls,
         policy: this.policy,
+        rejectMode: config.rejectMode,
         trust: () => this.trust,
         handler: this.proxy,
         log,
