@@ -1,0 +1,452 @@
+/**
+ * --reject-mode=alert with real clients against the real binary: what kubectl (cold discovery
+ * cache), curl, openssl s_client and @kubernetes/client-node print for each refusal, what is
+ * on the wire after the handshake (the alert as the server's only application record, then a
+ * FIN), what TLS 1.2 clients get (the 401 Status), and many refused handshakes under load.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type Server, connect as tcpConnect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import * as k8s from '@kubernetes/client-node';
+import { kubeconfigFor } from '../../src/demo/kubeconfig.js';
+import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
+import { serverTrafficSecret, TLS13_SUITES } from '../../src/tls/alert.js';
+import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import {
+  type KubectlEnv,
+  requestH1,
+  runKubectl,
+  TempDir,
+  writeKubeconfig,
+} from '../fake-apiserver/testkit.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { applicationRecords } from '../support/tls-records.js';
+
+const TOKEN = 'robot-token-0123456789';
+
+let pki: TestPki;
+let fake: FakeApiserver;
+let tmp: TempDir;
+let proxy: ProxyProcess;
+let requiring: ProxyProcess;
+let alice: IssuedCert;
+let mallory: IssuedCert;
+let expired: IssuedCert;
+let notYet: IssuedCert;
+let serverOnly: IssuedCert;
+let eve: IssuedCert;
+
+before(async () => {
+  pki = await makePki();
+  tmp = await TempDir.create('kcp-alert-');
+  alice = await pki.user('alice', ['dev']);
+  mallory = await pki.user('mallory', ['dev']);
+  const day = 86_400_000;
+  expired = await pki.user('old', [], {
+    notBefore: new Date(Date.now() - 2 * day),
+    notAfter: new Date(Date.now() - day),
+  });
+  notYet = await pki.user('early', [], {
+    notBefore: new Date(Date.now() + day),
+    notAfter: new Date(Date.now() + 2 * day),
+  });
+  serverOnly = await pki.user('server-only', [], { usage: 'server' });
+  eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({ commonName: 'eve' });
+  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
+  fake = await startFakeApiserver({
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
+    tokens: { [TOKEN]: { username: 'robot', groups: [] } },
+  });
+  [proxy, requiring] = await Promise.all([
+    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert'])),
+    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert', '--require-client-cert'])),
+  ]);
+});
+
+after(async () => {
+  await Promise.all([proxy?.stop(), requiring?.stop()]);
+  await fake?.close();
+  await tmp?.remove();
+  pki?.cleanup();
+});
+
+let files = 0;
+/** The certificate and key as files, for curl and openssl. */
+function certFiles(cert: IssuedCert): { cert: string; key: string } {
+  files++;
+  return {
+    cert: pki.write(`client-${files}.crt`, cert.certPem),
+    key: pki.write(`client-${files}.key`, cert.keyPem),
+  };
+}
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(command: string, args: readonly string[], input = ''): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') reject(err);
+      else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+    });
+    child.stdin?.end(input);
+  });
+}
+
+let envs = 0;
+async function kubectlEnv(
+  server: ProxyProcess,
+  user: { cert?: IssuedCert; token?: string },
+  http1 = false,
+): Promise<KubectlEnv> {
+  envs++;
+  return {
+    kubeconfig: await writeKubeconfig(
+      tmp,
+      server.url,
+      pki.clusterCa.certPem,
+      user,
+      `kubeconfig-${envs}`,
+    ),
+    cacheDir: tmp.file(`cache-${envs}`),
+    home: tmp.path,
+    ...(http1 ? { http1: true } : {}),
+  };
+}
+
+describe('kubectl 1.32 with a cold discovery cache', () => {
+  const cases = [
+    { what: 'revoked', who: () => ({ cert: mallory }), alert: 'revoked certificate' },
+    { what: 'expired', who: () => ({ cert: expired }), alert: 'expired certificate' },
+    { what: 'not yet valid', who: () => ({ cert: notYet }), alert: 'expired certificate' },
+    {
+      what: 'of an unknown CA',
+      who: () => ({ cert: eve }),
+      alert: 'unknown certificate authority',
+    },
+    { what: 'without clientAuth', who: () => ({ cert: serverOnly }), alert: 'bad certificate' },
+  ];
+  for (const c of cases) {
+    for (const http1 of [false, true]) {
+      test(`a certificate ${c.what} (${http1 ? 'HTTP/1.1' : 'HTTP/2'}): "remote error: tls: ${c.alert}"`, async () => {
+        const mark = fake.requests.length;
+        const result = await runKubectl(await kubectlEnv(proxy, c.who(), http1), ['get', 'pods']);
+        assert.equal(result.code, 1, result.stderr);
+        // kubectl's own notice of DISABLE_HTTP2 aside.
+        const lines = result.stderr
+          .trim()
+          .split('\n')
+          .filter((line) => !line.includes('HTTP2 has been explicitly disabled'));
+        assert.equal(
+          lines.at(-1),
+          `Unable to connect to the server: remote error: tls: ${c.alert}`,
+        );
+        // Every attempt of discovery read the alert: none saw a reset or a broken pipe.
+        for (const line of lines) assert.match(line, new RegExp(`remote error: tls: ${c.alert}`));
+        assert.deepEqual(fake.requests.slice(mark), []);
+      });
+    }
+  }
+
+  test('--require-client-cert, a token and no certificate: "remote error: tls: certificate required"', async () => {
+    const mark = fake.requests.length;
+    const result = await runKubectl(await kubectlEnv(requiring, { token: TOKEN }), ['get', 'pods']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stderr.trim().split('\n').at(-1),
+      'Unable to connect to the server: remote error: tls: certificate required',
+    );
+    assert.deepEqual(fake.requests.slice(mark), []);
+  });
+
+  test('a good certificate is served as before', async () => {
+    const result = await runKubectl(await kubectlEnv(proxy, { cert: alice }), ['get', 'pods']);
+    assert.equal(result.code, 0, result.stderr);
+  });
+});
+
+describe('curl, openssl s_client and @kubernetes/client-node', () => {
+  test('curl over TLS 1.3, HTTP/2 and HTTP/1.1: "sslv3 alert certificate revoked"', async () => {
+    const { cert, key } = certFiles(mallory);
+    for (const protocol of ['--http2', '--http1.1']) {
+      const result = await run('curl', [
+        '-sS',
+        protocol,
+        '--cacert',
+        pki.files.clientCa,
+        '--cert',
+        cert,
+        '--key',
+        key,
+        `${proxy.url}/api`,
+      ]);
+      assert.equal(result.code, 56, result.stderr);
+      assert.match(
+        result.stderr,
+        /^curl: \(56\) OpenSSL SSL_read: OpenSSL\/[\d.]+: error:0A000414:SSL routines::sslv3 alert certificate revoked, errno 0$/m,
+      );
+      assert.equal(result.stdout, '');
+    }
+  });
+
+  test('curl --tls-max 1.2 gets the 401 Status naming the reason', async () => {
+    const { cert, key } = certFiles(mallory);
+    const result = await run('curl', [
+      '-sS',
+      '--tls-max',
+      '1.2',
+      '-w',
+      '\n%{http_code}',
+      '--cacert',
+      pki.files.clientCa,
+      '--cert',
+      cert,
+      '--key',
+      key,
+      `${proxy.url}/api`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /"message":"client certificate revoked \(serial /);
+    assert.match(result.stdout, /\n401$/);
+  });
+
+  test('openssl s_client -tls1_3: the fatal alert, and no session ticket before it', async () => {
+    for (const [cert, line, number] of [
+      [mallory, 'fatal certificate_revoked', 44],
+      [expired, 'fatal certificate_expired', 45],
+      [eve, 'fatal unknown_ca', 48],
+      [serverOnly, 'fatal bad_certificate', 42],
+    ] as const) {
+      const files = certFiles(cert);
+      const result = await run('openssl', [
+        's_client',
+        '-connect',
+        `127.0.0.1:${proxy.port}`,
+        '-tls1_3',
+        '-CAfile',
+        pki.files.clientCa,
+        '-cert',
+        files.cert,
+        '-key',
+        files.key,
+        '-msg',
+        '-ign_eof',
+      ]);
+      const output = result.stdout + result.stderr;
+      assert.match(output, new RegExp(`^<<< TLS 1\\.3, Alert \\[length 0002\\], ${line}$`, 'm'));
+      assert.match(output, new RegExp(`:SSL alert number ${number}$`, 'm'));
+      assert.doesNotMatch(output, /NewSessionTicket/);
+    }
+  });
+
+  test('openssl s_client -tls1_2 gets the 401 Status for its request', async () => {
+    const { cert, key } = certFiles(mallory);
+    const result = await run(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${proxy.port}`,
+        '-tls1_2',
+        '-CAfile',
+        pki.files.clientCa,
+        '-cert',
+        cert,
+        '-key',
+        key,
+        '-quiet',
+        '-ign_eof',
+      ],
+      'GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    );
+    assert.match(result.stdout, /^HTTP\/1\.1 401 Unauthorized\r$/m);
+    assert.match(result.stdout, /"message":"client certificate revoked \(serial /);
+  });
+
+  test('@kubernetes/client-node: the request fails with the alert', async () => {
+    const config = new k8s.KubeConfig();
+    config.loadFromString(
+      kubeconfigFor(proxy.url, pki.clusterCa.certPem, 'mallory', { cert: mallory }),
+    );
+    const error = await config
+      .makeApiClient(k8s.CoreV1Api)
+      .listNamespacedPod({ namespace: 'default' })
+      .then(
+        () => null,
+        (err: Error & { code?: string }) => err,
+      );
+    assert.ok(error !== null, 'refused');
+    // OpenSSL 3.0 (Node 20) calls it "sslv3 alert", OpenSSL 3.5 (Node 26) "ssl/tls alert".
+    assert.match(
+      error.message,
+      /^request to https:\/\/127\.0\.0\.1:\d+\/api\/v1\/namespaces\/default\/pods failed, reason: [0-9A-F]+:error:0A000414:SSL routines:ssl3_read_bytes:(?:sslv3|ssl\/tls) alert certificate revoked:[^\n]*:SSL alert number 44\n$/,
+    );
+    assert.match(error.code ?? '', /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/);
+  });
+});
+
+/** A TCP relay in front of the proxy that keeps what the proxy sends and how it ended. */
+async function recordingRelay(
+  target: number,
+): Promise<{ port: number; sent: Promise<{ bytes: Buffer; end: string }>; server: Server }> {
+  let report: (r: { bytes: Buffer; end: string }) => void = () => {};
+  const sent = new Promise<{ bytes: Buffer; end: string }>((resolve) => {
+    report = resolve;
+  });
+  const server = createServer((client) => {
+    const upstream = tcpConnect(target, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    upstream.on('data', (d: Buffer) => {
+      chunks.push(d);
+      client.write(d);
+    });
+    upstream.on('end', () => {
+      report({ bytes: Buffer.concat(chunks), end: 'FIN' });
+      client.end();
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      report({ bytes: Buffer.concat(chunks), end: err.code ?? err.message });
+      client.destroy();
+    });
+    client.on('data', (d: Buffer) => upstream.write(d));
+    client.on('end', () => upstream.end());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, sent, server };
+}
+
+describe('on the wire', () => {
+  for (const writesFirst of [false, true]) {
+    test(`the alert is the only record under the server's application key, then a FIN (${writesFirst ? 'the client writes a request at once' : 'the client waits'})`, async () => {
+      const relay = await recordingRelay(proxy.port);
+      const secrets: Buffer[] = [];
+      const outcome = await new Promise<{ code: string; cipher: string }>((resolve) => {
+        const socket = tlsConnect({
+          host: '127.0.0.1',
+          port: relay.port,
+          ca: pki.clusterCa.certPem,
+          cert: mallory.certPem,
+          key: mallory.keyPem,
+          ALPNProtocols: ['h2'],
+        });
+        let cipher = '';
+        socket.on('keylog', (line: Buffer) => {
+          const secret = serverTrafficSecret(line);
+          if (secret !== null) secrets.push(secret);
+        });
+        socket.on('secureConnect', () => {
+          cipher = socket.getCipher().name;
+          if (writesFirst) socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+        });
+        socket.on('error', (err: NodeJS.ErrnoException) =>
+          resolve({ code: err.code ?? err.message, cipher }),
+        );
+        socket.on('close', () => resolve({ code: 'closed without an error', cipher }));
+      });
+      assert.match(outcome.code, /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/);
+      const { bytes, end } = await relay.sent;
+      relay.server.close();
+      assert.equal(end, 'FIN', 'closed with a FIN, not a reset');
+      assert.equal(secrets.length, 1);
+      const suite = TLS13_SUITES[outcome.cipher];
+      assert.ok(suite, outcome.cipher);
+      const { records, rest, trailing } = applicationRecords(bytes, suite, secrets[0] as Buffer);
+      assert.equal(rest + trailing, 0, 'nothing else after it');
+      assert.deepEqual(
+        records.map((r) => [...r]),
+        [[2, 44, 21]],
+        'one record, fatal certificate_revoked: no ticket, no close_notify',
+      );
+    });
+  }
+});
+
+describe('refused handshakes under load', () => {
+  test('2,000 refused TLS 1.3 handshakes from 32 parallel clients, with accepted clients alongside', async () => {
+    const REFUSED = 2_000;
+    const ACCEPTED = 200;
+    const PARALLEL = 32;
+    const before = await revokedCount(proxy);
+    const outcomes = new Map<string, number>();
+    const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    let started = 0;
+    const refusedClient = async () => {
+      while (started < REFUSED) {
+        const i = started++;
+        count(await refusedHandshake(proxy.port, i % 2 === 0));
+      }
+    };
+    const accepted: number[] = [];
+    const acceptedClient = async () => {
+      for (let i = 0; i < ACCEPTED / 4; i++) {
+        const res = await requestH1(`${proxy.url}/version`, {
+          ca: pki.clusterCa.certPem,
+          cert: alice,
+        }).then(
+          (r) => r.status,
+          () => 0,
+        );
+        accepted.push(res);
+      }
+    };
+    await Promise.all([
+      ...Array.from({ length: PARALLEL }, refusedClient),
+      ...Array.from({ length: 4 }, acceptedClient),
+    ]);
+    assert.deepEqual(Object.fromEntries(outcomes), { alert: REFUSED });
+    assert.deepEqual(
+      accepted.filter((s) => s !== 200),
+      [],
+    );
+    assert.equal(accepted.length, ACCEPTED);
+    assert.equal((await revokedCount(proxy)) - before, REFUSED);
+    assert.equal(proxy.child.exitCode, null, 'the proxy is still running');
+  });
+});
+
+/** One refused TLS 1.3 handshake; `writes`: the client sends a request line right after it. */
+function refusedHandshake(port: number, writes: boolean): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      ca: pki.clusterCa.certPem,
+      cert: mallory.certPem,
+      key: mallory.keyPem,
+      minVersion: 'TLSv1.3',
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('no answer within 20 s');
+    }, 20_000);
+    const done = (what: string) => {
+      clearTimeout(timer);
+      resolve(what);
+    };
+    socket.on('secureConnect', () => {
+      if (writes) socket.write('GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      done(
+        /_ALERT_CERTIFICATE_REVOKED$/.test(err.code ?? '') ? 'alert' : (err.code ?? err.message),
+      ),
+    );
+    socket.on('close', () => done('closed without the alert'));
+  });
+}
+
+async function revokedCount(server: ProxyProcess): Promise<number> {
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  const line =
+    /^kube_crl_proxy_handshakes_total\{outcome="rejected",reason="revoked"\} (\d+)$/m.exec(text);
+  return Number(line?.[1] ?? Number.NaN);
+}
