@@ -53,10 +53,11 @@ export const RUN_OPTIONS = {
   'reject-mode': {
     group: GROUPS.tls,
     choices: ['alert', 'status', 'close', 'http'],
-    default: 'status',
+    default: 'alert',
     describe:
-      "alert: end a rejected TLS 1.3 client's connection right after the handshake with a TLS alert naming the reason (certificate_revoked, certificate_expired, unknown_ca, certificate_required, else bad_certificate); a TLS 1.2 client gets what status gives; status: answer a rejected client's first request with 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status",
+      'alert: a refused TLS 1.3 client gets a TLS alert naming the reason right after the handshake (TLS 1.2: as status); status: its first request gets 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status',
   },
+
   'tls-min-version': {
     group: GROUPS.tls,
     type: 'string',

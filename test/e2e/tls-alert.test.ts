@@ -167,9 +167,45 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
     assert.deepEqual(fake.requests.slice(mark), []);
   });
 
-  test('a good certificate is served as before', async () => {
-    const result = await runKubectl(await kubectlEnv(proxy, { cert: alice }), ['get', 'pods']);
+  test('a good certificate is served as before; with the discovery cache it filled, a revoked one gets the same alert', async () => {
+    const shared = await kubectlEnv(proxy, { cert: alice });
+    const result = await runKubectl(shared, ['get', 'pods']);
     assert.equal(result.code, 0, result.stderr);
+    const warm = await runKubectl(
+      { ...(await kubectlEnv(proxy, { cert: mallory })), cacheDir: shared.cacheDir },
+      ['get', 'pods'],
+    );
+    assert.equal(warm.code, 1, warm.stderr);
+    assert.equal(
+      warm.stderr.trim(),
+      'Unable to connect to the server: remote error: tls: revoked certificate',
+    );
+  });
+});
+
+describe('--workers=2', () => {
+  test('every worker process sends the alert', async () => {
+    const workers = await startProxyProcess(
+      proxyArgs(pki, fake.url, ['--reject-mode=alert', '--workers=2']),
+    );
+    try {
+      for (let i = 0; i < 4; i++) {
+        const result = await runKubectl(await kubectlEnv(workers, { cert: mallory }), [
+          'get',
+          'pods',
+        ]);
+        assert.equal(
+          result.stderr.trim().split('\n').at(-1),
+          'Unable to connect to the server: remote error: tls: revoked certificate',
+        );
+      }
+      const refusing = new Set(
+        workers.logs.filter((l) => l.reason === 'revoked').map((l) => l.pid),
+      );
+      assert.equal(refusing.size, 2, 'both workers refused clients');
+    } finally {
+      await workers.stop();
+    }
   });
 });
 
@@ -371,18 +407,24 @@ describe('on the wire', () => {
 });
 
 describe('refused handshakes under load', () => {
-  test('2,000 refused TLS 1.3 handshakes from 32 parallel clients, with accepted clients alongside', async () => {
+  test('2,000 refused TLS 1.3 handshakes from 32 parallel clients, with accepted clients alongside', async (t) => {
+    const startedAt = Date.now();
     const REFUSED = 2_000;
     const ACCEPTED = 200;
     const PARALLEL = 32;
     const before = await revokedCount(proxy);
-    const outcomes = new Map<string, number>();
-    const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+    const outcomes: Record<Behaviour, Map<string, number>> = {
+      waits: new Map(),
+      requests: new Map(),
+      floods: new Map(),
+      leaves: new Map(),
+    };
     let started = 0;
     const refusedClient = async () => {
       while (started < REFUSED) {
-        const i = started++;
-        count(await refusedHandshake(proxy.port, i % 2 === 0));
+        const behaviour = BEHAVIOURS[started++ % BEHAVIOURS.length] as Behaviour;
+        const outcome = await refusedHandshake(proxy.port, behaviour);
+        outcomes[behaviour].set(outcome, (outcomes[behaviour].get(outcome) ?? 0) + 1);
       }
     };
     const accepted: number[] = [];
@@ -402,19 +444,40 @@ describe('refused handshakes under load', () => {
       ...Array.from({ length: PARALLEL }, refusedClient),
       ...Array.from({ length: 4 }, acceptedClient),
     ]);
-    assert.deepEqual(Object.fromEntries(outcomes), { alert: REFUSED });
+    const each = REFUSED / BEHAVIOURS.length;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(outcomes).map(([b, m]) => [b, Object.fromEntries(m)])),
+      {
+        waits: { alert: each },
+        requests: { alert: each },
+        floods: { alert: each },
+        leaves: { 'left first': each },
+      },
+    );
     assert.deepEqual(
       accepted.filter((s) => s !== 200),
       [],
     );
     assert.equal(accepted.length, ACCEPTED);
-    assert.equal((await revokedCount(proxy)) - before, REFUSED);
+    // A client that leaves at once may be gone before the proxy has read its Finished.
+    const judged = (await revokedCount(proxy)) - before;
+    assert.ok(judged >= REFUSED - each && judged <= REFUSED, `${judged} judged`);
     assert.equal(proxy.child.exitCode, null, 'the proxy is still running');
+    t.diagnostic(
+      `${REFUSED} refused and ${ACCEPTED} accepted in ${Date.now() - startedAt} ms; ${judged} refusals counted`,
+    );
   });
 });
 
-/** One refused TLS 1.3 handshake; `writes`: the client sends a request line right after it. */
-function refusedHandshake(port: number, writes: boolean): Promise<string> {
+/**
+ * What a refused client does once its handshake is done: nothing, write a request, write more
+ * than the proxy reads after the alert (300 KiB), or close its connection at once.
+ */
+const BEHAVIOURS = ['waits', 'requests', 'floods', 'leaves'] as const;
+type Behaviour = (typeof BEHAVIOURS)[number];
+
+/** One refused TLS 1.3 handshake: "alert" when the client read certificate_revoked. */
+function refusedHandshake(port: number, behaviour: Behaviour): Promise<string> {
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host: '127.0.0.1',
@@ -433,7 +496,12 @@ function refusedHandshake(port: number, writes: boolean): Promise<string> {
       resolve(what);
     };
     socket.on('secureConnect', () => {
-      if (writes) socket.write('GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      if (behaviour === 'requests') socket.write('GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      if (behaviour === 'floods') socket.write(Buffer.alloc(300 * 1024, 'x'));
+      if (behaviour === 'leaves') {
+        socket.destroy();
+        done('left first');
+      }
     });
     socket.on('error', (err: NodeJS.ErrnoException) =>
       done(
