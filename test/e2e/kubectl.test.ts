@@ -9,13 +9,13 @@ import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.
 import {
   type KubectlEnv,
   killChild,
+  newKubectlEnv,
   OutputWatcher,
   requestH1,
   requestH2,
   runKubectl,
   spawnKubectl,
   TempDir,
-  writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
@@ -70,25 +70,11 @@ after(async () => {
   pki?.cleanup();
 });
 
-let envCount = 0;
-async function kubectlEnv(
+function kubectlEnv(
   user: { cert?: IssuedCert; token?: string },
   options: { cacheDir?: string; http1?: boolean; server?: ProxyProcess } = {},
 ): Promise<KubectlEnv> {
-  envCount++;
-  const kubeconfig = await writeKubeconfig(
-    tmp,
-    (options.server ?? proxy).url,
-    pki.clusterCa.certPem,
-    user,
-    `kubeconfig-${envCount}`,
-  );
-  return {
-    kubeconfig,
-    cacheDir: options.cacheDir ?? tmp.file(`cache-${envCount}`),
-    home: tmp.path,
-    ...(options.http1 === true ? { http1: true } : {}),
-  };
+  return newKubectlEnv(tmp, (options.server ?? proxy).url, pki.clusterCa.certPem, user, options);
 }
 
 const requestsSince = (mark: number) => fake.requests.slice(mark);

@@ -16,10 +16,10 @@ import { serverTrafficSecret, TLS13_SUITES } from '../../src/tls/alert.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   type KubectlEnv,
+  newKubectlEnv,
   requestH1,
   runKubectl,
   TempDir,
-  writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
@@ -101,25 +101,28 @@ function run(command: string, args: readonly string[], input = ''): Promise<Run>
   });
 }
 
-let envs = 0;
-async function kubectlEnv(
+function kubectlEnv(
   server: ProxyProcess,
   user: { cert?: IssuedCert; token?: string },
-  http1 = false,
+  options: { cacheDir?: string; http1?: boolean } = {},
 ): Promise<KubectlEnv> {
-  envs++;
-  return {
-    kubeconfig: await writeKubeconfig(
-      tmp,
-      server.url,
-      pki.clusterCa.certPem,
-      user,
-      `kubeconfig-${envs}`,
-    ),
-    cacheDir: tmp.file(`cache-${envs}`),
-    home: tmp.path,
-    ...(http1 ? { http1: true } : {}),
-  };
+  return newKubectlEnv(tmp, server.url, pki.clusterCa.certPem, user, options);
+}
+
+/** curl with `cert`'s certificate and the cluster CA, to `path` on the proxy. */
+function curl(cert: IssuedCert, path: string, ...flags: string[]): Promise<Run> {
+  const files = certFiles(cert);
+  return run('curl', [
+    '-sS',
+    ...flags,
+    '--cacert',
+    pki.files.clientCa,
+    '--cert',
+    files.cert,
+    '--key',
+    files.key,
+    `${proxy.url}${path}`,
+  ]);
 }
 
 describe('kubectl 1.32 with a cold discovery cache', () => {
@@ -138,7 +141,10 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
     for (const http1 of [false, true]) {
       test(`a certificate ${c.what} (${http1 ? 'HTTP/1.1' : 'HTTP/2'}): "remote error: tls: ${c.alert}"`, async () => {
         const mark = fake.requests.length;
-        const result = await runKubectl(await kubectlEnv(proxy, c.who(), http1), ['get', 'pods']);
+        const result = await runKubectl(await kubectlEnv(proxy, c.who(), { http1 }), [
+          'get',
+          'pods',
+        ]);
         assert.equal(result.code, 1, result.stderr);
         // kubectl's own notice of DISABLE_HTTP2 aside.
         const lines = result.stderr
@@ -172,7 +178,7 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
     const result = await runKubectl(shared, ['get', 'pods']);
     assert.equal(result.code, 0, result.stderr);
     const warm = await runKubectl(
-      { ...(await kubectlEnv(proxy, { cert: mallory })), cacheDir: shared.cacheDir },
+      await kubectlEnv(proxy, { cert: mallory }, { cacheDir: shared.cacheDir }),
       ['get', 'pods'],
     );
     assert.equal(warm.code, 1, warm.stderr);
@@ -211,19 +217,8 @@ describe('--workers=2', () => {
 
 describe('curl, openssl s_client and @kubernetes/client-node', () => {
   test('curl over TLS 1.3, HTTP/2 and HTTP/1.1: "sslv3 alert certificate revoked"', async () => {
-    const { cert, key } = certFiles(mallory);
     for (const protocol of ['--http2', '--http1.1']) {
-      const result = await run('curl', [
-        '-sS',
-        protocol,
-        '--cacert',
-        pki.files.clientCa,
-        '--cert',
-        cert,
-        '--key',
-        key,
-        `${proxy.url}/api`,
-      ]);
+      const result = await curl(mallory, '/api', protocol);
       assert.equal(result.code, 56, result.stderr);
       assert.match(
         result.stderr,
@@ -234,21 +229,7 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
   });
 
   test('curl --tls-max 1.2 gets the 401 Status naming the reason', async () => {
-    const { cert, key } = certFiles(mallory);
-    const result = await run('curl', [
-      '-sS',
-      '--tls-max',
-      '1.2',
-      '-w',
-      '\n%{http_code}',
-      '--cacert',
-      pki.files.clientCa,
-      '--cert',
-      cert,
-      '--key',
-      key,
-      `${proxy.url}/api`,
-    ]);
+    const result = await curl(mallory, '/api', '--tls-max', '1.2', '-w', '\n%{http_code}');
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /"message":"client certificate revoked \(serial /);
     assert.match(result.stdout, /\n401$/);
