@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, type Server, connect as tcpConnect } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
@@ -310,79 +311,88 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
   });
 });
 
-/** A TCP relay in front of the proxy that keeps what the proxy sends and how it ended. */
-async function recordingRelay(
-  target: number,
-): Promise<{ port: number; sent: Promise<{ bytes: Buffer; end: string }>; server: Server }> {
-  let report: (r: { bytes: Buffer; end: string }) => void = () => {};
-  const sent = new Promise<{ bytes: Buffer; end: string }>((resolve) => {
-    report = resolve;
-  });
-  const server = createServer((client) => {
-    const upstream = tcpConnect(target, '127.0.0.1');
+/**
+ * A TLS 1.3 client of the proxy over a TCP connection the test holds itself (under a JavaScript
+ * stream), so it can keep what the proxy sends, see how the proxy ends the connection, and
+ * write bytes of its own after the TLS client is done. `then` runs when the client has read the
+ * alert (or failed otherwise).
+ */
+function recordedClient(then: (raw: Socket) => void): Promise<{
+  code: string;
+  cipher: string;
+  secret: Buffer | null;
+  bytes: Buffer;
+  end: string;
+}> {
+  return new Promise((resolve) => {
+    const raw = tcpConnect(proxy.port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    upstream.on('data', (d: Buffer) => {
+    const stream = new Duplex({
+      read() {},
+      write(chunk, _encoding, callback) {
+        raw.write(chunk, callback);
+      },
+      final(callback) {
+        callback();
+      },
+    });
+    let secret: Buffer | null = null;
+    let cipher = '';
+    let code = 'no error';
+    raw.on('data', (d: Buffer) => {
       chunks.push(d);
-      client.write(d);
+      stream.push(d);
     });
-    upstream.on('end', () => {
-      report({ bytes: Buffer.concat(chunks), end: 'FIN' });
-      client.end();
+    const ended = (end: string) => {
+      resolve({ code, cipher, secret, bytes: Buffer.concat(chunks), end });
+      raw.destroy();
+    };
+    raw.on('end', () => ended('FIN'));
+    raw.on('error', (err: NodeJS.ErrnoException) => ended(err.code ?? err.message));
+    const socket = tlsConnect({
+      socket: stream,
+      ca: pki.clusterCa.certPem,
+      cert: mallory.certPem,
+      key: mallory.keyPem,
+      servername: 'localhost',
+      ALPNProtocols: ['h2'],
     });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      report({ bytes: Buffer.concat(chunks), end: err.code ?? err.message });
-      client.destroy();
+    socket.on('keylog', (line: Buffer) => {
+      secret ??= serverTrafficSecret(line);
     });
-    client.on('data', (d: Buffer) => upstream.write(d));
-    client.on('end', () => upstream.end());
-    client.on('error', () => upstream.destroy());
+    socket.on('secureConnect', () => {
+      cipher = socket.getCipher().name;
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      code = err.code ?? err.message;
+      then(raw);
+    });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as { port: number }).port, sent, server };
 }
 
 describe('on the wire', () => {
-  for (const writesFirst of [false, true]) {
-    test(`the alert is the only record under the server's application key, then a FIN (${writesFirst ? 'the client writes a request at once' : 'the client waits'})`, async () => {
-      const relay = await recordingRelay(proxy.port);
-      const secrets: Buffer[] = [];
-      const outcome = await new Promise<{ code: string; cipher: string }>((resolve) => {
-        const socket = tlsConnect({
-          host: '127.0.0.1',
-          port: relay.port,
-          ca: pki.clusterCa.certPem,
-          cert: mallory.certPem,
-          key: mallory.keyPem,
-          ALPNProtocols: ['h2'],
-        });
-        let cipher = '';
-        socket.on('keylog', (line: Buffer) => {
-          const secret = serverTrafficSecret(line);
-          if (secret !== null) secrets.push(secret);
-        });
-        socket.on('secureConnect', () => {
-          cipher = socket.getCipher().name;
-          if (writesFirst) socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-        });
-        socket.on('error', (err: NodeJS.ErrnoException) =>
-          resolve({ code: err.code ?? err.message, cipher }),
-        );
-        socket.on('close', () => resolve({ code: 'closed without an error', cipher }));
-      });
-      assert.match(outcome.code, /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/);
-      const { bytes, end } = await relay.sent;
-      relay.server.close();
-      assert.equal(end, 'FIN', 'closed with a FIN, not a reset');
-      assert.equal(secrets.length, 1);
-      const suite = TLS13_SUITES[outcome.cipher];
-      assert.ok(suite, outcome.cipher);
-      const { records, rest, trailing } = applicationRecords(bytes, suite, secrets[0] as Buffer);
+  const afterTheAlert = {
+    'closes its side': (raw: Socket) => raw.end(),
+    'writes an HTTP/2 preface': (raw: Socket) => raw.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+    'writes a garbled record': (raw: Socket) =>
+      raw.write(Buffer.from([23, 3, 3, 0, 20, ...Buffer.alloc(20, 0x55)])),
+  };
+  for (const [what, act] of Object.entries(afterTheAlert)) {
+    test(`the alert is the only record under the server's application key, then a FIN; the client ${what}`, async () => {
+      const mark = fake.requests.length;
+      const seen = await recordedClient(act);
+      assert.match(seen.code, /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/);
+      assert.equal(seen.end, 'FIN', 'closed with a FIN, not a reset');
+      const suite = TLS13_SUITES[seen.cipher];
+      assert.ok(suite && seen.secret, seen.cipher);
+      const { records, rest, trailing } = applicationRecords(seen.bytes, suite, seen.secret);
       assert.equal(rest + trailing, 0, 'nothing else after it');
       assert.deepEqual(
         records.map((r) => [...r]),
         [[2, 44, 21]],
-        'one record, fatal certificate_revoked: no ticket, no close_notify',
+        'one record, fatal certificate_revoked: no ticket, no close_notify, no alert of OpenSSL',
       );
+      assert.deepEqual(fake.requests.slice(mark), []);
     });
   }
 });
