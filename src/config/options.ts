@@ -57,7 +57,6 @@ export const RUN_OPTIONS = {
     describe:
       'alert: a refused TLS 1.3 client gets a TLS alert naming the reason right after the handshake (TLS 1.2: as status); status: its first request gets 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status',
   },
-
   'tls-min-version': {
     group: GROUPS.tls,
     type: 'string',

@@ -7,14 +7,16 @@
  * listener. Three facts make that record the next one on the wire, and the only one under that
  * key and nonce:
  * - Node emits 'secureConnection' from OpenSSL's handshake-done callback, which a TLS 1.3 server
- *   calls before it builds its NewSessionTickets (statem_srvr.c: tls_finish_handshake runs
- *   before the first ticket), so OpenSSL has sealed nothing under that key yet. That is checked
+ *   calls before it builds its NewSessionTickets (ssl/statem/statem_srvr.c,
+ *   ossl_statem_server_pre_work: tls_finish_handshake before the first ticket), so OpenSSL
+ *   has sealed nothing under that key yet. That is checked
  *   for each connection: the session has no id until the first ticket is built (sessionIdOf).
  * - Every byte the server wrote before is in the kernel: the client's Finished, which triggered
  *   the callback, could only be sent once it had received the server's whole flight.
  * - Nothing OpenSSL seals afterwards leaves the process: the tickets it builds next call the
  *   'newSession' listener, and Node holds back all of the connection's TLS output until that
- *   listener's callback is called, which it never is for a refused connection. Records sealed
+ *   listener's callback is called (src/crypto/crypto_tls.cc, TLSWrap::EncOut), which it never
+ *   is for a refused connection. Records sealed
  *   by OpenSSL with the same key and sequence number as the alert therefore never reach the
  *   network (a repeated AES-GCM or ChaCha20-Poly1305 nonce would expose the key's
  *   authenticator).
@@ -58,9 +60,10 @@ export class AlertRefusals {
       session.fill(0);
       if (!this.isRefusing(id)) done();
     });
+    server.on('tlsClientError', (_err: Error, socket: TLSSocket) => this.forget(socket));
   }
 
-  /** The connection was accepted (or closed): its secret is wiped. */
+  /** The connection was judged, or its handshake failed: its secret is wiped. */
   forget(socket: TLSSocket): void {
     this.secrets.get(socket)?.fill(0);
     this.secrets.delete(socket);
