@@ -15,7 +15,24 @@ export class ConfigError extends Error {
   }
 }
 
-/** A watched input that failed to load; the last good snapshot stays in force. */
+/**
+ * The inputs that are loaded, checked and kept (or refused) each on its own: a refused input
+ * keeps its last good value and holds back no other.
+ */
+export const INPUTS = ['client-ca', 'crl', 'serving', 'proxy-client', 'upstream-ca'] as const;
+export type InputName = (typeof INPUTS)[number];
+
+const INPUT_OF_FLAG: Readonly<Record<string, InputName>> = {
+  'client-ca-file': 'client-ca',
+  'crl-file': 'crl',
+  'tls-cert-file': 'serving',
+  'tls-private-key-file': 'serving',
+  'proxy-client-cert-file': 'proxy-client',
+  'proxy-client-key-file': 'proxy-client',
+  'upstream-ca-file': 'upstream-ca',
+};
+
+/** A watched input that failed to load; its last good value stays in force. */
 export class InputError extends Error {
   readonly code = 'ERR_INPUT';
   constructor(
@@ -25,6 +42,11 @@ export class InputError extends Error {
   ) {
     super(file === null ? `--${flag}: ${problem}` : `--${flag}: ${file}: ${problem}`);
     this.name = 'InputError';
+  }
+
+  /** The input this problem belongs to (the flag that named the file). */
+  get input(): InputName {
+    return INPUT_OF_FLAG[this.flag] ?? 'crl';
   }
 
   toConfigError(): ConfigError {

@@ -150,14 +150,11 @@ function parseSerial(value: string): string {
 }
 
 function crlFilesOf(path: string): string[] {
-  try {
-    const files = expandCrlPaths('crl-file', [path]);
-    if (files.length === 0) fail(`${path}: directory holds no CRL file`);
-    return files;
-  } catch (err) {
-    if (err instanceof InputError) fail(`${path}: ${err.problem}`);
-    throw err;
-  }
+  const { files, failures } = expandCrlPaths('crl-file', [path]);
+  const [failure] = failures;
+  if (failure !== undefined) fail(`${failure.file ?? path}: ${failure.problem}`);
+  if (files.length === 0) fail(`${path}: directory holds no CRL file`);
+  return files;
 }
 
 function readCrls(file: string): ParsedCrl[] {

@@ -39,7 +39,7 @@ export const connectionsDropped = new Counter({
 
 export const crlReloads = new Counter({
   name: 'kube_crl_proxy_crl_reloads_total',
-  help: 'Loads of the inputs (CRLs, CA bundle, certificates) by result; a failure leaves the last good snapshot in force.',
+  help: 'Loads of the inputs (CRLs, CA bundle, certificates) by result: success when every input was accepted; failure when an input was refused for a reason not reported by the load before (it keeps its last good value; the other inputs apply).',
   labelNames: ['result'] as const,
   registers: [controlRegistry],
 });
@@ -60,7 +60,7 @@ export const crlNextUpdate = new Gauge({
 
 export const crlLastSuccess = new Gauge({
   name: 'kube_crl_proxy_crl_last_success_timestamp_seconds',
-  help: 'Unix time of the last successful load of the inputs.',
+  help: 'Unix time of the last load that accepted the CRLs (the crl input).',
   registers: [controlRegistry],
 });
 
@@ -78,7 +78,28 @@ export const ready = new Gauge({
 
 export const crlLastReloadSuccess = new Gauge({
   name: 'kube_crl_proxy_crl_last_reload_success',
-  help: '1 when the last load of the inputs succeeded (or found nothing changed), 0 while the files on disk are refused and an older snapshot is in force.',
+  help: '1 when the last load of the inputs refused none of them, 0 while any input is refused (kube_crl_proxy_input_last_reload_success says which; each refused input keeps its last good value).',
+  registers: [controlRegistry],
+});
+
+export const inputLastReloadSuccess = new Gauge({
+  name: 'kube_crl_proxy_input_last_reload_success',
+  help: '1 when the last load of this input succeeded (or found it unchanged), 0 while its files are refused and its last good value stays in force. input: client-ca, crl, serving, proxy-client, upstream-ca.',
+  labelNames: ['input'] as const,
+  registers: [controlRegistry],
+});
+
+export const inputLastSuccess = new Gauge({
+  name: 'kube_crl_proxy_input_last_success_timestamp_seconds',
+  help: 'Unix time of the last load that accepted this input (its value in force was read then or is unchanged since).',
+  labelNames: ['input'] as const,
+  registers: [controlRegistry],
+});
+
+export const certificateExpiry = new Gauge({
+  name: 'kube_crl_proxy_certificate_expiry_timestamp_seconds',
+  help: 'notAfter, as a Unix timestamp, of the certificate in force per input: the serving and front-proxy-client certificates, and the earliest-expiring CA of --client-ca-file (client-ca) and of --upstream-ca-file (upstream-ca).',
+  labelNames: ['input'] as const,
   registers: [controlRegistry],
 });
 

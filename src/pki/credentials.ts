@@ -18,6 +18,8 @@ export interface Credentials {
   readonly upstreamCaPem: string;
   readonly servingNotAfter: number;
   readonly proxyClientNotAfter: number;
+  /** The earliest notAfter of the --upstream-ca-file bundle. */
+  readonly upstreamCaNotAfter: number;
   readonly warnings: readonly string[];
 }
 
@@ -33,46 +35,118 @@ interface KeyPair {
   readonly leaf: X509Certificate;
 }
 
+/** The three credential inputs, each loaded, checked and kept (or refused) on its own. */
+type Serving = Pick<
+  Credentials,
+  'servingCertPem' | 'servingKeyPem' | 'servingNotAfter' | 'warnings'
+>;
+type ProxyClient = Pick<
+  Credentials,
+  'proxyClientCertPem' | 'proxyClientKeyPem' | 'proxyClientNotAfter'
+>;
+type UpstreamCa = Pick<Credentials, 'upstreamCaPem' | 'upstreamCaNotAfter'>;
+
+/** Loads every credential input; throws the first problem (the first load: nothing to keep). */
 export function loadCredentials(files: InputFiles): Credentials {
+  const { credentials, problems } = reloadCredentials(files, null);
+  const [problem] = problems;
+  if (problem !== undefined || credentials === null) throw problem;
+  return credentials;
+}
+
+/**
+ * Loads the serving pair, the front-proxy-client pair and the upstream CA bundle, each on its
+ * own: one that is refused keeps its value in `previous` (and is listed in `problems`), so a
+ * renewed certificate whose key is not there yet holds back nothing else. `credentials` is null
+ * only when an input is refused and nothing is in force to keep.
+ */
+export function reloadCredentials(
+  files: InputFiles,
+  previous: Credentials | null,
+): { readonly credentials: Credentials | null; readonly problems: readonly InputError[] } {
+  const problems: InputError[] = [];
+  const attempt = <T>(load: () => T): T | null => {
+    try {
+      return load();
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      problems.push(err);
+      return null;
+    }
+  };
+  const serving = attempt(() => loadServing(files)) ?? previous;
+  const proxyClient = attempt(() => loadProxyClient(files)) ?? previous;
+  const upstreamCa = attempt(() => loadUpstreamCa(files)) ?? previous;
+  if (serving === null || proxyClient === null || upstreamCa === null) {
+    return { credentials: null, problems };
+  }
+  return {
+    credentials: {
+      servingCertPem: serving.servingCertPem,
+      servingKeyPem: serving.servingKeyPem,
+      servingNotAfter: serving.servingNotAfter,
+      warnings: serving.warnings,
+      proxyClientCertPem: proxyClient.proxyClientCertPem,
+      proxyClientKeyPem: proxyClient.proxyClientKeyPem,
+      proxyClientNotAfter: proxyClient.proxyClientNotAfter,
+      upstreamCaPem: upstreamCa.upstreamCaPem,
+      upstreamCaNotAfter: upstreamCa.upstreamCaNotAfter,
+    },
+    problems,
+  };
+}
+
+function loadServing(files: InputFiles): Serving {
   const warnings: string[] = [];
-  const serving = loadKeyPair(
+  const pair = loadKeyPair(
     'tls-cert-file',
     files.tlsCertFile,
     'tls-private-key-file',
     files.tlsPrivateKeyFile,
   );
   checkUsage(
-    serving.leaf,
+    pair.leaf,
     EKU_SERVER_AUTH,
     'tls-cert-file',
     files.tlsCertFile,
     'serverAuth',
     warnings,
   );
-  const proxyClient = loadKeyPair(
+  return {
+    servingCertPem: pair.certPem,
+    servingKeyPem: pair.keyPem,
+    servingNotAfter: Date.parse(pair.leaf.validTo),
+    warnings,
+  };
+}
+
+function loadProxyClient(files: InputFiles): ProxyClient {
+  const pair = loadKeyPair(
     'proxy-client-cert-file',
     files.proxyClientCertFile,
     'proxy-client-key-file',
     files.proxyClientKeyFile,
   );
   checkUsage(
-    proxyClient.leaf,
+    pair.leaf,
     EKU_CLIENT_AUTH,
     'proxy-client-cert-file',
     files.proxyClientCertFile,
     'clientAuth',
     null,
   );
-  const upstreamCas = readCertificates('upstream-ca-file', files.upstreamCaFile);
   return {
-    servingCertPem: serving.certPem,
-    servingKeyPem: serving.keyPem,
-    proxyClientCertPem: proxyClient.certPem,
-    proxyClientKeyPem: proxyClient.keyPem,
-    upstreamCaPem: upstreamCas.map((c) => c.toString()).join(''),
-    servingNotAfter: Date.parse(serving.leaf.validTo),
-    proxyClientNotAfter: Date.parse(proxyClient.leaf.validTo),
-    warnings,
+    proxyClientCertPem: pair.certPem,
+    proxyClientKeyPem: pair.keyPem,
+    proxyClientNotAfter: Date.parse(pair.leaf.validTo),
+  };
+}
+
+function loadUpstreamCa(files: InputFiles): UpstreamCa {
+  const cas = readCertificates('upstream-ca-file', files.upstreamCaFile);
+  return {
+    upstreamCaPem: cas.map((c) => c.toString()).join(''),
+    upstreamCaNotAfter: Math.min(...cas.map((c) => Date.parse(c.validTo))),
   };
 }
 

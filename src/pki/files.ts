@@ -87,16 +87,22 @@ export function blocksIn(
 /**
  * The files a `--crl-file` names: the file itself, or every regular file of a directory
  * (names starting with "." skipped: Kubernetes Secret/ConfigMap mounts keep their `..data`
- * machinery there; symlinks to files count as files).
+ * machinery there; symlinks to files count as files). A path that cannot be read is a failure
+ * of its own: the others are listed all the same.
  */
-export function expandCrlPaths(flag: string, paths: readonly string[]): string[] {
+export function expandCrlPaths(
+  flag: string,
+  paths: readonly string[],
+): { readonly files: string[]; readonly failures: InputError[] } {
   const files: string[] = [];
+  const failures: InputError[] = [];
   for (const path of paths) {
     let isDirectory: boolean;
     try {
       isDirectory = statSync(path).isDirectory();
     } catch (err) {
-      throw new InputError(flag, path, `cannot read: ${describeFsError(err)}`);
+      failures.push(new InputError(flag, path, `cannot read: ${describeFsError(err)}`));
+      continue;
     }
     if (!isDirectory) {
       files.push(path);
@@ -106,7 +112,8 @@ export function expandCrlPaths(flag: string, paths: readonly string[]): string[]
     try {
       names = readdirSync(path).sort();
     } catch (err) {
-      throw new InputError(flag, path, `cannot list directory: ${describeFsError(err)}`);
+      failures.push(new InputError(flag, path, `cannot list directory: ${describeFsError(err)}`));
+      continue;
     }
     for (const name of names) {
       if (name.startsWith('.')) continue;
@@ -114,9 +121,9 @@ export function expandCrlPaths(flag: string, paths: readonly string[]): string[]
       try {
         if (statSync(file).isFile()) files.push(file);
       } catch (err) {
-        throw new InputError(flag, file, `cannot read: ${describeFsError(err)}`);
+        failures.push(new InputError(flag, file, `cannot read: ${describeFsError(err)}`));
       }
     }
   }
-  return files;
+  return { files, failures };
 }

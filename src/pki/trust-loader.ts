@@ -3,11 +3,24 @@
  */
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
-import { baselineOf, type TrustData, type TrustInputs, warningsAt } from './trust.js';
+import {
+  baselineOf,
+  type TrustData,
+  type TrustInputs,
+  warningsAt,
+  withHeldRevocations,
+} from './trust.js';
 import type { TrustRequest, TrustResponse } from './trust-worker.js';
 
 export interface LoadedTrust {
-  readonly data: TrustData;
+  /**
+   * The trust data to put in force: what could be used of the inputs, with the revocations in
+   * force kept for the CAs whose CRL input was refused. null only for a first load with no
+   * usable CA bundle.
+   */
+  readonly data: TrustData | null;
+  /** Every input refused by this load (empty when `unchanged`). */
+  readonly problems: readonly InputError[];
   readonly elapsedMs: number;
   /** The inputs were byte for byte those of `previous`, which is returned (warnings as of now). */
   readonly unchanged: boolean;
@@ -18,7 +31,7 @@ export class TrustLoader {
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** Loads in the worker; rejects with InputError exactly as loadTrustData would throw. */
+  /** Loads in the worker (evaluateTrust); rejects only when the worker itself fails. */
   load(inputs: TrustInputs, previous: TrustData | null): Promise<LoadedTrust> {
     const run = this.queue.then(() => this.run(inputs, previous));
     this.queue = run.catch(() => undefined);
@@ -34,13 +47,20 @@ export class TrustLoader {
       const onMessage = (response: TrustResponse) => {
         if (response.id !== id) return;
         cleanup();
+        const elapsedMs = response.ok ? response.elapsedMs : 0;
         if (!response.ok) {
           reject(new InputError(response.flag, response.file, response.problem));
-        } else if (response.data !== null) {
-          resolve({ data: response.data, elapsedMs: response.elapsedMs, unchanged: false });
+        } else if (response.load !== null) {
+          const { load } = response;
+          resolve({
+            data: withHeldRevocations(load, previous),
+            problems: load.problems.map((p) => new InputError(p.flag, p.file, p.problem)),
+            elapsedMs,
+            unchanged: false,
+          });
         } else if (previous !== null) {
           const data = { ...previous, warnings: warningsAt(previous, Date.now()) };
-          resolve({ data, elapsedMs: response.elapsedMs, unchanged: true });
+          resolve({ data, problems: [], elapsedMs, unchanged: true });
         } else {
           reject(new InputError('crl-file', null, 'trust loader answered without data'));
         }

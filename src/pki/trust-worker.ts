@@ -8,7 +8,7 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage, InputError } from '../errors.js';
 import {
-  loadTrustData,
+  evaluateTrust,
   readTrustFiles,
   type TrustBaseline,
   type TrustData,
@@ -21,21 +21,26 @@ export interface TrustRequest {
   readonly previous: TrustBaseline | null;
 }
 
+/** An InputError as it crosses the thread boundary. */
+export interface ProblemData {
+  readonly flag: string;
+  readonly file: string | null;
+  readonly problem: string;
+}
+
 export type TrustResponse =
   | {
       readonly id: number;
       readonly ok: true;
       /** null: the inputs are byte for byte those of `previous` (nothing was parsed). */
-      readonly data: TrustData | null;
+      readonly load: {
+        readonly data: TrustData | null;
+        readonly held: readonly number[];
+        readonly problems: readonly ProblemData[];
+      } | null;
       readonly elapsedMs: number;
     }
-  | {
-      readonly id: number;
-      readonly ok: false;
-      readonly flag: string;
-      readonly file: string | null;
-      readonly problem: string;
-    };
+  | ({ readonly id: number; readonly ok: false } & ProblemData);
 
 /**
  * Nice 19 for this thread only (Linux: setpriority on the thread id). With the proxy confined
@@ -64,18 +69,25 @@ parentPort?.on('message', (request: TrustRequest) => {
       const response: TrustResponse = {
         id: request.id,
         ok: true,
-        data: null,
+        load: null,
         elapsedMs: performance.now() - started,
       };
       parentPort?.postMessage(response);
       return;
     }
-    const data = loadTrustData(inputs, previous, Date.now(), files);
-    const transfer = data.issuers.flatMap((i) => [i.set.serials.buffer, i.set.revokedAt.buffer]);
+    const { data, held, problems } = evaluateTrust(inputs, previous, Date.now(), files);
+    const transfer = (data?.issuers ?? []).flatMap((i) => [
+      i.set.serials.buffer,
+      i.set.revokedAt.buffer,
+    ]);
     const response: TrustResponse = {
       id: request.id,
       ok: true,
-      data,
+      load: {
+        data,
+        held,
+        problems: problems.map(({ flag, file, problem }) => ({ flag, file, problem })),
+      },
       elapsedMs: performance.now() - started,
     };
     parentPort?.postMessage(response, transfer.filter((b) => b.byteLength > 0) as ArrayBuffer[]);

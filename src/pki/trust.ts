@@ -57,6 +57,8 @@ export interface TrustData {
   readonly caDers: readonly Uint8Array[];
   /** Subject of each CA, as in logs and the crl_entries metric (parsed once, in the worker). */
   readonly caSubjects: readonly string[];
+  /** notAfter of each CA (ms), for the expiry metric. */
+  readonly caNotAfter: readonly number[];
   readonly issuers: readonly IssuerRevocations[];
   readonly crls: readonly CrlSummary[];
   /** Things an operator should know that do not stop the load. */
@@ -65,10 +67,13 @@ export interface TrustData {
   readonly inputDigest: string;
 }
 
-/** What the rollback check needs from the snapshot in force (not its serial buffers). */
+/** What a reload needs from the snapshot in force (not its serial buffers). */
 export interface TrustBaseline {
   readonly caDers: readonly Uint8Array[];
-  readonly issuers: readonly Pick<IssuerRevocations, 'caIndex' | 'crlNumber' | 'thisUpdate'>[];
+  readonly issuers: readonly Pick<
+    IssuerRevocations,
+    'caIndex' | 'crlNumber' | 'thisUpdate' | 'files'
+  >[];
   readonly inputDigest: string;
 }
 
@@ -76,10 +81,11 @@ export function baselineOf(data: TrustData): TrustBaseline {
   return {
     inputDigest: data.inputDigest,
     caDers: data.caDers,
-    issuers: data.issuers.map(({ caIndex, crlNumber, thisUpdate }) => ({
+    issuers: data.issuers.map(({ caIndex, crlNumber, thisUpdate, files }) => ({
       caIndex,
       crlNumber,
       thisUpdate,
+      files,
     })),
   };
 }
@@ -94,8 +100,27 @@ const CLIENT_CA = 'client-ca-file';
 const CRL_FILE = 'crl-file';
 
 /**
- * Reads and verifies every trust input. Throws InputError naming the flag and file for
- * anything that must not be used; `previous` (the snapshot in force) guards against rollback.
+ * The result of reading the trust inputs against the snapshot in force. Each input stands
+ * alone: a CA bundle that cannot be used leaves the bundle in force in place; a CRL file that
+ * cannot be used leaves the revocations in force of the CAs it fed (`held`), while every other
+ * CA takes its new CRLs. So no single bad file holds back another file's change.
+ */
+export interface TrustLoad {
+  /** null only when there is no usable CA bundle and none in force (a first load). */
+  readonly data: TrustData | null;
+  /** Everything refused, one InputError each (all of them, not the first). */
+  readonly problems: readonly InputError[];
+  /**
+   * Indexes into data.caDers of the CAs whose revocations in force must stay (the caller holds
+   * the serial buffers of the snapshot in force; see `withHeldRevocations`).
+   */
+  readonly held: readonly number[];
+}
+
+/**
+ * Reads and verifies every trust input and throws the first problem (InputError, naming the
+ * flag and file): the first load, check-cert, and the tools, where nothing is in force to fall
+ * back on. `previous` guards against rollback.
  */
 export function loadTrustData(
   inputs: TrustInputs,
@@ -103,30 +128,45 @@ export function loadTrustData(
   now = Date.now(),
   files = readTrustFiles(inputs),
 ): TrustData {
+  const load = evaluateTrust(inputs, previous, now, files);
+  const [problem] = load.problems;
+  if (problem !== undefined) throw problem;
+  if (load.data === null) throw new InputError(CLIENT_CA, inputs.clientCaFile, 'no CA bundle');
+  return load.data;
+}
+
+/**
+ * Reads and verifies every trust input, recording every problem instead of stopping at the
+ * first, and falling back on `previous` (the snapshot in force) input by input.
+ */
+export function evaluateTrust(
+  inputs: TrustInputs,
+  previous: TrustBaseline | null,
+  now = Date.now(),
+  files = readTrustFiles(inputs),
+): TrustLoad {
+  const problems: InputError[] = [...files.problems];
   const warnings: string[] = [];
-  const cas = readCaBundle(inputs.clientCaFile, files.caBundle, warnings);
+  let cas =
+    files.caBundle === null
+      ? null
+      : tried(problems, () =>
+          readCaBundle(inputs.clientCaFile, files.caBundle as Buffer, warnings),
+        );
+  if (cas === null) {
+    if (previous === null) return { data: null, problems, held: [] };
+    cas = previous.caDers.map((der) => parseCertificate(Buffer.from(der)));
+  }
   const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
   const summaries: CrlSummary[] = [];
-
+  const refusedFiles = new Set(files.unreadable);
   for (const { file, bytes } of files.crls) {
-    for (const block of blocksIn(
-      CRL_FILE,
-      file,
-      bytes,
-      ['X509 CRL'],
-      'CRL (PEM "X509 CRL" block or DER)',
-    )) {
-      const crl = parseCrlOf(file, block.der);
-      const caIndex = findSigner(crl, cas, file);
-      if (crl.thisUpdate > now + MAX_FUTURE_SKEW_MS) {
-        throw new InputError(
-          CRL_FILE,
-          file,
-          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
-        );
-      }
-      if (crl.nextUpdate !== null && crl.nextUpdate < now)
-        warnings.push(expiryWarning(file, crl.issuer, crl.nextUpdate));
+    const crls = tried(problems, () => readCrlFile(file, bytes, cas, now, warnings));
+    if (crls === null) {
+      refusedFiles.add(file);
+      continue;
+    }
+    for (const { crl, caIndex } of crls) {
       const group = perCa.get(caIndex) ?? { crls: [], files: [] };
       group.crls.push(crl);
       if (!group.files.includes(file)) group.files.push(file);
@@ -142,44 +182,155 @@ export function loadTrustData(
     }
   }
 
+  const before = new Map<string, TrustBaseline['issuers'][number]>();
+  for (const issuer of previous?.issuers ?? []) {
+    const der = previous?.caDers[issuer.caIndex];
+    if (der !== undefined) before.set(caKey(der), issuer);
+  }
   const issuers: IssuerRevocations[] = [];
+  const held: number[] = [];
   cas.forEach((ca, caIndex) => {
-    const group = perCa.get(caIndex);
-    if (group === undefined) {
-      if (inputs.crlMissingPolicy === 'reject') {
-        throw new InputError(
-          CRL_FILE,
-          null,
-          `no CRL for CA "${ca.subject}" of --client-ca-file (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow`,
-        );
-      }
-      warnings.push(
-        `no CRL for CA "${ca.subject}": its certificates are accepted without a revocation check (--crl-missing-policy=allow)`,
-      );
+    const inForce = before.get(caKey(ca.der));
+    if (inForce?.files.some((f) => refusedFiles.has(f))) {
+      held.push(caIndex);
       return;
     }
-    issuers.push(mergeIssuer(caIndex, group.crls, group.files));
+    const group = perCa.get(caIndex);
+    if (group === undefined) {
+      if (inForce !== undefined) {
+        problems.push(
+          new InputError(
+            CRL_FILE,
+            null,
+            `no CRL for CA "${ca.subject}" any more; the one in force stays (to revoke, publish a CRL; a CA's CRL is removed by removing the CA from --client-ca-file)`,
+          ),
+        );
+        held.push(caIndex);
+      } else if (inputs.crlMissingPolicy === 'reject') {
+        problems.push(
+          new InputError(
+            CRL_FILE,
+            null,
+            `no CRL for CA "${ca.subject}" of --client-ca-file (--crl-missing-policy=reject): its certificates are refused; add its CRL or set --crl-missing-policy=allow`,
+          ),
+        );
+      } else {
+        warnings.push(
+          `no CRL for CA "${ca.subject}": its certificates are accepted without a revocation check (--crl-missing-policy=allow)`,
+        );
+      }
+      return;
+    }
+    const merged = mergeIssuer(caIndex, group.crls, group.files);
+    const rollback = inForce === undefined ? null : rollbackProblem(inForce, ca, merged);
+    if (rollback !== null) {
+      problems.push(rollback);
+      held.push(caIndex);
+      return;
+    }
+    issuers.push(merged);
   });
-  if (previous !== null) refuseRollback(previous, cas, issuers);
 
   return {
-    clientCaFile: inputs.clientCaFile,
-    caDers: cas.map((ca) => ca.der),
-    caSubjects: cas.map((ca) => ca.subject),
-    issuers,
-    crls: summaries,
-    warnings,
-    inputDigest: files.digest,
+    data: {
+      clientCaFile: inputs.clientCaFile,
+      caDers: cas.map((ca) => ca.der),
+      caSubjects: cas.map((ca) => ca.subject),
+      caNotAfter: cas.map((ca) => ca.notAfter),
+      issuers,
+      crls: summaries,
+      warnings,
+      inputDigest: files.digest,
+    },
+    problems,
+    held,
   };
+}
+
+/**
+ * `load.data` with the revocations in force of its held CAs taken from `inForce` (matched by
+ * the CA certificate's bytes), as the serving side needs it.
+ */
+export function withHeldRevocations(
+  { data, held }: Pick<TrustLoad, 'data' | 'held'>,
+  inForce: TrustData | null,
+): TrustData | null {
+  if (data === null || held.length === 0 || inForce === null) return data;
+  const byCa = new Map<string, IssuerRevocations>();
+  for (const issuer of inForce.issuers) {
+    const der = inForce.caDers[issuer.caIndex];
+    if (der !== undefined) byCa.set(caKey(der), issuer);
+  }
+  const kept: IssuerRevocations[] = [];
+  for (const caIndex of held) {
+    const issuer = byCa.get(caKey(data.caDers[caIndex] as Uint8Array));
+    if (issuer !== undefined) kept.push({ ...issuer, caIndex });
+  }
+  const keptFiles = new Set(kept.flatMap((i) => i.files));
+  const loadedFiles = new Set(data.crls.map((c) => c.file));
+  return {
+    ...data,
+    issuers: [...data.issuers, ...kept].sort((a, b) => a.caIndex - b.caIndex),
+    crls: [
+      ...data.crls,
+      ...inForce.crls.filter((c) => keptFiles.has(c.file) && !loadedFiles.has(c.file)),
+    ],
+  };
+}
+
+function caKey(der: Uint8Array): string {
+  return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+}
+
+/** `read()`'s value, or null with its InputError recorded in `problems`. */
+function tried<T>(problems: InputError[], read: () => T): T | null {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    problems.push(err);
+    return null;
+  }
+}
+
+/** Every CRL of one file with the CA that signed it; any problem refuses the whole file. */
+function readCrlFile(
+  file: string,
+  bytes: Buffer,
+  cas: readonly Certificate[],
+  now: number,
+  warnings: string[],
+): { crl: ParsedCrl; caIndex: number }[] {
+  return blocksIn(CRL_FILE, file, bytes, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)').map(
+    (block) => {
+      const crl = parseCrlOf(file, block.der);
+      const caIndex = findSigner(crl, cas, file);
+      if (crl.thisUpdate > now + MAX_FUTURE_SKEW_MS) {
+        throw new InputError(
+          CRL_FILE,
+          file,
+          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
+        );
+      }
+      if (crl.nextUpdate !== null && crl.nextUpdate < now)
+        warnings.push(expiryWarning(file, crl.issuer, crl.nextUpdate));
+      return { crl, caIndex };
+    },
+  );
 }
 
 /** The trust inputs as read from disk, each file once, and the digest of those bytes. */
 export interface TrustFiles {
-  readonly caBundle: Buffer;
+  /** null when it could not be read (the problem is in `problems`). */
+  readonly caBundle: Buffer | null;
   readonly crls: ReadonlyArray<{ readonly file: string; readonly bytes: Buffer }>;
+  /** CRL files (or named CRL paths) that could not be read. */
+  readonly unreadable: readonly string[];
+  readonly problems: readonly InputError[];
   /**
    * SHA-256 of the policy, then of each file's path, length and bytes (the CA bundle, then each
-   * CRL file): two loads with the same digest read the same bytes from the same files.
+   * CRL file), or of why it could not be read: two loads with the same digest read the same
+   * bytes from the same files.
    */
   readonly digest: string;
 }
@@ -193,19 +344,36 @@ export interface TrustFiles {
  */
 export function readTrustFiles(inputs: TrustInputs): TrustFiles {
   const digest = createHash('sha256').update(
-    `kube-crl-proxy inputs v1\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
+    `kube-crl-proxy inputs v2\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
   );
-  const read = (flag: string, file: string): Buffer => {
-    const bytes = readInput(flag, file);
-    digest.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
-    return bytes;
+  const problems: InputError[] = [];
+  const unreadable: string[] = [];
+  const read = (flag: string, file: string): Buffer | null => {
+    try {
+      const bytes = readInput(flag, file);
+      digest.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
+      return bytes;
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      digest.update(`${Buffer.byteLength(file)}:${file}:!${err.problem}\n`);
+      problems.push(err);
+      return null;
+    }
   };
   const caBundle = read(CLIENT_CA, inputs.clientCaFile);
-  const crls = expandCrlPaths(CRL_FILE, inputs.crlFiles).map((file) => ({
-    file,
-    bytes: read(CRL_FILE, file),
-  }));
-  return { caBundle, crls, digest: digest.digest('hex') };
+  const listing = expandCrlPaths(CRL_FILE, inputs.crlFiles);
+  for (const failure of listing.failures) {
+    digest.update(`${failure.file}:!${failure.problem}\n`);
+    problems.push(failure);
+    unreadable.push(failure.file as string);
+  }
+  const crls: { file: string; bytes: Buffer }[] = [];
+  for (const file of listing.files) {
+    const bytes = read(CRL_FILE, file);
+    if (bytes === null) unreadable.push(file);
+    else crls.push({ file, bytes });
+  }
+  return { caBundle, crls, unreadable, problems, digest: digest.digest('hex') };
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
@@ -321,37 +489,26 @@ function mergeIssuer(
 }
 
 /** A CA's CRL must not go back: a lower CRL number (or, without numbers, an older thisUpdate). */
-function refuseRollback(
-  previous: TrustBaseline,
-  cas: readonly Certificate[],
-  issuers: readonly IssuerRevocations[],
-): void {
-  const previousBySubjectKey = new Map<string, TrustBaseline['issuers'][number]>();
-  for (const issuer of previous.issuers) {
-    const der = previous.caDers[issuer.caIndex];
-    if (der !== undefined) previousBySubjectKey.set(Buffer.from(der).toString('base64'), issuer);
+function rollbackProblem(
+  before: TrustBaseline['issuers'][number],
+  ca: Certificate,
+  issuer: IssuerRevocations,
+): InputError | null {
+  const file = issuer.files[0] ?? null;
+  if (before.crlNumber !== null && issuer.crlNumber !== null) {
+    if (BigInt(issuer.crlNumber) >= BigInt(before.crlNumber)) return null;
+    return new InputError(
+      CRL_FILE,
+      file,
+      `CRL number ${issuer.crlNumber} of "${ca.subject}" is lower than the one in force (${before.crlNumber}): refusing a rollback`,
+    );
   }
-  for (const issuer of issuers) {
-    const ca = cas[issuer.caIndex] as Certificate;
-    const before = previousBySubjectKey.get(ca.der.toString('base64'));
-    if (before === undefined) continue;
-    const file = issuer.files[0] ?? null;
-    if (before.crlNumber !== null && issuer.crlNumber !== null) {
-      if (BigInt(issuer.crlNumber) < BigInt(before.crlNumber)) {
-        throw new InputError(
-          CRL_FILE,
-          file,
-          `CRL number ${issuer.crlNumber} of "${ca.subject}" is lower than the one in force (${before.crlNumber}): refusing a rollback`,
-        );
-      }
-    } else if (issuer.thisUpdate < before.thisUpdate) {
-      throw new InputError(
-        CRL_FILE,
-        file,
-        `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
-      );
-    }
-  }
+  if (issuer.thisUpdate >= before.thisUpdate) return null;
+  return new InputError(
+    CRL_FILE,
+    file,
+    `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
+  );
 }
 
 // ---- serving side ---------------------------------------------------------------------------

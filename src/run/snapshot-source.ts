@@ -1,23 +1,29 @@
 /**
  * The one owner of the inputs: loads them (CRLs in a worker thread), watches them, and
- * publishes each new valid snapshot. A load that fails never replaces the snapshot in force:
- * it is logged once per distinct state of the files, counted, and retried when they change.
+ * publishes each new snapshot. Each input — the client CA bundle, the CRLs, the serving pair,
+ * the front-proxy-client pair, the upstream CA bundle — is loaded and checked on its own: one
+ * that is refused keeps its last good value while the others' changes apply, so no single bad
+ * file can freeze revocation. A refusal is logged once per distinct problem, counted, and
+ * retried when the files change.
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/config.js';
-import { errorMessage, InputError } from '../errors.js';
+import { errorMessage, INPUTS, InputError, type InputName } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
+  certificateExpiry,
   crlEntries,
   crlLastReloadSuccess,
   crlLastSuccess,
   crlNextUpdate,
   crlReloads,
+  inputLastReloadSuccess,
+  inputLastSuccess,
   snapshotGeneration,
   snapshotLoadDuration,
   zeroSeries,
 } from '../metrics/metrics.js';
-import { type Credentials, loadCredentials } from '../pki/credentials.js';
+import { type Credentials, reloadCredentials } from '../pki/credentials.js';
 import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
 import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
@@ -39,6 +45,14 @@ interface SourceEvents {
   snapshot: [SnapshotData];
 }
 
+/** One load of every input: what to put in force, and what was refused. */
+interface Loaded {
+  readonly credentials: Credentials | null;
+  readonly trust: TrustData | null;
+  readonly problems: readonly InputError[];
+  readonly loadSeconds: number;
+}
+
 export class SnapshotSource extends EventEmitter<SourceEvents> {
   private readonly loader = new TrustLoader();
   private readonly paths: readonly string[];
@@ -48,6 +62,10 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   private attempted = '';
   private running: Promise<void> | null = null;
   private again: ReloadCause | null = null;
+  /** The trust inputs' problems as of their last read (kept while the files are unchanged). */
+  private trustProblems: readonly InputError[] = [];
+  /** Per input, the problems last logged ('' when accepted): each is logged once. */
+  private readonly logged = new Map<InputName, string>();
 
   constructor(
     private readonly config: Config,
@@ -72,28 +90,23 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     return this.snapshot;
   }
 
-  /** First load (a failure is a ConfigError: nothing may listen), then watching. */
+  /**
+   * First load, then watching. Any refused input is a ConfigError here: nothing is in force to
+   * fall back on, and kube-apiserver too refuses to start on an input it cannot use.
+   */
   async start(): Promise<SnapshotData> {
     this.attempted = fingerprintInputs(this.paths);
-    try {
-      this.snapshot = await this.load(null);
-      recordSnapshotMetrics(this.snapshot);
-      this.log.info(
-        {
-          generation: this.snapshot.generation,
-          loadSeconds: this.snapshot.loadSeconds,
-          crls: crlSummary(this.snapshot.trust),
-        },
-        'inputs loaded',
-      );
-    } catch (err) {
+    const loaded = await this.load(null);
+    const [problem] = loaded.problems;
+    if (problem !== undefined || loaded.credentials === null || loaded.trust === null) {
       crlReloads.inc({ result: 'failure' });
       crlLastReloadSuccess.set(0);
       await this.loader.close();
-      throw err instanceof InputError ? err.toConfigError() : err;
+      throw (problem ?? new InputError('client-ca-file', null, 'nothing loaded')).toConfigError();
     }
-    crlReloads.inc({ result: 'success' });
-    crlLastReloadSuccess.set(1);
+    this.snapshot = this.publishable(loaded, null) as SnapshotData;
+    this.record(loaded, 'start');
+    this.announce(this.snapshot);
     this.watcher = new InputWatcher({
       paths: this.paths,
       onSignal: (signal) => this.reload(signal),
@@ -126,61 +139,106 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     const fingerprint = fingerprintInputs(this.paths);
     if (cause === 'poll' && fingerprint === this.attempted) return;
     this.attempted = fingerprint;
-    try {
-      const next = await this.load(this.snapshot);
-      crlReloads.inc({ result: 'success' });
-      crlLastReloadSuccess.set(1);
-      if (this.snapshot !== null && sameContent(this.snapshot, next)) {
-        this.log.debug({ cause }, 'inputs unchanged; the snapshot in force stays');
-        return;
-      }
-      recordSnapshotMetrics(next);
-      this.log.info(
-        {
-          generation: next.generation,
-          loadSeconds: next.loadSeconds,
-          crls: crlSummary(next.trust),
-        },
-        'inputs loaded',
-      );
-      this.snapshot = next;
-      this.emit('snapshot', next);
-    } catch (err) {
-      crlReloads.inc({ result: 'failure' });
-      crlLastReloadSuccess.set(0);
-      const fields =
-        err instanceof InputError
-          ? { flag: err.flag, file: err.file, problem: err.problem }
-          : { err: errorMessage(err) };
-      this.log.error(
-        { ...fields, cause },
-        `reload refused, the last good snapshot stays in force: ${errorMessage(err)}`,
-      );
+    const loaded = await this.load(this.snapshot);
+    this.record(loaded, cause);
+    const next = this.publishable(loaded, this.snapshot);
+    if (next === null) {
+      this.log.debug({ cause }, 'inputs unchanged; the snapshot in force stays');
+      return;
+    }
+    this.announce(next);
+    this.snapshot = next;
+    this.emit('snapshot', next);
+  }
+
+  private announce(snapshot: SnapshotData): void {
+    recordSnapshotMetrics(snapshot);
+    const { generation, loadSeconds, trust, credentials } = snapshot;
+    this.log.info({ generation, loadSeconds, crls: crlSummary(trust) }, 'inputs loaded');
+    for (const warning of [...credentials.warnings, ...trust.warnings]) {
+      this.log.warn({ generation }, warning);
     }
   }
 
-  private async load(previous: SnapshotData | null): Promise<SnapshotData> {
+  /** Reads every input; each refused one falls back on its value in `previous`. */
+  private async load(previous: SnapshotData | null): Promise<Loaded> {
     const started = performance.now();
-    const credentials = loadCredentials(this.config.files);
-    const { data: trust } = await this.loader.load(
-      {
-        clientCaFile: this.config.files.clientCaFile,
-        crlFiles: this.config.files.crlFiles,
-        crlMissingPolicy: this.config.crlMissingPolicy,
-      },
-      previous?.trust ?? null,
+    const { credentials, problems } = reloadCredentials(
+      this.config.files,
+      previous?.credentials ?? null,
     );
-    const snapshot: SnapshotData = {
+    let trust: TrustData | null = previous?.trust ?? null;
+    try {
+      const loaded = await this.loader.load(
+        {
+          clientCaFile: this.config.files.clientCaFile,
+          crlFiles: this.config.files.crlFiles,
+          crlMissingPolicy: this.config.crlMissingPolicy,
+        },
+        previous?.trust ?? null,
+      );
+      trust = loaded.data;
+      if (!loaded.unchanged) this.trustProblems = loaded.problems;
+    } catch (err) {
+      this.trustProblems = [
+        err instanceof InputError
+          ? err
+          : new InputError('crl-file', null, `trust loader failed: ${errorMessage(err)}`),
+      ];
+    }
+    return {
+      credentials,
+      trust,
+      problems: [...problems, ...this.trustProblems],
+      loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+    };
+  }
+
+  /** The snapshot to put in force after `previous`, or null when nothing changed. */
+  private publishable(loaded: Loaded, previous: SnapshotData | null): SnapshotData | null {
+    const { credentials, trust } = loaded;
+    if (credentials === null || trust === null) return null;
+    if (previous !== null && sameContent(previous, credentials, trust)) return null;
+    return {
       generation: (previous?.generation ?? 0) + 1,
       credentials,
       trust,
       loadedAt: Date.now(),
-      loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      loadSeconds: loaded.loadSeconds,
     };
-    for (const warning of [...credentials.warnings, ...trust.warnings]) {
-      this.log.warn({ generation: snapshot.generation }, warning);
+  }
+
+  /** Per-input metrics and logs of one load: each distinct problem logged once. */
+  private record(loaded: Loaded, cause: ReloadCause | 'start'): void {
+    const now = Date.now() / 1000;
+    crlLastReloadSuccess.set(loaded.problems.length === 0 ? 1 : 0);
+    let newlyRefused = false;
+    for (const input of INPUTS) {
+      const refused = loaded.problems.filter((p) => p.input === input);
+      inputLastReloadSuccess.set({ input }, refused.length === 0 ? 1 : 0);
+      if (refused.length === 0) {
+        inputLastSuccess.set({ input }, now);
+        if (input === 'crl') crlLastSuccess.set(now);
+      }
+      const state = refused.map((p) => p.message).join('\n');
+      const before = this.logged.get(input) ?? '';
+      if (state === before) continue;
+      this.logged.set(input, state);
+      if (refused.length === 0) {
+        this.log.info({ input, cause }, `input ${input} accepted again`);
+        continue;
+      }
+      newlyRefused = true;
+      for (const problem of refused) {
+        this.log.error(
+          { input, flag: problem.flag, file: problem.file, problem: problem.problem, cause },
+          `input refused, its last good value stays in force: ${problem.message}`,
+        );
+      }
     }
-    return snapshot;
+    // A failure is a refusal not reported before: the same files seen again count once.
+    if (newlyRefused) crlReloads.inc({ result: 'failure' });
+    else if (loaded.problems.length === 0) crlReloads.inc({ result: 'success' });
   }
 
   async close(): Promise<void> {
@@ -199,9 +257,8 @@ function crlSummary(trust: TrustData) {
 }
 
 /** Whether a load found exactly what is in force (then no new generation is made). */
-function sameContent(a: SnapshotData, b: SnapshotData): boolean {
+function sameContent(a: SnapshotData, cb: Credentials, tb: TrustData): boolean {
   const ca = a.credentials;
-  const cb = b.credentials;
   if (
     ca.servingCertPem !== cb.servingCertPem ||
     ca.servingKeyPem !== cb.servingKeyPem ||
@@ -212,7 +269,6 @@ function sameContent(a: SnapshotData, b: SnapshotData): boolean {
     return false;
   }
   const ta = a.trust;
-  const tb = b.trust;
   if (ta.issuers.length !== tb.issuers.length || !sameDers(ta.caDers, tb.caDers)) return false;
   return ta.issuers.every((ia, i) => {
     const ib = tb.issuers[i];
@@ -243,7 +299,11 @@ function recordSnapshotMetrics(snapshot: SnapshotData): void {
     if (revocations?.nextUpdate != null)
       crlNextUpdate.set({ issuer }, revocations.nextUpdate / 1000);
   });
-  crlLastSuccess.set(snapshot.loadedAt / 1000);
+  const { credentials } = snapshot;
+  certificateExpiry.set({ input: 'serving' }, credentials.servingNotAfter / 1000);
+  certificateExpiry.set({ input: 'proxy-client' }, credentials.proxyClientNotAfter / 1000);
+  certificateExpiry.set({ input: 'upstream-ca' }, credentials.upstreamCaNotAfter / 1000);
+  certificateExpiry.set({ input: 'client-ca' }, Math.min(...trust.caNotAfter) / 1000);
   snapshotLoadDuration.set(snapshot.loadSeconds);
   snapshotGeneration.set(snapshot.generation);
 }

@@ -10,9 +10,9 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { completeResponses, statusCodes } from '../security/harness.js';
-import { until } from '../support/kubectl-streaming.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { until } from '../support/wait.js';
 
 let pki: TestPki;
 let alice: IssuedCert;

@@ -3,7 +3,7 @@
  * the front-proxy CA and client, serving certs for the proxy and the fake apiserver, a CRL.
  * Made in code with the product's own factory; removed by cleanup().
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -104,4 +104,13 @@ export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []):
     flag.slice(0, flag.indexOf('=') >= 0 ? flag.indexOf('=') : undefined);
   const overridden = new Set(extra.map(named));
   return [...base.filter((flag) => !overridden.has(named(flag))), ...extra];
+}
+
+let atomicWrites = 0;
+
+/** Write-then-rename, as CRL publishing tools should: no reader ever sees a half-written file. */
+export function atomicWrite(path: string, content: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}-${++atomicWrites}`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, path);
 }

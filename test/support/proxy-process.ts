@@ -167,3 +167,14 @@ export async function startProxyProcess(args: string[], timeoutMs = 30_000): Pro
     },
   };
 }
+
+/** The value of one series (`name{labels}` exactly as exported) on the proxy's /metrics. */
+export async function scrapeMetric(
+  proxy: ProxyProcess,
+  series: string,
+  absent = 0,
+): Promise<number> {
+  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return found === undefined ? absent : Number(found.slice(series.length + 1));
+}
