@@ -23,7 +23,9 @@ export const EMPTY_REVOCATION_SET: RevocationSet = {
 };
 
 /** Merges the entries of one issuer's CRLs; a serial listed twice keeps its earliest time. */
-export function buildRevocationSet(lists: readonly RevokedEntries[]): RevocationSet {
+export function buildRevocationSet(
+  lists: readonly Pick<RevokedEntries, 'count' | 'width' | 'serials' | 'revokedAt'>[],
+): RevocationSet {
   const total = lists.reduce((n, l) => n + l.count, 0);
   if (total === 0) return EMPTY_REVOCATION_SET;
   const widest = lists.reduce((w, l) => Math.max(w, l.width), 1);
