@@ -52,6 +52,33 @@ export const NO_REASON = 0xff;
 /** RevokedEntries.reasons of a reasonCode longer than one octet (no RFC 5280 code is). */
 export const UNREADABLE_REASON = 0xfe;
 
+/**
+ * RFC 5280 CRLReason names by code, as this project writes them (openssl spells caCompromise
+ * `CACompromise`, RFC 5280 `cACompromise`); code 7 is unused.
+ */
+export const CRL_REASONS: readonly (string | null)[] = [
+  'unspecified',
+  'keyCompromise',
+  'caCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  null,
+  'removeFromCRL',
+  'privilegeWithdrawn',
+  'aaCompromise',
+];
+
+/** The name of a RevokedEntries.reasons value; null for an entry without a reason code. */
+export function reasonName(code: number): string | null {
+  if (code === NO_REASON) return null;
+  return (
+    CRL_REASONS[code] ??
+    `unrecognised reason code ${code === UNREADABLE_REASON ? '(longer than one octet)' : code}`
+  );
+}
+
 /** Revoked serials of one CRL: `count` entries of `width` bytes, left-padded, in CRL order. */
 export interface RevokedEntries {
   readonly count: number;

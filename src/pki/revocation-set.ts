@@ -235,6 +235,15 @@ export function serialBytes(hex: string): Uint8Array {
   return bytes.subarray(start);
 }
 
+/**
+ * Magnitude bytes of a serial as operators type it (openssl and kubectl print them so): hex in
+ * any case, an optional 0x, optional colons. Null when it is not that.
+ */
+export function parseSerialText(text: string): Uint8Array | null {
+  const hex = text.trim().replace(/^0x/i, '').replace(/:/g, '');
+  return /^[0-9a-fA-F]+$/.test(hex) ? serialBytes(hex) : null;
+}
+
 /** Hex of serial bytes, uppercase, without leading zero bytes: as serials are shown to operators. */
 export function serialHex(bytes: Uint8Array): string {
   let start = 0;
