@@ -348,6 +348,40 @@ describe('renew', () => {
     assert.equal(Date.parse(third.nextUpdate ?? '') - Date.parse(third.thisUpdate), 30 * 60_000);
   });
 
+  test('a CRL made by `openssl ca -gencrl` is carried on: its entries kept, its number + 1', async (t) => {
+    if (skip(t)) return;
+    const dir = join(pki.dir, `openssl-ca-${++count}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'crlnumber'), '1000\n');
+    writeFileSync(
+      join(dir, 'openssl.cnf'),
+      `[ ca ]\ndefault_ca = x\n[ x ]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\ncertificate = ${ec.cert}\nprivate_key = ${ec.key}\ndefault_md = sha256\ndefault_crl_days = 7\ncrl_extensions = ext\n[ ext ]\nauthorityKeyIdentifier = keyid:always\n`,
+    );
+    const openssl = (...args: string[]) =>
+      execFileSync(OPENSSL, ['ca', '-config', join(dir, 'openssl.cnf'), ...args], {
+        stdio: 'ignore',
+        timeout: 60_000,
+      });
+    openssl('-revoke', pki.write('bob-openssl.crt', bob.certPem), '-crl_reason', 'keyCompromise');
+    const crl = crlPath();
+    openssl('-gencrl', '-out', crl);
+    const made = await listJson(crl);
+    assert.equal(made.crlNumber, String(0x1000));
+    await ok(crlCommand('revoke', ec, crl, ['--serial=0F', '--reason=affiliationChanged']));
+    const carried = await listJson(crl);
+    assert.equal(carried.crlNumber, String(0x1001));
+    assert.deepEqual(carried.entries[0], made.entries[0], "openssl's entry as it was");
+    assert.deepEqual(
+      carried.entries.map((e) => [e.serial, e.reason]),
+      [
+        [bob.serial, 'keyCompromise'],
+        ['0F', 'affiliationChanged'],
+      ],
+    );
+    assert.match(opensslVerify(ec.cert, crl), /verify OK/);
+  });
+
   test('a missing file is created (mode 0644, PEM), by renew as by revoke', async (t) => {
     if (skip(t)) return;
     const crl = crlPath();
@@ -563,6 +597,51 @@ describe('refused, exit 2, the file left as it was', () => {
     await ok(crlCommand('revoke', kubeadm, fresh, ['--serial=05', '--allow-missing-crl-sign']));
     assert.match(opensslVerify(kubeadm.cert, fresh), /verify OK/);
     assert.equal(isRevoked(proxyStore(kubeadm.cert, fresh), '05'), true, 'the proxy accepts it');
+    // What the refusal is about: OpenSSL's revocation check does not take this CA's CRLs.
+    const dir = join(kubeadm.cert, '..');
+    execFileSync(
+      OPENSSL,
+      [
+        'req',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'u.key'),
+        '-out',
+        join(dir, 'u.csr'),
+        '-subj',
+        '/CN=u',
+      ],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      OPENSSL,
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, 'u.csr'),
+        '-CA',
+        kubeadm.cert,
+        '-CAkey',
+        kubeadm.key,
+        '-set_serial',
+        '7',
+        '-out',
+        join(dir, 'u.crt'),
+        '-days',
+        '5',
+      ],
+      { stdio: 'ignore' },
+    );
+    const check = spawnSync(
+      OPENSSL,
+      ['verify', '-crl_check', '-CAfile', kubeadm.cert, '-CRLfile', fresh, join(dir, 'u.crt')],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(check.status, 0);
+    assert.match(check.stdout + check.stderr, /key usage does not include CRL signing/);
   });
 
   test('not a CA, bad flags and bad serials', async () => {

@@ -1,39 +1,49 @@
 /**
  * deploy/systemd/kube-crl-proxy.service: `systemd-analyze verify` accepts it without a word,
- * and it agrees with the proxy's flags and the example configuration.
+ * and it agrees with the proxy's flags and the example configuration. The same for the daily
+ * CRL renewal (kube-crl-proxy-crl-renew.service and .timer), whose command also runs here.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
-import { EXAMPLE_CONFIG, flagNames, REPO_BIN, UNIT } from './deploy-files.js';
+import {
+  EXAMPLE_CONFIG,
+  flagNames,
+  RENEW_TIMER,
+  RENEW_UNIT,
+  REPO_BIN,
+  UNIT,
+} from './deploy-files.js';
+import { runRenewAsDeployed } from './renew-run.js';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const INSTALLED_BIN = '/usr/local/bin/kube-crl-proxy';
 
-/** Values of `Key=` lines of the unit (a key may repeat). */
-function directives(key: string): string[] {
-  return readFileSync(UNIT, 'utf8')
+/** Values of `Key=` lines of a unit file (a key may repeat). */
+function directives(key: string, file = UNIT): string[] {
+  return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line.startsWith(`${key}=`))
     .map((line) => line.slice(key.length + 1));
 }
 
-function execStartArgs(): string[] {
-  const [execStart] = directives('ExecStart');
+function execStartArgs(file = UNIT): string[] {
+  const [execStart] = directives('ExecStart', file);
   assert.ok(execStart !== undefined, 'ExecStart');
   return execStart.split(/\s+/);
 }
 
-function verify(unitPath: string): Promise<{ code: number; stderr: string }> {
+function verify(...unitPaths: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       SYSTEMD_ANALYZE,
-      ['verify', '--man=no', '--generators=no', unitPath],
+      ['verify', '--man=no', '--generators=no', ...unitPaths],
       { timeout: 60_000 },
       (err, _stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
@@ -97,5 +107,58 @@ describe('systemd unit', () => {
       readiness.includes(`http://${config['metrics-listen']}/readyz`),
       'ExecStartPost polls /readyz on metrics-listen',
     );
+  });
+});
+
+describe('daily CRL renewal: kube-crl-proxy-crl-renew.service and .timer', () => {
+  test('systemd-analyze verify: no error, no warning', async (t) => {
+    if (!existsSync(SYSTEMD_ANALYZE)) {
+      t.skip(`${SYSTEMD_ANALYZE} is not installed (apt-get install systemd)`);
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'kcp-unit-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const unit = join(dir, 'kube-crl-proxy-crl-renew.service');
+    const timer = join(dir, 'kube-crl-proxy-crl-renew.timer');
+    const text = readFileSync(RENEW_UNIT, 'utf8');
+    assert.ok(text.includes(`ExecStart=${INSTALLED_BIN} `));
+    writeFileSync(unit, text.replace(`ExecStart=${INSTALLED_BIN} `, `ExecStart=${REPO_BIN} `));
+    const timerText = readFileSync(RENEW_TIMER, 'utf8');
+    writeFileSync(timer, timerText);
+    const clean = await verify(unit, timer);
+    assert.equal(clean.stderr, '');
+    assert.equal(clean.code, 0);
+
+    writeFileSync(timer, timerText.replace('Persistent=true', 'Persistant=true'));
+    assert.match((await verify(unit, timer)).stderr, /Unknown key 'Persistant'/);
+  });
+
+  test('the timer: daily, persistent, spread; the service: one shot, only the CRL directory writable', () => {
+    const one = (key: string, file: string) => directives(key, file).join(' ');
+    assert.equal(one('OnCalendar', RENEW_TIMER), 'daily');
+    assert.equal(one('Persistent', RENEW_TIMER), 'true');
+    assert.match(one('RandomizedDelaySec', RENEW_TIMER), /^\d+(h|min|s)?$/);
+    assert.equal(one('WantedBy', RENEW_TIMER), 'timers.target');
+    assert.equal(one('Type', RENEW_UNIT), 'oneshot');
+    assert.equal(one('ProtectSystem', RENEW_UNIT), 'strict');
+    assert.equal(one('PrivateNetwork', RENEW_UNIT), 'yes');
+    assert.equal(one('CapabilityBoundingSet', RENEW_UNIT), '');
+    const args = execStartArgs(RENEW_UNIT);
+    const crl = args.find((a) => a.startsWith('--crl='))?.slice('--crl='.length) ?? '';
+    assert.equal(one('ReadWritePaths', RENEW_UNIT), dirname(crl));
+    const config = parseYaml(readFileSync(EXAMPLE_CONFIG, 'utf8')) as Record<string, string[]>;
+    assert.ok(
+      config['crl-file']?.some((path) => crl.startsWith(path)),
+      'the proxy of the example configuration reads that CRL',
+    );
+  });
+
+  test('its command: real flags, 7 days of validity, and it creates then renews a CRL the proxy loads', async () => {
+    const args = execStartArgs(RENEW_UNIT);
+    assert.deepEqual(args.slice(0, 3), [INSTALLED_BIN, 'crl', 'renew']);
+    const known = new Set(Object.keys(CRL_SIGNING_OPTIONS));
+    for (const name of flagNames(args)) assert.ok(known.has(name), `--${name} is a crl renew flag`);
+    assert.ok(args.includes('--next-update=7d'));
+    await runRenewAsDeployed(args.slice(1));
   });
 });
