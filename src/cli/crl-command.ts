@@ -20,7 +20,7 @@ import {
   readCurrentCrl,
 } from '../pki/crl-issuer.js';
 import { readBlocksOf, readInput } from '../pki/files.js';
-import { toPem } from '../pki/pem.js';
+import { type PemBlock, toPem } from '../pki/pem.js';
 import { parseSerialText, serialHex } from '../pki/revocation-set.js';
 import { FileWriteError, withFileLock, writeFileAtomically, writeTarget } from './atomic-file.js';
 import { EXIT_OK, fail } from './exit.js';
@@ -28,18 +28,13 @@ import { isoTime, OUTPUT_OPTION, type OutputFormat, readCrls } from './inspect-c
 
 const GROUP = 'CRL:';
 
-/** What --reason accepts; unspecified writes no reason code (RFC 5280 section 5.3.1). */
-const REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'caCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-] as const;
-type ReasonName = (typeof REASONS)[number];
+/**
+ * What --reason accepts: the RFC 5280 reasons but removeFromCRL (delta CRLs only) and
+ * aACompromise (attribute certificates); unspecified writes no reason code (section 5.3.1).
+ */
+const REASONS = CRL_REASONS.filter(
+  (name): name is string => name !== null && name !== 'removeFromCRL' && name !== 'aaCompromise',
+);
 
 /** The flags revoke and renew share. */
 export const CRL_SIGNING_OPTIONS = {
@@ -126,7 +121,7 @@ interface RevokeArgs extends SigningArgs {
   readonly cert?: string[];
   readonly serial?: string[];
   readonly 'serial-file'?: string;
-  readonly reason: ReasonName;
+  readonly reason: string;
 }
 
 interface ListArgs {
@@ -264,7 +259,7 @@ interface Request extends Revocation {
   readonly label: string;
 }
 
-function reasonCode(name: ReasonName): number | null {
+function reasonCode(name: string): number | null {
   return name === 'unspecified' ? null : CRL_REASONS.indexOf(name);
 }
 
@@ -273,7 +268,7 @@ function certificateRequest(file: string, ca: CrlAuthority, reason: number | nul
   let cert: Certificate;
   try {
     const [block] = readBlocksOf('cert', file, ['CERTIFICATE'], 'certificate');
-    cert = parseCertificate((block as { der: Buffer }).der);
+    cert = parseCertificate((block as PemBlock).der);
   } catch (err) {
     fail(`${file}: ${err instanceof InputError ? err.problem : errorMessage(err)}`);
   }

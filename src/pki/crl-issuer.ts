@@ -17,7 +17,7 @@ import {
 } from './crl-encoder.js';
 import { DerError, Tag } from './der.js';
 import { blocksIn, readBlocksOf } from './files.js';
-import { PemError } from './pem.js';
+import { type PemBlock, PemError } from './pem.js';
 import { buildRevocationSet, revokedAt, serialHex } from './revocation-set.js';
 
 export const CA_CERT = 'ca-cert';
@@ -52,7 +52,7 @@ export function loadAuthority(files: AuthorityFiles): CrlAuthority {
   }
   let cert: Certificate;
   try {
-    cert = parseCertificate((blocks[0] as { der: Buffer }).der);
+    cert = parseCertificate((blocks[0] as PemBlock).der);
   } catch (err) {
     throw new InputError(CA_CERT, certFile, `unreadable certificate: ${errorMessage(err)}`);
   }
@@ -112,7 +112,7 @@ export function readCurrentCrl(file: string, bytes: Buffer, ca: CrlAuthority): C
   if (blocks.length > 1) throw refuse(`holds ${blocks.length} CRLs, where one is kept`);
   let crl: ParsedCrl;
   try {
-    crl = parseCrl((blocks[0] as { der: Buffer }).der);
+    crl = parseCrl((blocks[0] as PemBlock).der);
   } catch (err) {
     if (err instanceof DerError || err instanceof CrlError || err instanceof PemError) {
       throw refuse(`invalid CRL: ${err.message}`);

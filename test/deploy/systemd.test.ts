@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { describe, test } from 'node:test';
+import { basename, dirname, join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
@@ -53,20 +53,34 @@ function verify(...unitPaths: string[]): Promise<{ code: number; stderr: string 
   });
 }
 
+/**
+ * Copies of unit files in a temporary directory, for `systemd-analyze verify`, which insists
+ * that ExecStart's program exists: it points at this checkout's binary there. Null (the test
+ * skipped) when systemd-analyze is not installed.
+ */
+function stageUnits(t: TestContext, files: readonly string[]): string[] | null {
+  if (!existsSync(SYSTEMD_ANALYZE)) {
+    // Debian's systemd package brings it; verify works without systemd as PID 1.
+    t.skip(`${SYSTEMD_ANALYZE} is not installed (apt-get install systemd)`);
+    return null;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'kcp-unit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return files.map((file) => {
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.service')) assert.ok(text.includes(`ExecStart=${INSTALLED_BIN} `));
+    const copy = join(dir, basename(file));
+    writeFileSync(copy, text.replace(`ExecStart=${INSTALLED_BIN} `, `ExecStart=${REPO_BIN} `));
+    return copy;
+  });
+}
+
 describe('systemd unit', () => {
   test('systemd-analyze verify: no error, no warning', async (t) => {
-    if (!existsSync(SYSTEMD_ANALYZE)) {
-      // Debian's systemd package brings it; verify works without systemd as PID 1.
-      t.skip(`${SYSTEMD_ANALYZE} is not installed (apt-get install systemd)`);
-      return;
-    }
-    // verify insists that ExecStart's program exists: point it at this checkout's binary.
-    const dir = mkdtempSync(join(tmpdir(), 'kcp-unit-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const unit = join(dir, 'kube-crl-proxy.service');
-    const text = readFileSync(UNIT, 'utf8');
-    assert.ok(text.includes(`ExecStart=${INSTALLED_BIN} `));
-    writeFileSync(unit, text.replace(`ExecStart=${INSTALLED_BIN} `, `ExecStart=${REPO_BIN} `));
+    const staged = stageUnits(t, [UNIT]);
+    if (staged === null) return;
+    const [unit] = staged as [string];
+    const text = readFileSync(unit, 'utf8');
     const clean = await verify(unit);
     assert.equal(clean.stderr, '');
     assert.equal(clean.code, 0);
@@ -112,19 +126,10 @@ describe('systemd unit', () => {
 
 describe('daily CRL renewal: kube-crl-proxy-crl-renew.service and .timer', () => {
   test('systemd-analyze verify: no error, no warning', async (t) => {
-    if (!existsSync(SYSTEMD_ANALYZE)) {
-      t.skip(`${SYSTEMD_ANALYZE} is not installed (apt-get install systemd)`);
-      return;
-    }
-    const dir = mkdtempSync(join(tmpdir(), 'kcp-unit-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const unit = join(dir, 'kube-crl-proxy-crl-renew.service');
-    const timer = join(dir, 'kube-crl-proxy-crl-renew.timer');
-    const text = readFileSync(RENEW_UNIT, 'utf8');
-    assert.ok(text.includes(`ExecStart=${INSTALLED_BIN} `));
-    writeFileSync(unit, text.replace(`ExecStart=${INSTALLED_BIN} `, `ExecStart=${REPO_BIN} `));
-    const timerText = readFileSync(RENEW_TIMER, 'utf8');
-    writeFileSync(timer, timerText);
+    const staged = stageUnits(t, [RENEW_UNIT, RENEW_TIMER]);
+    if (staged === null) return;
+    const [unit, timer] = staged as [string, string];
+    const timerText = readFileSync(timer, 'utf8');
     const clean = await verify(unit, timer);
     assert.equal(clean.stderr, '');
     assert.equal(clean.code, 0);
