@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Options } from 'yargs';
 import { CHECK_CERT_JSON_FIELDS } from '../src/cli/check-cert-command.js';
+import { CRL_LIST_JSON_FIELDS } from '../src/cli/crl-command.js';
 import { INSPECT_CRL_JSON_FIELDS } from '../src/cli/inspect-crl-command.js';
 import { RUN_OPTIONS } from '../src/config/options.js';
 import { buildCli } from '../src/main.js';
@@ -80,11 +81,15 @@ export async function renderCliDocs(): Promise<string> {
 }
 
 async function renderUnformatted(): Promise<string> {
-  const [main, demo, checkCert, inspectCrl] = await Promise.all([
+  const [main, demo, checkCert, inspectCrl, crl, crlRevoke, crlRenew, crlList] = await Promise.all([
     helpText([]),
     helpText(['demo']),
     helpText(['check-cert']),
     helpText(['inspect-crl']),
+    helpText(['crl']),
+    helpText(['crl', 'revoke']),
+    helpText(['crl', 'renew']),
+    helpText(['crl', 'list']),
   ]);
   return `# kube-crl-proxy(1)
 
@@ -102,6 +107,11 @@ kube-crl-proxy [flags]                  run the proxy
 kube-crl-proxy --print-config [flags]   show the effective configuration and exit
 kube-crl-proxy check-cert CERT [flags]  would this client certificate be accepted, and why not
 kube-crl-proxy inspect-crl FILE [flags] what a CRL file holds
+kube-crl-proxy crl revoke CERT... | --serial HEX... --ca-cert F --ca-key F --crl F
+                                        add entries to a file-based CA's CRL and sign it
+kube-crl-proxy crl renew --ca-cert F --ca-key F --crl F
+                                        sign the same entries again (new nextUpdate)
+kube-crl-proxy crl list FILE            the entries of a CRL
 kube-crl-proxy demo [--port N]          throwaway PKI + fake apiserver + proxy, for a first run
 kube-crl-proxy --version | --help
 \`\`\`
@@ -148,6 +158,35 @@ verify against \`--client-ca-file\` (the proxy would refuse the file); 2 bad inp
 
 ${fieldsTable(INSPECT_CRL_JSON_FIELDS)}
 
+## kube-crl-proxy crl
+
+${fence(crl)}
+
+Every write takes a lock file beside the CRL (\`.NAME.lock\`; a second writer waits up to 10 s),
+writes the new CRL to a temporary file in the same directory, flushes it and renames it over the
+old one, which keeps its mode and owner (a new file gets mode 0644). The new CRL's number is the
+old one's plus one. A CRL file that is not one CRL of \`--ca-cert\` with a verifying signature and
+a CRL number is refused, not overwritten. docs/crl.md walks through it.
+
+### kube-crl-proxy crl revoke
+
+${fence(crlRevoke)}
+
+A serial already listed keeps its entry (its date and reason) and is reported as
+\`already revoked\`; the CRL is still signed again with the next number.
+
+### kube-crl-proxy crl renew
+
+${fence(crlRenew)}
+
+### kube-crl-proxy crl list
+
+${fence(crlList)}
+
+\`--output json\` prints one object with these fields:
+
+${fieldsTable(CRL_LIST_JSON_FIELDS)}
+
 ## kube-crl-proxy demo
 
 ${fence(demo)}
@@ -158,7 +197,7 @@ ${fence(demo)}
 | --- | --- |
 | 0 | success |
 | 1 | the answer is no: \`check-cert\` refused, \`inspect-crl\` found an invalid signature |
-| 2 | bad configuration or input: one line on stderr naming the flag, nothing listens |
+| 2 | bad configuration or input: one line on stderr naming the flag, nothing listens (\`crl revoke\` and \`crl renew\`: nothing written) |
 
 ## SIGNALS
 
@@ -169,8 +208,9 @@ ${fence(demo)}
 
 ## SEE ALSO
 
-docs/kubeadm.md (installation on a kubeadm control plane), deploy/ (systemd unit, static pod,
-example configuration), docs/deno.md (running under Deno), README.md.
+docs/kubeadm.md (installation on a kubeadm control plane), docs/crl.md (issuing and renewing a
+CRL with \`kube-crl-proxy crl\`), deploy/ (systemd units, static pod, CronJob, example
+configuration), docs/deno.md (running under Deno), README.md.
 `;
 }
 

@@ -1,9 +1,12 @@
 /**
- * What the inspection commands (check-cert, inspect-crl) share: `--at`, `--output`, reading
- * the proxy's own `--config` file, and how times are printed.
+ * What the inspection commands (check-cert, inspect-crl, crl list) share: `--at`, `--output`,
+ * reading the proxy's own `--config` file and CRL files, and how times are printed.
  */
 import { readConfigFile } from '../config/config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage, InputError } from '../errors.js';
+import { type ParsedCrl, parseCrl } from '../pki/crl.js';
+import { readBlocksOf } from '../pki/files.js';
+import type { PemBlock } from '../pki/pem.js';
 import { fail } from './exit.js';
 
 export type OutputFormat = 'text' | 'json';
@@ -55,4 +58,24 @@ export function configFileKeys(path: string, keys: readonly string[]): Record<st
     throw err;
   }
   return Object.fromEntries(Object.entries(all).filter(([key]) => keys.includes(key)));
+}
+
+/** Every CRL of a file, as the proxy reads them; unreadable ones exit 2 naming the file. */
+export function readCrls(file: string): ParsedCrl[] {
+  let blocks: PemBlock[];
+  try {
+    blocks = readBlocksOf('crl-file', file, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)');
+  } catch (err) {
+    if (err instanceof InputError) fail(`${file}: ${err.problem}`);
+    throw err;
+  }
+  return blocks.map((block, index) => parseCrlOf(file, index, block.der));
+}
+
+function parseCrlOf(file: string, index: number, der: Buffer): ParsedCrl {
+  try {
+    return parseCrl(der);
+  } catch (err) {
+    fail(`${file}: CRL #${index + 1}: invalid CRL: ${errorMessage(err)}`);
+  }
 }

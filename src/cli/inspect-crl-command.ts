@@ -10,12 +10,24 @@ import type { Argv, CommandModule } from 'yargs';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { errorMessage, InputError } from '../errors.js';
 import { type Certificate, parseCertificate } from '../pki/certificate.js';
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from '../pki/crl.js';
+import { type ParsedCrl, verifyCrlSignature } from '../pki/crl.js';
 import { expandCrlPaths, readBlocksOf } from '../pki/files.js';
-import type { PemBlock } from '../pki/pem.js';
-import { buildRevocationSet, revokedAt, serialBytes, serialHex } from '../pki/revocation-set.js';
+import {
+  buildRevocationSet,
+  parseSerialText,
+  revokedAt,
+  serialBytes,
+  serialHex,
+} from '../pki/revocation-set.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
-import { AT_OPTION, isoTime, OUTPUT_OPTION, type OutputFormat, parseAt } from './inspect-common.js';
+import {
+  AT_OPTION,
+  isoTime,
+  OUTPUT_OPTION,
+  type OutputFormat,
+  parseAt,
+  readCrls,
+} from './inspect-common.js';
 
 export const INSPECT_CRL_OPTIONS = {
   'client-ca-file': {
@@ -142,11 +154,10 @@ function inspectCrl(args: InspectCrlArgs): number {
   return crls.some((c) => c.signature.status === 'invalid') ? EXIT_NO : EXIT_OK;
 }
 
-/** Hex as openssl and kubectl print serials: any case, optional 0x, optional colons. */
 function parseSerial(value: string): string {
-  const hex = value.trim().replace(/^0x/i, '').replace(/:/g, '');
-  if (!/^[0-9a-fA-F]+$/.test(hex)) fail(`--serial: "${value}" is not a hexadecimal serial`);
-  return serialHex(serialBytes(hex));
+  const bytes = parseSerialText(value);
+  if (bytes === null) fail(`--serial: "${value}" is not a hexadecimal serial`);
+  return serialHex(bytes);
 }
 
 function crlFilesOf(path: string): string[] {
@@ -155,25 +166,6 @@ function crlFilesOf(path: string): string[] {
   if (failure !== undefined) fail(`${failure.file ?? path}: ${failure.problem}`);
   if (files.length === 0) fail(`${path}: directory holds no CRL file`);
   return files;
-}
-
-function readCrls(file: string): ParsedCrl[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = readBlocksOf('crl-file', file, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)');
-  } catch (err) {
-    if (err instanceof InputError) fail(`${file}: ${err.problem}`);
-    throw err;
-  }
-  return blocks.map((block, index) => parseCrlOf(file, index, block.der));
-}
-
-function parseCrlOf(file: string, index: number, der: Buffer): ParsedCrl {
-  try {
-    return parseCrl(der);
-  } catch (err) {
-    fail(`${file}: CRL #${index + 1}: invalid CRL: ${errorMessage(err)}`);
-  }
 }
 
 /** The CAs of the bundle, as the proxy keeps them (basicConstraints CA:TRUE only). */

@@ -280,15 +280,25 @@ export function parseUpstream(value: string): UpstreamTarget {
   return { host, port, servername: host, url: `https://${url.host}` };
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 
-/** Go-style durations as kube flags spell them: 500ms, 30s, 5m, 1h. */
-export function parseDuration(name: string, value: string): number {
+/**
+ * Go-style durations as kube flags spell them: 500ms, 30s, 5m, 1h; with `days`, also 7d (for
+ * CRL lifetimes, which Go's units make awkward).
+ */
+export function parseDuration(name: string, value: string, { days = false } = {}): number {
   const match = DURATION.exec(value.trim());
   const unit = match?.[2];
-  if (match === null || unit === undefined) {
-    throw new ConfigError(name, `"${value}" is not a duration (e.g. 500ms, 30s, 5m)`);
+  if (match === null || unit === undefined || (unit === 'd' && !days)) {
+    const examples = days ? '7d, 24h, 30m' : '500ms, 30s, 5m';
+    throw new ConfigError(name, `"${value}" is not a duration (e.g. ${examples})`);
   }
   return Math.round(Number(match[1]) * (UNIT_MS[unit] as number));
 }

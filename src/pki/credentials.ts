@@ -24,6 +24,7 @@ export interface Credentials {
 }
 
 const KEY_LABELS = ['PRIVATE KEY', 'EC PRIVATE KEY', 'RSA PRIVATE KEY'];
+const ENCRYPTED_KEY_LABEL = 'ENCRYPTED PRIVATE KEY';
 const CERT_LABELS = ['CERTIFICATE'];
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -168,14 +169,7 @@ function loadKeyPair(
 ): KeyPair {
   const chain = readCertificates(certFlag, certFile);
   const leaf = chain[0] as X509Certificate;
-  const [block] = readBlocksOf(keyFlag, keyFile, KEY_LABELS, 'private key');
-  let key: KeyObject;
-  try {
-    // readBlocksOf returns at least one block; DER key files come labelled as PKCS#8.
-    key = createPrivateKey(toPem((block as PemBlock).label, (block as PemBlock).der));
-  } catch (err) {
-    throw new InputError(keyFlag, keyFile, `unreadable private key: ${errorMessage(err)}`);
-  }
+  const key = readPrivateKey(keyFlag, keyFile);
   if (!leaf.checkPrivateKey(key)) {
     throw new InputError(
       keyFlag,
@@ -188,6 +182,24 @@ function loadKeyPair(
     keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
     leaf,
   };
+}
+
+/**
+ * The first private key of `file`: PKCS#8 (`PRIVATE KEY`), SEC 1 (`EC PRIVATE KEY`) or PKCS#1
+ * (`RSA PRIVATE KEY`, as kubeadm writes its keys) in PEM, or PKCS#8 DER. An encrypted key is
+ * refused by name rather than reported as missing.
+ */
+export function readPrivateKey(flag: string, file: string): KeyObject {
+  const [block] = readBlocksOf(flag, file, [...KEY_LABELS, ENCRYPTED_KEY_LABEL], 'private key');
+  if (block?.label === ENCRYPTED_KEY_LABEL) {
+    throw new InputError(flag, file, 'the private key is encrypted; give it unencrypted');
+  }
+  try {
+    // readBlocksOf returns at least one block; DER key files come labelled as PKCS#8.
+    return createPrivateKey(toPem((block as PemBlock).label, (block as PemBlock).der));
+  } catch (err) {
+    throw new InputError(flag, file, `unreadable private key: ${errorMessage(err)}`);
+  }
 }
 
 /**

@@ -1,11 +1,15 @@
 /**
  * deploy/kubernetes/kube-crl-proxy.yaml, the static pod: read by the real kubectl's client side,
- * checked against Kubernetes' schema, and consistent with the proxy's flags.
+ * checked against Kubernetes' schema, and consistent with the proxy's flags. The CRL renewal
+ * CronJob (crl-renew-cronjob.yaml): Kubernetes' schema, its mounts fit its flags and the static
+ * pod's, and its command runs.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
@@ -15,13 +19,15 @@ import {
   TempDir,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { flagNames, MANIFEST } from './deploy-files.js';
+import { flagNames, MANIFEST, RENEW_CRONJOB } from './deploy-files.js';
 import { schemaProblems } from './kube-schema.js';
+import { runRenewAsDeployed } from './renew-run.js';
 
 interface Probe {
   readonly httpGet: { readonly host: string; readonly port: number; readonly path: string };
 }
 interface Container {
+  readonly image: string;
   readonly args: readonly string[];
   readonly livenessProbe: Probe;
   readonly readinessProbe: Probe;
@@ -125,5 +131,87 @@ describe('static pod manifest', () => {
       assert.ok(mount, `--${flag} is under a mount`);
       assert.equal(mount.readOnly, true, `--${flag} is mounted read-only`);
     }
+  });
+});
+
+interface CronJobObject {
+  readonly kind: string;
+  readonly metadata: { readonly namespace: string };
+  readonly spec: {
+    readonly schedule: string;
+    readonly concurrencyPolicy: string;
+    readonly jobTemplate: {
+      readonly spec: {
+        readonly template: {
+          readonly spec: {
+            readonly nodeSelector: Record<string, string>;
+            readonly tolerations: readonly { readonly key: string }[];
+            readonly containers: readonly Container[];
+          };
+        };
+      };
+    };
+  };
+}
+
+function readCronJob(): CronJobObject {
+  const documents = parseAllDocuments(readFileSync(RENEW_CRONJOB, 'utf8'));
+  assert.equal(documents.length, 1, 'one object');
+  return documents[0]?.toJS() as CronJobObject;
+}
+
+describe('CRL renewal CronJob', () => {
+  test("Kubernetes' schema: types, required fields, no unknown field", () => {
+    assert.deepEqual(schemaProblems(readCronJob()), []);
+    const typo = structuredClone(readCronJob()) as unknown as { spec: Record<string, unknown> };
+    typo.spec.schedul = '@daily';
+    assert.match(
+      schemaProblems(typo).join('\n'),
+      /\.spec\.schedul: unknown field in V1CronJobSpec/,
+    );
+  });
+
+  test("daily, never two at once, on a control-plane node; the static pod's image and CRL directory", () => {
+    const cronJob = readCronJob();
+    assert.equal(cronJob.metadata.namespace, 'kube-system');
+    const [minute, hour, ...rest] = cronJob.spec.schedule.split(' ');
+    assert.deepEqual(rest, ['*', '*', '*'], 'every day');
+    assert.match(`${minute} ${hour}`, /^\d+ \d+$/);
+    assert.equal(cronJob.spec.concurrencyPolicy, 'Forbid');
+    const pod = cronJob.spec.jobTemplate.spec.template.spec;
+    assert.ok(pod.nodeSelector['kubernetes.io/hostname']);
+    assert.ok(pod.tolerations.some((t) => t.key === 'node-role.kubernetes.io/control-plane'));
+    const container = pod.containers[0] as Container;
+    const staticPod = readManifest().spec.containers[0] as Container;
+    assert.equal(container.image, staticPod.image);
+    const value = (args: readonly string[], flag: string) =>
+      args.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? '';
+    assert.equal(`${dirname(value(container.args, 'crl'))}/`, value(staticPod.args, 'crl-file'));
+  });
+
+  test('its flags exist; every file is under a mount, only the CRL directory writable; the command runs', async () => {
+    const container = readCronJob().spec.jobTemplate.spec.template.spec.containers[0] as Container;
+    assert.deepEqual(container.args.slice(0, 2), ['crl', 'renew']);
+    const known = new Set(Object.keys(CRL_SIGNING_OPTIONS));
+    for (const name of flagNames(container.args))
+      assert.ok(known.has(name), `--${name} is a crl renew flag`);
+    assert.ok(container.args.includes('--next-update=7d'));
+    const mountOf = (path: string) =>
+      [...container.volumeMounts]
+        .sort((a, b) => b.mountPath.length - a.mountPath.length)
+        .find((m) => path.startsWith(`${m.mountPath}/`));
+    for (const arg of container.args.filter(
+      (a) => a.startsWith('--ca-') || a.startsWith('--crl='),
+    )) {
+      const path = arg.slice(arg.indexOf('=') + 1);
+      const mount = mountOf(path);
+      assert.ok(mount, `${arg} is under a mount`);
+      assert.equal(
+        mount.readOnly === true,
+        !arg.startsWith('--crl='),
+        `${arg}: read-only unless it is the CRL`,
+      );
+    }
+    await runRenewAsDeployed(container.args);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, sequentialSerials } from '../../src/demo/pki-factory.js';
 import { InputError } from '../../src/errors.js';
-import { parseCrl, verifyCrlSignature } from '../../src/pki/crl.js';
+import { NO_REASON, parseCrl, UNREADABLE_REASON, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
 import { loadTrustData, readTrustFiles, TrustStore, warningsAt } from '../../src/pki/trust.js';
@@ -241,6 +241,13 @@ describe('CRL reader', () => {
     const read = entries({ reason: 1, extensions: [invalidity, unknown] });
     assert.equal(read.count, 2);
     assert.equal(revokedAt(buildRevocationSet([read]), serialBytes('BEEF')), when.getTime());
+    assert.deepEqual([...read.reasons], [NO_REASON, 1], 'no reason code, then keyCompromise');
+    assert.deepEqual([...entries({ reason: 6 }).reasons], [NO_REASON, 6]);
+    const longReason = ext('2.5.29.21', false, der.tlv(der.Tag.enumerated, Buffer.from([0, 1])));
+    assert.deepEqual(
+      [...entries({ extensions: [longReason] }).reasons],
+      [NO_REASON, UNREADABLE_REASON],
+    );
 
     const refused: Array<[Partial<{ reason: number; extensions: Uint8Array[] }>, RegExp]> = [
       [{ reason: 8 }, /removeFromCRL entry in a base CRL/],
