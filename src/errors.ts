@@ -19,7 +19,14 @@ export class ConfigError extends Error {
  * The inputs that are loaded, checked and kept (or refused) each on its own: a refused input
  * keeps its last good value and holds back no other.
  */
-export const INPUTS = ['client-ca', 'crl', 'serving', 'proxy-client', 'upstream-ca'] as const;
+export const INPUTS = [
+  'client-ca',
+  'crl',
+  'serving',
+  'proxy-client',
+  'upstream-ca',
+  'deny',
+] as const;
 export type InputName = (typeof INPUTS)[number];
 
 const INPUT_OF_FLAG: Readonly<Record<string, InputName>> = {
@@ -30,6 +37,7 @@ const INPUT_OF_FLAG: Readonly<Record<string, InputName>> = {
   'proxy-client-cert-file': 'proxy-client',
   'proxy-client-key-file': 'proxy-client',
   'upstream-ca-file': 'upstream-ca',
+  'deny-file': 'deny',
 };
 
 /** A watched input that failed to load; its last good value stays in force. */

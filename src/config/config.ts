@@ -39,6 +39,8 @@ export interface InputFiles {
   readonly tlsPrivateKeyFile: string;
   readonly clientCaFile: string;
   readonly crlFiles: readonly string[];
+  /** null: no deny file. */
+  readonly denyFile: string | null;
   readonly upstreamCaFile: string;
   readonly proxyClientCertFile: string;
   readonly proxyClientKeyFile: string;
@@ -136,6 +138,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       tlsPrivateKeyFile: str(args, 'tls-private-key-file'),
       clientCaFile: str(args, 'client-ca-file'),
       crlFiles: strList(args, 'crl-file'),
+      denyFile: optionalPath(args, 'deny-file'),
       upstreamCaFile: str(args, 'upstream-ca-file'),
       proxyClientCertFile: str(args, 'proxy-client-cert-file'),
       proxyClientKeyFile: str(args, 'proxy-client-key-file'),
@@ -200,6 +203,16 @@ function str(args: Readonly<Record<string, unknown>>, name: RunOptionName): stri
   if (typeof value === 'number') return String(value);
   if (typeof value !== 'string')
     throw new ConfigError(name, `expected a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** A path flag that may be left out; an empty value (as a --config file can give) is none. */
+function optionalPath(args: Readonly<Record<string, unknown>>, name: RunOptionName): string | null {
+  const value = args[name];
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') {
+    throw new ConfigError(name, `expected a file path, got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
@@ -301,6 +314,38 @@ export function parseDuration(name: string, value: string, { days = false } = {}
     throw new ConfigError(name, `"${value}" is not a duration (e.g. ${examples})`);
   }
   return Math.round(Number(match[1]) * (UNIT_MS[unit] as number));
+}
+
+/** RFC 3339 date-time: a date, a time, and an explicit offset (no local-time guesses). */
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 time as ms since the epoch, or null when it is not one. Fields out of range (a
+ * 30 February, a 60th second) are refused, as Go's time.Parse refuses them, rather than rolled
+ * over as Date.parse would.
+ */
+export function parseRfc3339(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const field = (i: number) => Number(m[i] ?? 0);
+  const [year, month, day] = [field(1), field(2), field(3)];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth ||
+    field(4) > 23 ||
+    field(5) > 59 ||
+    field(6) > 59 ||
+    field(9) > 23 ||
+    field(10) > 59
+  ) {
+    return null;
+  }
+  const ms = Date.parse(text.replace(' ', 'T').toUpperCase());
+  return Number.isNaN(ms) ? null : ms;
 }
 
 function positiveDuration(name: RunOptionName, args: Readonly<Record<string, unknown>>): number {

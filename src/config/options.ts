@@ -92,6 +92,12 @@ export const RUN_OPTIONS = {
     describe:
       'a CRL past its nextUpdate: reject the certificates of its issuer or keep using the stale CRL',
   },
+  'deny-file': {
+    group: GROUPS.revocation,
+    type: 'string',
+    describe:
+      'YAML list of emergency locks (users, groups, certificates, keys), hot-reloaded; clients it names are refused (reason denied) and their open connections closed. Empty: none (docs/revocation-inputs.md)',
+  },
   upstream: {
     group: GROUPS.upstream,
     type: 'string',

@@ -19,7 +19,7 @@ export const controlRegistry = new Registry();
 
 export const handshakes = new Counter({
   name: 'kube_crl_proxy_handshakes_total',
-  help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, ...).',
+  help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, denied, ...).',
   labelNames: ['outcome', 'reason'] as const,
   registers: [servingRegistry],
   collect: collectTallies,
@@ -84,7 +84,7 @@ export const crlLastReloadSuccess = new Gauge({
 
 export const inputLastReloadSuccess = new Gauge({
   name: 'kube_crl_proxy_input_last_reload_success',
-  help: '1 when the last load of this input succeeded (or found it unchanged), 0 while its files are refused and its last good value stays in force. input: client-ca, crl, serving, proxy-client, upstream-ca.',
+  help: '1 when the last load of this input succeeded (or found it unchanged), 0 while its files are refused and its last good value stays in force. input: client-ca, crl, serving, proxy-client, upstream-ca, deny (only with --deny-file).',
   labelNames: ['input'] as const,
   registers: [controlRegistry],
 });
@@ -111,7 +111,7 @@ export const snapshotGeneration = new Gauge({
 
 export const revokedConnectionsClosed = new Counter({
   name: 'kube_crl_proxy_revoked_connections_closed_total',
-  help: 'Open client connections closed because a new snapshot no longer accepts their certificate.',
+  help: 'Open client connections closed because their certificate is no longer accepted: a new snapshot (a CRL, the CA bundle or the deny file changed), a CRL past its nextUpdate, or a certificate expired.',
   registers: [servingRegistry],
 });
 

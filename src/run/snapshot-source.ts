@@ -1,7 +1,8 @@
 /**
- * The one owner of the inputs: loads them (CRLs in a worker thread), watches them, and
- * publishes each new snapshot. Each input — the client CA bundle, the CRLs, the serving pair,
- * the front-proxy-client pair, the upstream CA bundle — is loaded and checked on its own: one
+ * The one owner of the inputs: loads them (CRLs and the deny file in a worker thread), watches
+ * them, and publishes each new snapshot. Each input — the client CA bundle, the CRLs, the
+ * serving pair, the front-proxy-client pair, the upstream CA bundle, the deny file — is loaded
+ * and checked on its own: one
  * that is refused keeps its last good value while the others' changes apply, so no single bad
  * file can freeze revocation. A refusal is logged once per distinct problem, counted, and
  * retried when the files change.
@@ -24,6 +25,7 @@ import {
   zeroSeries,
 } from '../metrics/metrics.js';
 import { type Credentials, reloadCredentials } from '../pki/credentials.js';
+import { type DenyData, denyWarnings } from '../pki/deny-list.js';
 import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
 import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
@@ -33,6 +35,8 @@ export interface SnapshotData {
   readonly generation: number;
   readonly credentials: Credentials;
   readonly trust: TrustData;
+  /** The deny list in force; null without --deny-file. */
+  readonly deny: DenyData | null;
   readonly loadedAt: number;
   /** Wall time the load took (read, parse, verify, index). */
   readonly loadSeconds: number;
@@ -49,6 +53,7 @@ interface SourceEvents {
 interface Loaded {
   readonly credentials: Credentials | null;
   readonly trust: TrustData | null;
+  readonly deny: DenyData | null;
   readonly problems: readonly InputError[];
   readonly loadSeconds: number;
 }
@@ -79,6 +84,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       f.tlsPrivateKeyFile,
       f.clientCaFile,
       ...f.crlFiles,
+      ...(f.denyFile === null ? [] : [f.denyFile]),
       f.upstreamCaFile,
       f.proxyClientCertFile,
       f.proxyClientKeyFile,
@@ -153,9 +159,18 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
 
   private announce(snapshot: SnapshotData): void {
     recordSnapshotMetrics(snapshot);
-    const { generation, loadSeconds, trust, credentials } = snapshot;
-    this.log.info({ generation, loadSeconds, crls: crlSummary(trust) }, 'inputs loaded');
-    for (const warning of [...credentials.warnings, ...trust.warnings]) {
+    const { generation, loadSeconds, trust, credentials, deny } = snapshot;
+    this.log.info(
+      {
+        generation,
+        loadSeconds,
+        crls: crlSummary(trust),
+        ...(deny === null ? {} : { deny: { file: deny.file, entries: deny.entries.length } }),
+      },
+      'inputs loaded',
+    );
+    const denied = deny === null ? [] : denyWarnings(deny, trust.caSubjects, Date.now());
+    for (const warning of [...credentials.warnings, ...trust.warnings, ...denied]) {
       this.log.warn({ generation }, warning);
     }
   }
@@ -186,23 +201,49 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
           : new InputError('crl-file', null, `trust loader failed: ${errorMessage(err)}`),
       ];
     }
+    const { deny, problems: denyProblems } = await this.loadDeny(previous?.deny ?? null);
     return {
       credentials,
       trust,
-      problems: [...problems, ...this.trustProblems],
+      deny,
+      problems: [...problems, ...this.trustProblems, ...denyProblems],
       loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
     };
   }
 
+  /** The deny list to put in force: the file's, or `previous` when it is refused. */
+  private async loadDeny(
+    previous: DenyData | null,
+  ): Promise<{ deny: DenyData | null; problems: InputError[] }> {
+    const file = this.config.files.denyFile;
+    if (file === null) return { deny: null, problems: [] };
+    try {
+      return { deny: await this.loader.loadDeny(file, previous), problems: [] };
+    } catch (err) {
+      const problem =
+        err instanceof InputError
+          ? err
+          : new InputError('deny-file', file, `deny loader failed: ${errorMessage(err)}`);
+      return { deny: previous, problems: [problem] };
+    }
+  }
+
   /** The snapshot to put in force after `previous`, or null when nothing changed. */
   private publishable(loaded: Loaded, previous: SnapshotData | null): SnapshotData | null {
-    const { credentials, trust } = loaded;
+    const { credentials, trust, deny } = loaded;
     if (credentials === null || trust === null) return null;
-    if (previous !== null && sameContent(previous, credentials, trust)) return null;
+    if (
+      previous !== null &&
+      previous.deny?.digest === deny?.digest &&
+      sameContent(previous, credentials, trust)
+    ) {
+      return null;
+    }
     return {
       generation: (previous?.generation ?? 0) + 1,
       credentials,
       trust,
+      deny,
       loadedAt: Date.now(),
       loadSeconds: loaded.loadSeconds,
     };
@@ -214,6 +255,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     crlLastReloadSuccess.set(loaded.problems.length === 0 ? 1 : 0);
     let newlyRefused = false;
     for (const input of INPUTS) {
+      if (input === 'deny' && this.config.files.denyFile === null) continue;
       const refused = loaded.problems.filter((p) => p.input === input);
       inputLastReloadSuccess.set({ input }, refused.length === 0 ? 1 : 0);
       if (refused.length === 0) {

@@ -3,12 +3,14 @@
  *
  * OpenSSL has verified the chain against the client CA bundle (socket.authorized); everything
  * else is decided here, on every connection, resumed TLS sessions included: the issuer is a
- * CA of the current snapshot, the certificate is inside its validity window, and no CRL of its
- * chain revokes it. The same function re-checks live connections after each snapshot swap.
+ * CA of the current snapshot, the certificate is inside its validity window, no CRL of its
+ * chain revokes it, and no entry of the deny file names it. The same function re-checks live
+ * connections after each snapshot swap.
  */
 
 import type { Policy } from '../config/config.js';
 import { type CertificateFields, readCertificateFields } from '../pki/certificate.js';
+import { type DenyList, deniedMessage } from '../pki/deny-list.js';
 import { OID_COMMON_NAME, OID_ORGANIZATION } from '../pki/names.js';
 import { type CaEntry, TrustStore } from '../pki/trust.js';
 
@@ -22,7 +24,8 @@ export type RejectReason =
   | 'crl_expired'
   | 'invalid_purpose'
   | 'invalid_cert'
-  | 'invalid_identity';
+  | 'invalid_identity'
+  | 'denied';
 
 export const REJECT_REASONS: readonly RejectReason[] = [
   'revoked',
@@ -35,6 +38,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'invalid_purpose',
   'invalid_cert',
   'invalid_identity',
+  'denied',
 ];
 
 /**
@@ -59,7 +63,7 @@ export interface PeerCert {
   /** One line, `CN=alice, O=dev`. */
   readonly subject: string;
   readonly issuer: string;
-  /** Groups the connections of one certificate in the registry. */
+  /** Groups the connections of one certificate in the registry: its DER, one char per byte. */
   readonly key: string;
   /** The identity it would be forwarded as, or why it cannot be (it depends on nothing else). */
   readonly identity: Identity | { readonly problem: string };
@@ -99,6 +103,7 @@ const MAX_GROUPS = 64;
 export function verifyPeer(
   handshake: Handshake,
   trust: TrustStore,
+  deny: DenyList,
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
@@ -128,7 +133,7 @@ export function verifyPeer(
   // its parser refuses fails the handshake whatever the chain (parser.go, parseName).
   if (peer.fields.invalidName !== null) return identityVerdict(peer);
   if (!handshake.authorized) return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN');
-  return checkCertificate(peer, trust, policy, now);
+  return checkCertificate(peer, trust, deny, policy, now);
 }
 
 /**
@@ -150,7 +155,7 @@ export function peerOf(der: Buffer): PeerCert {
     serial: fields.serial,
     subject: fields.subject,
     issuer: fields.issuer,
-    key: `${fields.issuer}\u0000${fields.serial}`,
+    key,
     identity: identityOf(fields),
   };
   if (peerCache.size >= PEER_CACHE_LIMIT) peerCache.delete(peerCache.keys().next().value as string);
@@ -203,11 +208,13 @@ function chainFailure(peer: PeerCert, code: string): Verdict {
 
 /**
  * Everything after the chain: current CA bundle, validity window, the revocation state of the
- * whole chain under the CRL policies, and an identity that can be forwarded as headers.
+ * whole chain under the CRL policies, the deny list, and an identity that can be forwarded as
+ * headers. A revoked certificate is refused as revoked whatever the deny list says.
  */
 export function checkCertificate(
   peer: PeerCert,
   trust: TrustStore,
+  deny: DenyList,
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
@@ -241,6 +248,8 @@ export function checkCertificate(
     now,
   );
   if (revocation !== null) return { ...revocation, peer };
+  const denied = deny.match(peer, now);
+  if (denied !== null) return reject('denied', deniedMessage(denied), peer);
   return identityVerdict(peer);
 }
 
