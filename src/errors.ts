@@ -32,6 +32,7 @@ export type InputName = (typeof INPUTS)[number];
 const INPUT_OF_FLAG: Readonly<Record<string, InputName>> = {
   'client-ca-file': 'client-ca',
   'crl-file': 'crl',
+  'crl-url': 'crl',
   'tls-cert-file': 'serving',
   'tls-private-key-file': 'serving',
   'proxy-client-cert-file': 'proxy-client',

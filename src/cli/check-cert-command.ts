@@ -10,16 +10,17 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { stringify as toYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
-import type { Policy } from '../config/config.js';
+import { type Policy, parseCrlUrl } from '../config/config.js';
 import { RUN_OPTIONS } from '../config/options.js';
-import { errorMessage, InputError } from '../errors.js';
+import { ConfigError, errorMessage, InputError } from '../errors.js';
 import { parseCertificate, readCertificateFields } from '../pki/certificate.js';
 import { DenyList, denyWarnings, loadDenyFile } from '../pki/deny-list.js';
 import { readBlocksOf } from '../pki/files.js';
 import { goStringText, quoteGoString } from '../pki/names.js';
-import { loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
+import { type CrlUrlSource, loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
 import { type Handshake, type Identity, type Verdict, verifyPeer } from '../tls/verify.js';
+import { cachedCopyPath } from '../watcher/crl-url-poller.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
@@ -35,6 +36,8 @@ import {
 const TRUST_KEYS = [
   'client-ca-file',
   'crl-file',
+  'crl-url',
+  'crl-cache-dir',
   'crl-missing-policy',
   'crl-expired-policy',
   'deny-file',
@@ -46,6 +49,15 @@ export const CHECK_CERT_OPTIONS = {
     describe: 'PEM bundle of the CAs that sign client certificates (as the proxy uses it)',
   },
   'crl-file': RUN_OPTIONS['crl-file'],
+  'crl-url': {
+    ...RUN_OPTIONS['crl-url'],
+    describe:
+      "the proxy's --crl-url: the last good copy the proxy keeps in --crl-cache-dir is read (nothing is fetched); repeatable",
+  },
+  'crl-cache-dir': {
+    ...RUN_OPTIONS['crl-cache-dir'],
+    describe: "the proxy's --crl-cache-dir, where the copies of the --crl-url CRLs are",
+  },
   'crl-missing-policy': RUN_OPTIONS['crl-missing-policy'],
   'crl-expired-policy': RUN_OPTIONS['crl-expired-policy'],
   'deny-file': {
@@ -82,6 +94,8 @@ interface CheckCertArgs {
   readonly cert: string;
   readonly 'client-ca-file'?: string;
   readonly 'crl-file': string[];
+  readonly 'crl-url': string[];
+  readonly 'crl-cache-dir'?: string;
   readonly 'crl-missing-policy': Policy;
   readonly 'crl-expired-policy': Policy;
   readonly 'deny-file'?: string;
@@ -158,11 +172,26 @@ function loadTrust(args: CheckCertArgs, now: number): TrustStore {
     const inputs = {
       clientCaFile,
       crlFiles: args['crl-file'],
+      crlUrls: cachedCopies(args),
       crlMissingPolicy: args['crl-missing-policy'],
     };
     return new TrustStore(loadTrustData(inputs, null, now));
   } catch (err) {
     if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The copies of the --crl-url CRLs the proxy keeps (the proxy's last good CRL of each). */
+function cachedCopies(args: CheckCertArgs): CrlUrlSource[] {
+  const urls = args['crl-url'];
+  if (urls.length === 0) return [];
+  const dir = args['crl-cache-dir'];
+  if (dir === undefined || dir === '') fail('--crl-cache-dir: is required with --crl-url');
+  try {
+    return urls.map(parseCrlUrl).map((url) => ({ url, path: cachedCopyPath(dir, url) }));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
 }

@@ -46,6 +46,18 @@ export interface InputFiles {
   readonly proxyClientKeyFile: string;
 }
 
+/** --crl-url and its settings. */
+export interface CrlUrls {
+  /** Each URL as the WHATWG parser writes it (its `href`): the name in logs, metrics and the cache. */
+  readonly urls: readonly string[];
+  /** CAs of the https:// servers; null when every URL is http://. */
+  readonly caFile: string | null;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly cacheDir: string;
+}
+
 export interface Limits {
   readonly tlsHandshakeTimeoutMs: number;
   readonly httpHeaderTimeoutMs: number;
@@ -67,6 +79,8 @@ export interface Config {
   readonly tls: TlsPolicy;
   readonly crlMissingPolicy: Policy;
   readonly crlExpiredPolicy: Policy;
+  /** null without --crl-url. */
+  readonly crlUrls: CrlUrls | null;
   readonly upstream: UpstreamTarget;
   readonly upstreamPoolSize: number;
   readonly upstreamTimeoutMs: number;
@@ -156,6 +170,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       ['reject', 'allow'] as const,
       args['crl-expired-policy'],
     ),
+    crlUrls: resolveCrlUrls(args),
     upstream: parseUpstream(str(args, 'upstream')),
     upstreamPoolSize: parseCount('upstream-pool-size', args['upstream-pool-size'], 0, 64),
     upstreamTimeoutMs: parseDuration('upstream-timeout', str(args, 'upstream-timeout')),
@@ -189,10 +204,14 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
     workers: parseWorkers(str(args, 'workers')),
     logLevel: oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, args['log-level']),
   };
-  if (config.files.crlFiles.length === 0 && config.crlMissingPolicy === 'reject') {
+  if (
+    config.files.crlFiles.length === 0 &&
+    config.crlUrls === null &&
+    config.crlMissingPolicy === 'reject'
+  ) {
     throw new ConfigError(
       'crl-file',
-      'no CRL given; every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
+      'no CRL given (--crl-file or --crl-url); every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
     );
   }
   return deepFreeze(config);
@@ -204,6 +223,59 @@ function str(args: Readonly<Record<string, unknown>>, name: RunOptionName): stri
   if (typeof value !== 'string')
     throw new ConfigError(name, `expected a string, got ${JSON.stringify(value)}`);
   return value;
+}
+
+function resolveCrlUrls(args: Readonly<Record<string, unknown>>): CrlUrls | null {
+  const urls = strList(args, 'crl-url').map(parseCrlUrl);
+  const duplicate = urls.find((url, i) => urls.indexOf(url) !== i);
+  if (duplicate !== undefined) throw new ConfigError('crl-url', `${duplicate} is given twice`);
+  const caFile = optionalPath(args, 'crl-url-ca-file');
+  const cacheDir = optionalPath(args, 'crl-cache-dir');
+  const settings = {
+    intervalMs: parseDuration('crl-url-interval', str(args, 'crl-url-interval')),
+    timeoutMs: parseDuration('crl-url-timeout', str(args, 'crl-url-timeout')),
+    maxBytes: parseCount('crl-url-max-bytes', args['crl-url-max-bytes'], 1024, 2 ** 30),
+  };
+  if (settings.intervalMs < 1000) throw new ConfigError('crl-url-interval', 'must be 1s or more');
+  if (settings.timeoutMs <= 0) throw new ConfigError('crl-url-timeout', 'must be longer than 0');
+  if (urls.length === 0) return null;
+  if (cacheDir === null) {
+    throw new ConfigError(
+      'crl-cache-dir',
+      'is required with --crl-url: the last good CRL of each URL is kept there, so a restart while its server is down still enforces it',
+    );
+  }
+  if (caFile === null && urls.some((url) => url.startsWith('https:'))) {
+    throw new ConfigError(
+      'crl-url-ca-file',
+      'is required with an https:// --crl-url: the CRL server is verified against it (system CAs are not used)',
+    );
+  }
+  return { urls, caFile, cacheDir, ...settings };
+}
+
+/**
+ * An http:// or https:// URL without credentials (it is shown in logs and metrics), as the
+ * WHATWG parser writes it, without its fragment: the URL's name everywhere, its cache included.
+ */
+export function parseCrlUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('crl-url', `"${value}" is not a URL (e.g. http://pki.example/ca.crl)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError('crl-url', `${value}: must be http:// or https://, got ${url.protocol}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(
+      'crl-url',
+      `${url.protocol}//…@${url.host}: credentials in the URL would be shown in logs and metrics`,
+    );
+  }
+  url.hash = '';
+  return url.href;
 }
 
 /** A path flag that may be left out; an empty value (as a --config file can give) is none. */

@@ -58,6 +58,34 @@ export const crlNextUpdate = new Gauge({
   registers: [controlRegistry],
 });
 
+export const crlThisUpdate = new Gauge({
+  name: 'kube_crl_proxy_crl_this_update_timestamp_seconds',
+  help: 'thisUpdate of the CRL in force per issuing CA, as a Unix timestamp: time() minus it is the age of the revocation data enforced.',
+  labelNames: ['issuer'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlFetches = new Counter({
+  name: 'kube_crl_proxy_crl_url_fetches_total',
+  help: 'Fetches of --crl-url CRLs by result: success (a new CRL put in force), not_modified (HTTP 304: the copy in force is current), failure (no answer, an HTTP error, a limit passed, or a CRL refused by the checks; the copy in force stays).',
+  labelNames: ['result'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlLastSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_url_last_success_timestamp_seconds',
+  help: 'Unix time of the last fetch of this --crl-url that gave the copy in force (a new CRL put in force, or a 304); after a restart from the cached copy, the time that copy was fetched.',
+  labelNames: ['url'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlLastFetchSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_url_last_fetch_success',
+  help: '1 when the last fetch of this --crl-url gave the copy in force (success or not_modified), 0 when it failed (the copy in force stays).',
+  labelNames: ['url'] as const,
+  registers: [controlRegistry],
+});
+
 export const crlLastSuccess = new Gauge({
   name: 'kube_crl_proxy_crl_last_success_timestamp_seconds',
   help: 'Unix time of the last load that accepted the CRLs (the crl input).',

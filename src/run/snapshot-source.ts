@@ -18,6 +18,7 @@ import {
   crlLastSuccess,
   crlNextUpdate,
   crlReloads,
+  crlThisUpdate,
   inputLastReloadSuccess,
   inputLastSuccess,
   snapshotGeneration,
@@ -28,6 +29,7 @@ import { type Credentials, reloadCredentials } from '../pki/credentials.js';
 import { type DenyData, denyWarnings } from '../pki/deny-list.js';
 import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
+import { CrlUrlPoller } from '../watcher/crl-url-poller.js';
 import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
 
 /** Everything that changes at run time, as plain data (sent as is to cluster workers). */
@@ -42,8 +44,11 @@ export interface SnapshotData {
   readonly loadSeconds: number;
 }
 
-/** 'event': the watcher saw a change; 'poll': its periodic check; 'signal': SIGHUP. */
-export type ReloadCause = WatchSignal | 'signal';
+/**
+ * 'event': the watcher saw a change; 'poll': its periodic check; 'signal': SIGHUP; 'fetch': a
+ * --crl-url gave a CRL to check (or its state changed).
+ */
+export type ReloadCause = WatchSignal | 'signal' | 'fetch';
 
 interface SourceEvents {
   snapshot: [SnapshotData];
@@ -61,6 +66,7 @@ interface Loaded {
 export class SnapshotSource extends EventEmitter<SourceEvents> {
   private readonly loader = new TrustLoader();
   private readonly paths: readonly string[];
+  private readonly urls: CrlUrlPoller | null;
   private watcher: InputWatcher | null = null;
   private snapshot: SnapshotData | null = null;
   /** Fingerprint of the files at the last load attempt, good or bad. */
@@ -89,6 +95,10 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       f.proxyClientCertFile,
       f.proxyClientKeyFile,
     ];
+    this.urls =
+      config.crlUrls === null
+        ? null
+        : new CrlUrlPoller(config.crlUrls, log, () => void this.reload('fetch'));
   }
 
   get current(): SnapshotData {
@@ -102,17 +112,24 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
    */
   async start(): Promise<SnapshotData> {
     this.attempted = fingerprintInputs(this.paths);
-    const loaded = await this.load(null);
+    await this.urls?.start();
+    let loaded = await this.load(null, true);
+    if (this.urls?.distrustRefusedCopies(loaded.problems) === true) {
+      loaded = await this.load(null, true);
+    }
     const [problem] = loaded.problems;
     if (problem !== undefined || loaded.credentials === null || loaded.trust === null) {
       crlReloads.inc({ result: 'failure' });
       crlLastReloadSuccess.set(0);
+      this.urls?.close();
       await this.loader.close();
       throw (problem ?? new InputError('client-ca-file', null, 'nothing loaded')).toConfigError();
     }
     this.snapshot = this.publishable(loaded, null) as SnapshotData;
     this.record(loaded, 'start');
     this.announce(this.snapshot);
+    // CRLs fetched at start for URLs that had a cached copy: checked against it (rollback).
+    if (this.urls?.waiting === true) await this.reload('fetch');
     this.watcher = new InputWatcher({
       paths: this.paths,
       onSignal: (signal) => this.reload(signal),
@@ -127,6 +144,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
    * Calls during a load are coalesced into one more load after it, so the last state wins.
    */
   reload(cause: ReloadCause): Promise<void> {
+    if (cause === 'signal') this.urls?.refresh();
     if (this.running !== null) {
       if (this.again === null || this.again === 'poll') this.again = cause;
       return this.running;
@@ -159,6 +177,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
 
   private announce(snapshot: SnapshotData): void {
     recordSnapshotMetrics(snapshot);
+    this.urls?.inForce(snapshot.trust);
     const { generation, loadSeconds, trust, credentials, deny } = snapshot;
     this.log.info(
       {
@@ -175,19 +194,24 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     }
   }
 
-  /** Reads every input; each refused one falls back on its value in `previous`. */
-  private async load(previous: SnapshotData | null): Promise<Loaded> {
+  /**
+   * Reads every input; each refused one falls back on its value in `previous`. `preferCopies`:
+   * a --crl-url is read from its cached copy even when a fetched CRL waits (the first load).
+   */
+  private async load(previous: SnapshotData | null, preferCopies = false): Promise<Loaded> {
     const started = performance.now();
     const { credentials, problems } = reloadCredentials(
       this.config.files,
       previous?.credentials ?? null,
     );
     let trust: TrustData | null = previous?.trust ?? null;
+    const urls = this.urls?.sources(preferCopies) ?? { sources: [], staged: [] };
     try {
       const loaded = await this.loader.load(
         {
           clientCaFile: this.config.files.clientCaFile,
           crlFiles: this.config.files.crlFiles,
+          crlUrls: urls.sources,
           crlMissingPolicy: this.config.crlMissingPolicy,
         },
         previous?.trust ?? null,
@@ -201,12 +225,15 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
           : new InputError('crl-file', null, `trust loader failed: ${errorMessage(err)}`),
       ];
     }
+    this.urls?.settle(urls.staged, trust, this.trustProblems);
     const { deny, problems: denyProblems } = await this.loadDeny(previous?.deny ?? null);
+    const known = new Set(this.trustProblems.map((p) => p.message));
+    const urlProblems = (this.urls?.refusals() ?? []).filter((p) => !known.has(p.message));
     return {
       credentials,
       trust,
       deny,
-      problems: [...problems, ...this.trustProblems, ...denyProblems],
+      problems: [...problems, ...this.trustProblems, ...urlProblems, ...denyProblems],
       loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
     };
   }
@@ -284,6 +311,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 
   async close(): Promise<void> {
+    this.urls?.close();
     await this.watcher?.close();
     await this.loader.close();
   }
@@ -333,11 +361,13 @@ function sameContent(a: SnapshotData, cb: Credentials, tb: TrustData): boolean {
 function recordSnapshotMetrics(snapshot: SnapshotData): void {
   crlEntries.reset();
   crlNextUpdate.reset();
+  crlThisUpdate.reset();
   const trust = snapshot.trust;
   const byCa = new Map(trust.issuers.map((i) => [i.caIndex, i]));
   trust.caSubjects.forEach((issuer, caIndex) => {
     const revocations = byCa.get(caIndex);
     crlEntries.set({ issuer }, revocations?.set.count ?? 0);
+    if (revocations !== undefined) crlThisUpdate.set({ issuer }, revocations.thisUpdate / 1000);
     if (revocations?.nextUpdate != null)
       crlNextUpdate.set({ issuer }, revocations.nextUpdate / 1000);
   });
