@@ -358,8 +358,11 @@ export class DenyList {
       }
     }
     const serialHits = this.serials.get(candidate.serial);
+    if (serialHits === undefined && this.fingerprints.size === 0 && this.spkis.size === 0) {
+      return found;
+    }
+    const memo = digestsOf(candidate);
     if (serialHits !== undefined) {
-      const memo = digestsOf(candidate);
       if (memo.issuerKey === undefined) memo.issuerKey = displayedNameKey(candidate.issuer);
       const key = memo.issuerKey;
       for (const hit of serialHits) {
@@ -367,12 +370,10 @@ export class DenyList {
       }
     }
     if (this.fingerprints.size > 0) {
-      const memo = digestsOf(candidate);
       memo.fingerprint ??= sha256Hex(candidate.der);
       found = earliest(found, this.fingerprints.get(memo.fingerprint), now);
     }
     if (this.spkis.size > 0) {
-      const memo = digestsOf(candidate);
       memo.spki ??= sha256Hex(candidate.fields.subjectPublicKeyInfo);
       found = earliest(found, this.spkis.get(memo.spki), now);
     }

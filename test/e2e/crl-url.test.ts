@@ -336,14 +336,15 @@ describe('--crl-url', () => {
     assert.deepEqual(cached(cache, url), newer);
   });
 
-  test('https: verified against --crl-url-ca-file, hostname included; SIGHUP fetches at once', async () => {
+  test('https: verified against --crl-url-ca-file, hostname included; SIGHUP fetches at once; workers enforce', async () => {
     const server = await crlServer({ cert: serverCert.certPem, key: serverCert.keyPem });
     const url = server.url();
     server.serve(revoking([mallory], 1));
     const caFile = pki.write('crl-server-ca.crt', serverCa.certPem);
     const cache = cacheDir();
-    const proxy = await startProxy(url, cache, [`--crl-url-ca-file=${caFile}`]);
-    assert.equal(await code(proxy, mallory), 401);
+    // Two workers: the primary fetches, both enforce.
+    const proxy = await startProxy(url, cache, [`--crl-url-ca-file=${caFile}`, '--workers=2']);
+    for (let i = 0; i < 4; i++) assert.equal(await code(proxy, mallory), 401);
     server.serve(revoking([mallory, bob], 2));
     proxy.child.kill('SIGHUP');
     await eventually(
@@ -351,6 +352,7 @@ describe('--crl-url', () => {
       10_000,
       'bob revoked after SIGHUP',
     );
+    for (let i = 0; i < 4; i++) assert.equal(await code(proxy, bob), 401);
 
     const wrongCa = pki.write('wrong-ca.crt', pki.clusterCa.certPem);
     const refused = await runBin(urlArgs(url, cacheDir(), [`--crl-url-ca-file=${wrongCa}`]));
