@@ -135,7 +135,7 @@ export const RUN_OPTIONS = {
     group: GROUPS.revocation,
     type: 'string',
     describe:
-      'YAML list of emergency locks (users, groups, certificates, keys), hot-reloaded; clients it names are refused (reason denied) and their open connections closed. Empty: none (docs/revocation-inputs.md)',
+      'YAML list of emergency locks (users, groups, certificates, keys), hot-reloaded: clients it names are refused (reason denied) and their open connections closed (docs/revocation-inputs.md)',
   },
   upstream: {
     group: GROUPS.upstream,
