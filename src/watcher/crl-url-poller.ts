@@ -368,26 +368,10 @@ export class CrlUrlPoller {
     }
   }
 
-  /**
-   * Next fetch: --crl-url-interval after the last; once the CRL in force from the URL is in the
-   * last tenth of its lifetime (thisUpdate → nextUpdate), or past it, at least every twentieth
-   * of that lifetime (never closer than MIN_FETCH_GAP_MS).
-   */
   private schedule(state: UrlState): void {
     if (this.abort.signal.aborted) return;
     if (state.timer !== null) clearTimeout(state.timer);
-    let due = state.lastAttempt + this.settings.intervalMs;
-    const f = state.freshness;
-    if (f?.nextUpdate != null) {
-      const lifetime = Math.max(f.nextUpdate - f.thisUpdate, 0);
-      const lastTenth = f.nextUpdate - lifetime / 10;
-      due = Math.min(
-        due,
-        state.lastAttempt < lastTenth
-          ? lastTenth
-          : state.lastAttempt + Math.max(lifetime / 20, MIN_FETCH_GAP_MS),
-      );
-    }
+    const due = nextFetchAt(state.lastAttempt, this.settings.intervalMs, state.freshness);
     const delay = Math.min(Math.max(due - Date.now(), 0), MAX_TIMER_MS);
     state.timer = setTimeout(() => void this.fetch(state), delay);
     state.timer.unref();
@@ -407,6 +391,25 @@ export class CrlUrlPoller {
       );
     }
   }
+}
+
+/**
+ * When to fetch a URL next: --crl-url-interval after the last attempt; but once the CRL in
+ * force from it is in the last tenth of its lifetime (thisUpdate → nextUpdate), or past it, at
+ * least every twentieth of that lifetime (never closer than MIN_FETCH_GAP_MS), the first time
+ * as that tenth begins.
+ */
+export function nextFetchAt(
+  lastAttempt: number,
+  intervalMs: number,
+  freshness: { readonly thisUpdate: number; readonly nextUpdate: number | null } | null,
+): number {
+  const due = lastAttempt + intervalMs;
+  if (freshness?.nextUpdate == null) return due;
+  const lifetime = Math.max(freshness.nextUpdate - freshness.thisUpdate, 0);
+  const lastTenth = freshness.nextUpdate - lifetime / 10;
+  if (lastAttempt < lastTenth) return Math.min(due, lastTenth);
+  return Math.min(due, lastAttempt + Math.max(lifetime / 20, MIN_FETCH_GAP_MS));
 }
 
 /** The file that holds the last good CRL of `url` (a --crl-url, as Config normalises it). */

@@ -26,9 +26,7 @@ export type Behaviour =
   /** This status, with a short body. */
   | { readonly kind: 'status'; readonly status: number }
   /** Headers, then nothing: the client must time out. */
-  | { readonly kind: 'hang' }
-  /** Ignore validators: always 200 with the body. */
-  | { readonly kind: 'unconditional' };
+  | { readonly kind: 'hang' };
 
 export class CrlServer {
   readonly requests: ServedRequest[] = [];
@@ -113,7 +111,7 @@ export class CrlServer {
       res.writeHead(b.status, { 'content-type': 'text/plain' }).end('no\n');
       return;
     }
-    if (b.kind === 'serve' && this.notModified(req)) {
+    if (this.notModified(req)) {
       record(304);
       res.writeHead(304, { etag: this.etag, 'last-modified': this.lastModified }).end();
       return;
