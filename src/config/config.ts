@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Options } from 'yargs';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -243,6 +244,12 @@ function resolveCrlUrls(args: Readonly<Record<string, unknown>>): CrlUrls | null
     throw new ConfigError(
       'crl-cache-dir',
       'is required with --crl-url: the last good CRL of each URL is kept there, so a restart while its server is down still enforces it',
+    );
+  }
+  if (strList(args, 'crl-file').some((path) => resolve(path) === resolve(cacheDir))) {
+    throw new ConfigError(
+      'crl-cache-dir',
+      `${cacheDir} is also a --crl-file directory: the cache holds files that are not CRLs; use a directory of its own`,
     );
   }
   if (caFile === null && urls.some((url) => url.startsWith('https:'))) {

@@ -185,6 +185,17 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
       'crl-url-interval',
       /must be 1s or more/,
     );
+    const crlDir = join(pki.dir, 'crl-dir');
+    mkdirSync(crlDir, { recursive: true });
+    await expectConfigError(
+      [
+        ...withFlag('crl-url', 'http://pki.example/ca.crl'),
+        `--crl-file=${crlDir}/`,
+        `--crl-cache-dir=${crlDir}`,
+      ],
+      'crl-cache-dir',
+      /is also a --crl-file directory/,
+    );
     await expectConfigError(
       url('http://pki.example/ca.crl', '--crl-url-max-bytes=10'),
       'crl-url-max-bytes',
