@@ -80,8 +80,9 @@ export async function renderCliDocs(): Promise<string> {
 }
 
 async function renderUnformatted(): Promise<string> {
-  const [main, demo, checkCert, inspectCrl] = await Promise.all([
+  const [main, checkConfig, demo, checkCert, inspectCrl] = await Promise.all([
     helpText([]),
+    helpText(['check-config']),
     helpText(['demo']),
     helpText(['check-cert']),
     helpText(['inspect-crl']),
@@ -100,6 +101,7 @@ kube-crl-proxy — TLS proxy in front of kube-apiserver that refuses revoked cli
 \`\`\`text
 kube-crl-proxy [flags]                  run the proxy
 kube-crl-proxy --print-config [flags]   show the effective configuration and exit
+kube-crl-proxy check-config [flags]     load every input once, list every problem, do not listen
 kube-crl-proxy check-cert CERT [flags]  would this client certificate be accepted, and why not
 kube-crl-proxy inspect-crl FILE [flags] what a CRL file holds
 kube-crl-proxy demo [--port N]          throwaway PKI + fake apiserver + proxy, for a first run
@@ -122,6 +124,22 @@ ${fence(main)}
 ### Flags
 
 ${runFlagsTable()}
+
+## kube-crl-proxy check-config
+
+${fence(checkConfig)}
+
+Takes the run command's flags and \`--config\` file, read the same way. Prints one line per input
+(serving pair, front-proxy-client pair, upstream CA, client CA bundle, each CRL file) with the
+certificate subjects and expiry dates, then \`configuration valid\`, and exits 0. Otherwise prints
+every problem on stderr, one line each naming the flag as given (and the \`--config\` file when the
+value came from it) and the file, and exits 2. A configuration problem does not hide a file
+problem: the flag it names is set to its default and the rest is checked again. Each CRL file is
+loaded on its own, then all of them under \`--crl-missing-policy\`. The serving pair, the
+front-proxy-client pair and the upstream CA go through the proxy's one loader, which stops at the
+first content problem among them (every unreadable file is still named). Warnings (a stale CRL
+and what \`--crl-expired-policy\` then does, an expired certificate) do not change the exit code:
+the proxy would start with them. No port is bound, so it runs beside a running proxy.
 
 ## kube-crl-proxy check-cert CERT
 
@@ -158,7 +176,7 @@ ${fence(demo)}
 | --- | --- |
 | 0 | success |
 | 1 | the answer is no: \`check-cert\` refused, \`inspect-crl\` found an invalid signature |
-| 2 | bad configuration or input: one line on stderr naming the flag, nothing listens |
+| 2 | bad configuration or input: one line on stderr naming the flag (\`check-config\`: one per problem), nothing listens |
 
 ## SIGNALS
 
