@@ -7,6 +7,8 @@ export const MANIFEST = repoFile('deploy/kubernetes/kube-crl-proxy.yaml');
 export const UNIT = repoFile('deploy/systemd/kube-crl-proxy.service');
 export const EXAMPLE_CONFIG = repoFile('deploy/kube-crl-proxy.example.yaml');
 export const GUIDE = repoFile('docs/kubeadm.md');
+export const KUBEADM_PATCHES = repoFile('deploy/kubeadm/patches');
+export const FIXTURES = repoFile('test/deploy/fixtures');
 export const REPO_BIN = repoFile('bin/kube-crl-proxy');
 
 /** `--name=value` or `--name` → name: the flags a piece of deployment uses. */
