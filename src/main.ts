@@ -5,6 +5,7 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCertCommand } from './cli/check-cert-command.js';
+import { checkConfigCommand } from './cli/check-config-command.js';
 import { crlCommand } from './cli/crl-command.js';
 import { demoCommand } from './cli/demo-command.js';
 import { fail } from './cli/exit.js';
@@ -15,6 +16,7 @@ import { ConfigError } from './errors.js';
 /** Every command, in --help order. */
 export const COMMANDS: readonly CommandModule[] = [
   runCommand,
+  checkConfigCommand,
   demoCommand as unknown as CommandModule,
   checkCertCommand as unknown as CommandModule,
   inspectCrlCommand as unknown as CommandModule,
@@ -36,6 +38,10 @@ export function buildCli(argv: string[]): Argv {
     .example(
       '$0 --config=/etc/kube-crl-proxy/config.yaml --print-config',
       'show the effective configuration and exit',
+    )
+    .example(
+      '$0 check-config --config=/etc/kube-crl-proxy/config.yaml',
+      'load every input of that configuration once and list every problem, without listening',
     )
     .example(
       '$0 check-cert alice.crt --config=/etc/kube-crl-proxy/config.yaml',

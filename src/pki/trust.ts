@@ -211,7 +211,7 @@ export function evaluateTrust(
           new InputError(
             CRL_FILE,
             null,
-            `no CRL for CA "${ca.subject}" of --client-ca-file (--crl-missing-policy=reject): its certificates are refused; add its CRL or set --crl-missing-policy=allow`,
+            `no CRL for CA "${ca.subject}" of --client-ca-file, so its certificates are refused (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow`,
           ),
         );
       } else {
