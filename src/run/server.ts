@@ -6,7 +6,7 @@
  */
 import type { Config, HostPort } from '../config/config.js';
 import { type Logger, RateLimitedLog } from '../log.js';
-import { TrustStore } from '../pki/trust.js';
+import { TrustStore } from '../pki/trust-store.js';
 import { ProxyLayer } from '../proxy/proxy.js';
 import { Upstream } from '../proxy/upstream.js';
 import { ClientListener } from '../tls/listener.js';

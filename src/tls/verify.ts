@@ -10,7 +10,7 @@
 import type { Policy } from '../config/config.js';
 import { type CertificateFields, readCertificateFields } from '../pki/certificate.js';
 import { OID_COMMON_NAME, OID_ORGANIZATION } from '../pki/names.js';
-import { type CaEntry, TrustStore } from '../pki/trust.js';
+import { type CaEntry, TrustStore } from '../pki/trust-store.js';
 
 export type RejectReason =
   | 'revoked'
