@@ -300,8 +300,8 @@ class Splice {
   private upstreamHead(head: RequestHead): Buffer {
     const own = this.connection.ownHeaders(this.options.rules);
     let text = `${head.method} ${head.target} HTTP/1.${head.minor}\r\nHost: ${head.host ?? 'kubernetes'}\r\n${own.headLines(head.headers, head.connectionTokens)}`;
-    if (head.minor === 1 ? head.close : !head.close)
-      text += head.close ? 'Connection: close\r\n' : 'Connection: keep-alive\r\n';
+    if (head.minor === 1 && head.close) text += 'Connection: close\r\n';
+    else if (head.minor === 0 && !head.close) text += 'Connection: keep-alive\r\n';
     if (head.chunked) text += 'Transfer-Encoding: chunked\r\n';
     else if (head.contentLength >= 0) text += `Content-Length: ${head.contentLength}\r\n`;
     return Buffer.from(`${text}\r\n`, 'latin1');
