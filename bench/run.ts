@@ -32,6 +32,7 @@ import { checkTools } from './support/tools.js';
 const SCENARIOS: Record<string, string> = {
   handshake: '(a) new mTLS connections: openssl s_time -new, handshake only and with one GET',
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
+  h10: "(b′) HTTP/1.0 GETs with Connection: keep-alive (ab -k's requests) with a client certificate",
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
   watch: '(d) watch fan-out: thousands of HTTP/2 watches, events per second, RSS per watch',
   exec: '(e) exec (WebSocket) and port-forward (SPDY/3.1) byte throughput: MB/s and CPU per MB',
@@ -141,7 +142,7 @@ async function main(): Promise<number> {
     }
   };
   try {
-    if (['handshake', 'h1', 'h2', 'paired'].some((id) => selected.has(id)))
+    if (['handshake', 'h1', 'h10', 'h2', 'paired'].some((id) => selected.has(id)))
       await attempt('requests', () => requestScenarios(ctx, selected));
     if (selected.has('watch')) await attempt('watch', async () => [await watchFanoutScenario(ctx)]);
     if (selected.has('exec')) await attempt('exec', () => execStreamScenarios(ctx));
