@@ -18,6 +18,7 @@ import { readBlocksOf } from '../pki/files.js';
 import { goStringText, quoteGoString } from '../pki/names.js';
 import { loadTrustData, type TrustData } from '../pki/trust.js';
 import { TrustStore } from '../pki/trust-store.js';
+import { isoTime } from '../time.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
 import { type Handshake, type Identity, type Verdict, verifyPeer } from '../tls/verify.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
@@ -25,7 +26,6 @@ import {
   AT_OPTION,
   configFileKeys,
   INSPECTION_GROUP,
-  isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
   parseAt,

@@ -15,8 +15,8 @@ import { ConfigError, type InputError } from '../errors.js';
 import { reloadCredentials } from '../pki/credentials.js';
 import { readBlocks } from '../pki/pem.js';
 import { evaluateTrust, type TrustData } from '../pki/trust.js';
+import { isoTime } from '../time.js';
 import { EXIT_CONFIG, EXIT_OK } from './exit.js';
-import { isoTime } from './inspect-common.js';
 import { withRunFlags } from './run-command.js';
 
 export const checkConfigCommand: CommandModule = {

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage, InputError } from '../errors.js';
+import { isoTime } from '../time.js';
 import { type Certificate, parseCertificate } from './certificate.js';
 import {
   CrlError,
@@ -300,7 +301,7 @@ function readCrlFile(
         throw new InputError(
           CRL_FILE,
           file,
-          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
+          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${isoTime(crl.thisUpdate)})`,
         );
       }
       if (crl.nextUpdate !== null && crl.nextUpdate < now)
@@ -368,7 +369,7 @@ export function readTrustFiles(inputs: TrustInputs): TrustFiles {
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
-  return `${file}: CRL of "${issuer}" expired at ${iso(nextUpdate)} (--crl-expired-policy applies)`;
+  return `${file}: CRL of "${issuer}" expired at ${isoTime(nextUpdate)} (--crl-expired-policy applies)`;
 }
 
 /** `data`'s warnings as a load at `now` would give them: CRLs expired since are added. */
@@ -380,10 +381,6 @@ export function warningsAt(data: TrustData, now: number): readonly string[] {
     if (!data.warnings.includes(warning)) added.push(warning);
   }
   return added.length === 0 ? data.warnings : [...data.warnings, ...added];
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certificate[] {
@@ -504,7 +501,7 @@ function rollbackProblem(
   return new InputError(
     CRL_FILE,
     file,
-    `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
+    `CRL of "${ca.subject}" is older (thisUpdate ${isoTime(issuer.thisUpdate)}) than the one in force (${isoTime(before.thisUpdate)}): refusing a rollback`,
   );
 }
 
