@@ -6,6 +6,7 @@
  */
 import type { Config, HostPort } from '../config/config.js';
 import { type Logger, RateLimitedLog } from '../log.js';
+import { sameUpstreamSide } from '../pki/credentials.js';
 import { TrustStore } from '../pki/trust-store.js';
 import { ProxyLayer } from '../proxy/proxy.js';
 import { Upstream } from '../proxy/upstream.js';
@@ -103,14 +104,8 @@ export class ProxyServer {
     this.data = data;
     this.trust = new TrustStore(data.trust, this.trust);
     this.listener.update(data.credentials, this.trust);
-    const c = data.credentials;
-    const p = previous.credentials;
-    if (
-      c.proxyClientCertPem !== p.proxyClientCertPem ||
-      c.proxyClientKeyPem !== p.proxyClientKeyPem ||
-      c.upstreamCaPem !== p.upstreamCaPem
-    ) {
-      this.upstream.setCredentials(c);
+    if (!sameUpstreamSide(data.credentials, previous.credentials)) {
+      this.upstream.setCredentials(data.credentials);
     }
     const closed = this.closeRefused('snapshot');
     this.scheduleExpiry();
