@@ -96,6 +96,9 @@ describe('dashboard (grafana/kube-crl-proxy.json)', () => {
     );
     assert.equal(instance?.multi, true);
     assert.equal(instance?.includeAll, true);
+    // "All" must stand for the proxies listed, not `.+`: process_* and nodejs_* carry no
+    // prefix, so a catch-all would draw every other scrape target's processes too.
+    assert.equal(instance?.allValue, undefined);
   });
 
   test('every panel and query uses the datasource variable', () => {
