@@ -170,6 +170,58 @@ describe('dashboard (grafana/kube-crl-proxy.json)', () => {
     );
   });
 
+  test('inputs and certificates: state per input, time since accepted, expiry per input', () => {
+    const state = byTitle(/^Input state$/);
+    assert.equal(state.type, 'state-timeline');
+    assert.deepEqual(
+      state.targets?.map((t) => [t.expr, t.legendFormat]),
+      [
+        [
+          'min by (input) (kube_crl_proxy_input_last_reload_success{instance=~"$instance"})',
+          '{{input}}',
+        ],
+      ],
+    );
+    assert.deepEqual(state.fieldConfig?.defaults.mappings?.[0]?.options, {
+      '0': { text: 'refused', color: 'red', index: 0 },
+      '1': { text: 'accepted', color: 'green', index: 1 },
+    });
+    const since = byTitle(/^Time since each input was last accepted$/);
+    assert.equal(since.fieldConfig?.defaults.unit, 'dtdurations');
+    assert.match(
+      since.targets?.[0]?.expr ?? '',
+      /^time\(\) - min by \(input\) \(kube_crl_proxy_input_last_success_timestamp_seconds\{/,
+    );
+    const expiry = byTitle(/^Certificate expiry per input$/);
+    assert.equal(expiry.fieldConfig?.defaults.unit, 'dtdurations');
+    assert.equal(expiry.fieldConfig?.defaults.max, 365 * 86_400, 'a full bar is a year');
+    assert.match(
+      expiry.targets?.[0]?.expr ?? '',
+      /^min by \(input\) \(kube_crl_proxy_certificate_expiry_timestamp_seconds\{[^}]*\}\) - time\(\)$/,
+    );
+    // The thresholds of the expiry alerts: 7 and 30 days.
+    assert.deepEqual(
+      expiry.fieldConfig?.defaults.thresholds?.steps.map((s) => [s.color, s.value]),
+      [
+        ['red', null],
+        ['yellow', 7 * 86_400],
+        ['green', 30 * 86_400],
+      ],
+    );
+    const refused = byTitle(/^Inputs refused$/);
+    assert.match(
+      refused.targets?.[0]?.expr ?? '',
+      /kube_crl_proxy_input_last_reload_success\{[^}]*\} == 0/,
+    );
+    assert.deepEqual(
+      refused.fieldConfig?.defaults.thresholds?.steps.map((s) => [s.color, s.value]),
+      [
+        ['green', null],
+        ['red', 1],
+      ],
+    );
+  });
+
   test('CRL freshness is yellow under 7 days and red under 1 day', () => {
     const steps = (p: Panel) =>
       p.fieldConfig?.defaults.thresholds?.steps.map((s) => [s.color, s.value]);
