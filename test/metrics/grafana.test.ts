@@ -16,6 +16,7 @@ import {
   loadAlertRules,
   loadDashboard,
   type Panel,
+  REPO_ROOT,
 } from './dashboard.js';
 import { metricNames, selectors } from './promql.js';
 import { promtool } from './promtool.js';
@@ -49,6 +50,32 @@ describe('alert rules (grafana/alerts.yaml)', () => {
         `${rule.alert}: no test case expects it to stay silent`,
       );
     }
+  });
+
+  test('every alert has a runbook_url: its own section of docs/operating.md', () => {
+    const doc = readFileSync(`${REPO_ROOT}docs/operating.md`, 'utf8');
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens.
+    const anchors = new Set(
+      [...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        (m[1] as string)
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, '')
+          .replaceAll(' ', '-'),
+      ),
+    );
+    for (const rule of loadAlertRules()) {
+      const anchor = rule.alert.toLowerCase();
+      assert.equal(rule.annotations?.runbook_url, `docs/operating.md#${anchor}`, rule.alert);
+      assert.ok(anchors.has(anchor), `${rule.alert}: no section #${anchor} in docs/operating.md`);
+    }
+    for (const [, link] of doc.matchAll(/\]\(#([^)]+)\)/g)) {
+      assert.ok(
+        anchors.has(link as string),
+        `docs/operating.md links to #${link}, which is missing`,
+      );
+    }
+    const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
+    assert.match(readme, /^## Operating it\n\n\[docs\/operating\.md\]\(docs\/operating\.md\)/m);
   });
 
   test('every alert has a severity, a summary and a description', () => {
