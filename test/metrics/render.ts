@@ -212,6 +212,17 @@ function mapped(
   return null;
 }
 
+/** A value's colour: its value mapping's if it has one, else its threshold's. */
+function valueColor(
+  defaults: NonNullable<Panel['fieldConfig']>['defaults'] | undefined,
+  mapping: { color?: string } | null,
+  value: number | null,
+): string {
+  return mapping?.color === undefined
+    ? thresholdColor(defaults?.thresholds?.steps, value)
+    : color(mapping.color);
+}
+
 function lastValue(s: Series | undefined): number | null {
   if (s === undefined) return null;
   for (let i = s.points.length - 1; i >= 0; i--) {
@@ -414,10 +425,7 @@ function stat(
   const s = series[0];
   const value = lastValue(s);
   const mapping = mapped(defaults?.mappings, value);
-  const c =
-    mapping?.color === undefined
-      ? thresholdColor(defaults?.thresholds?.steps, value)
-      : color(mapping.color);
+  const c = valueColor(defaults, mapping, value);
   if (panel.options?.graphMode !== 'none' && s !== undefined && s.points.length > 1) {
     const values = s.points.flatMap(([, v]) => (v === null ? [] : [v]));
     const lo = Math.min(0, ...values);
@@ -568,10 +576,7 @@ function stateTimeline(
     });
     for (const run of runs) {
       const mapping = mapped(defaults?.mappings, run.value);
-      const c =
-        mapping?.color === undefined
-          ? thresholdColor(defaults?.thresholds?.steps, run.value)
-          : color(mapping.color);
+      const c = valueColor(defaults, mapping, run.value);
       const x0 = xOf(run.from);
       const width = Math.max(1.5, xOf(run.to) - x0);
       parts.push(
