@@ -1,6 +1,12 @@
 /**
- * Named error types, in one place. Each carries a stable `code`; callers branch on the type,
- * never on message text.
+ * The errors that cross module boundaries: what the CLI, the snapshot source and the proxy
+ * layers catch and act on. Each carries a stable `code`; callers branch on the type, never on
+ * message text.
+ *
+ * Errors of one parser stay with that parser and are turned into one of these where they leave
+ * it, so a parser can be read and tested alone: DerError (pki/der.ts), PemError (pki/pem.ts),
+ * CrlError (pki/crl.ts), InvalidStringError and InvalidNameError (pki/names.ts), HpackError
+ * (proxy/h2/hpack.ts), FileWriteError (cli/atomic-file.ts). They too carry a stable `code`.
  */
 
 /** Bad configuration: printed as one line naming the flag, exit code 2, before listening. */

@@ -17,7 +17,9 @@ import { parseCertificate, readCertificateFields } from '../pki/certificate.js';
 import { DenyList, denyWarnings, loadDenyFile } from '../pki/deny-list.js';
 import { readBlocksOf } from '../pki/files.js';
 import { goStringText, quoteGoString } from '../pki/names.js';
-import { type CrlUrlSource, loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
+import { type CrlUrlSource, loadTrustData, type TrustData } from '../pki/trust.js';
+import { TrustStore } from '../pki/trust-store.js';
+import { isoTime } from '../time.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
 import { type Handshake, type Identity, type Verdict, verifyPeer } from '../tls/verify.js';
 import { cachedCopyPath } from '../watcher/crl-url-poller.js';
@@ -26,7 +28,6 @@ import {
   AT_OPTION,
   configFileKeys,
   INSPECTION_GROUP,
-  isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
   parseAt,

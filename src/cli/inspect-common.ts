@@ -36,11 +36,6 @@ export function parseAt(value: string | undefined): number {
   return ms;
 }
 
-/** Times as the proxy prints them: RFC 3339 in UTC, whole seconds when they are whole. */
-export function isoTime(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
-}
-
 /**
  * The keys of a proxy `--config` file that a command uses; the file's other keys are the
  * proxy's and are ignored here (unknown keys are still refused, as the proxy refuses them).

@@ -12,7 +12,22 @@ import { collectTallies } from './tally.js';
  * each worker has its own and the primary aggregates them on the admin port.
  */
 export const servingRegistry = new Registry();
-collectDefaultMetrics({ register: servingRegistry, prefix: 'kube_crl_proxy_' });
+// prom-client's process_* and nodejs_* under their standard names (no prefix): the names
+// every Node.js dashboard queries.
+collectDefaultMetrics({ register: servingRegistry });
+// Gauges named _total, which Prometheus reserves for counters (`promtool check metrics` flags
+// them); the same numbers are the sum over `type` of nodejs_active_handles, _requests and
+// _resources.
+for (const name of [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+]) {
+  servingRegistry.removeSingleMetric(name);
+}
+
+/** Our own metrics' prefix; the rest of servingRegistry is prom-client's process metrics. */
+export const METRIC_PREFIX = 'kube_crl_proxy_';
 
 /** Metrics of the process that loads the inputs and answers on the admin port. */
 export const controlRegistry = new Registry();

@@ -6,8 +6,9 @@
  */
 import type { Config, HostPort } from '../config/config.js';
 import { type Logger, RateLimitedLog } from '../log.js';
+import { sameUpstreamSide } from '../pki/credentials.js';
 import { DenyList } from '../pki/deny-list.js';
-import { TrustStore } from '../pki/trust.js';
+import { TrustStore } from '../pki/trust-store.js';
 import { ProxyLayer } from '../proxy/proxy.js';
 import { Upstream } from '../proxy/upstream.js';
 import { ClientListener } from '../tls/listener.js';
@@ -108,14 +109,8 @@ export class ProxyServer {
     this.trust = new TrustStore(data.trust, this.trust);
     if (data.deny?.digest !== this.deny.data?.digest) this.deny = new DenyList(data.deny);
     this.listener.update(data.credentials, this.trust);
-    const c = data.credentials;
-    const p = previous.credentials;
-    if (
-      c.proxyClientCertPem !== p.proxyClientCertPem ||
-      c.proxyClientKeyPem !== p.proxyClientKeyPem ||
-      c.upstreamCaPem !== p.upstreamCaPem
-    ) {
-      this.upstream.setCredentials(c);
+    if (!sameUpstreamSide(data.credentials, previous.credentials)) {
+      this.upstream.setCredentials(data.credentials);
     }
     const closed = this.closeRefused('snapshot');
     this.scheduleExpiry();

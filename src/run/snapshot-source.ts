@@ -25,7 +25,12 @@ import {
   snapshotLoadDuration,
   zeroSeries,
 } from '../metrics/metrics.js';
-import { type Credentials, reloadCredentials } from '../pki/credentials.js';
+import {
+  type Credentials,
+  reloadCredentials,
+  sameServing,
+  sameUpstreamSide,
+} from '../pki/credentials.js';
 import { type DenyData, denyWarnings } from '../pki/deny-list.js';
 import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
@@ -328,16 +333,7 @@ function crlSummary(trust: TrustData) {
 
 /** Whether a load found exactly what is in force (then no new generation is made). */
 function sameContent(a: SnapshotData, cb: Credentials, tb: TrustData): boolean {
-  const ca = a.credentials;
-  if (
-    ca.servingCertPem !== cb.servingCertPem ||
-    ca.servingKeyPem !== cb.servingKeyPem ||
-    ca.proxyClientCertPem !== cb.proxyClientCertPem ||
-    ca.proxyClientKeyPem !== cb.proxyClientKeyPem ||
-    ca.upstreamCaPem !== cb.upstreamCaPem
-  ) {
-    return false;
-  }
+  if (!sameServing(a.credentials, cb) || !sameUpstreamSide(a.credentials, cb)) return false;
   const ta = a.trust;
   if (ta.issuers.length !== tb.issuers.length || !sameDers(ta.caDers, tb.caDers)) return false;
   return ta.issuers.every((ia, i) => {

@@ -23,7 +23,7 @@ import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
 import type { DenyList } from '../pki/deny-list.js';
-import type { TrustStore } from '../pki/trust.js';
+import type { TrustStore } from '../pki/trust-store.js';
 import { certificateInSession } from './ssl-session.js';
 import {
   type Handshake,

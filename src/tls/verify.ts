@@ -12,7 +12,8 @@ import type { Policy } from '../config/config.js';
 import { type CertificateFields, readCertificateFields } from '../pki/certificate.js';
 import { type DenyList, deniedMessage } from '../pki/deny-list.js';
 import { OID_COMMON_NAME, OID_ORGANIZATION } from '../pki/names.js';
-import { type CaEntry, TrustStore } from '../pki/trust.js';
+import { type CaEntry, TrustStore } from '../pki/trust-store.js';
+import { isoTime } from '../time.js';
 
 export type RejectReason =
   | 'revoked'
@@ -170,13 +171,13 @@ function chainFailure(peer: PeerCert, code: string): Verdict {
     case 'CERT_HAS_EXPIRED':
       return reject(
         'cert_expired',
-        `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`,
+        `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`,
         peer,
       );
     case 'CERT_NOT_YET_VALID':
       return reject(
         'cert_not_yet_valid',
-        `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${subject})`,
+        `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${subject})`,
         peer,
       );
     case 'UNABLE_TO_GET_ISSUER_CERT':
@@ -229,14 +230,14 @@ export function checkCertificate(
   if (now > peer.fields.notAfter) {
     return reject(
       'cert_expired',
-      `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${peer.subject}, serial ${peer.serial})`,
+      `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${peer.subject}, serial ${peer.serial})`,
       peer,
     );
   }
   if (now < peer.fields.notBefore) {
     return reject(
       'cert_not_yet_valid',
-      `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${peer.subject})`,
+      `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${peer.subject})`,
       peer,
     );
   }
@@ -287,7 +288,7 @@ function checkChainRevocation(
       ) {
         return rejection(
           'crl_expired',
-          `the CRL of ${ca.cert.subject}, the issuer of the ${what}, expired at ${isoMs(revocations.nextUpdate)} (--crl-expired-policy=reject)`,
+          `the CRL of ${ca.cert.subject}, the issuer of the ${what}, expired at ${isoTime(revocations.nextUpdate)} (--crl-expired-policy=reject)`,
         );
       }
       const at = TrustStore.revokedAt(ca, subjectSerial);
@@ -296,7 +297,7 @@ function checkChainRevocation(
           depth === 0 ? 'client certificate revoked' : `client certificate's issuing CA revoked`;
         return rejection(
           'revoked',
-          `${prefix} (serial ${subjectSerialText}, issuer ${ca.cert.subject}, revoked ${isoMs(at)})`,
+          `${prefix} (serial ${subjectSerialText}, issuer ${ca.cert.subject}, revoked ${isoTime(at)})`,
         );
       }
     }
@@ -367,8 +368,4 @@ function rejection(reason: RejectReason, message: string): Rejection {
 
 function reject(reason: RejectReason, message: string, peer: PeerCert): Verdict {
   return { outcome: 'rejected', reason, message, peer };
-}
-
-function isoMs(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }

@@ -224,7 +224,7 @@ describe('check-cert', () => {
     assert.equal(rejected.stdout, '');
     assert.match(
       rejected.stderr,
-      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file, so its certificates are refused \(--crl-missing-policy=reject\)/,
     );
     const allowed = await runBin([
       'check-cert',

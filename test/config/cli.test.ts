@@ -119,7 +119,7 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     await expectConfigError(
       withFlag('client-ca-file', bundle),
       'crl-file',
-      /no CRL for CA "CN=second-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+      /no CRL for CA "CN=second-ca" of --client-ca-file, so its certificates are refused \(--crl-missing-policy=reject\)/,
     );
     const noCrl = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--crl-file='));
     await expectConfigError(noCrl, 'crl-file', /no CRL given/);

@@ -387,23 +387,26 @@ describe('open connections of newly revoked certificates are cut', () => {
 
 describe('CRL expiry', () => {
   test('when the CRL in force passes nextUpdate, --crl-expired-policy=reject applies at that moment', async () => {
-    const expiry = Date.now() + 4000;
-    const crlFile = pki.write(
-      'expiring.crl',
-      crlPem(
-        pki.clusterCa.crl({
-          revoked: [],
-          crlNumber: 1,
-          thisUpdate: new Date(Date.now() - 60_000),
-          nextUpdate: new Date(expiry),
-        }),
-      ),
-    );
+    const crlFile = pki.write('expiring.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
     const proxy = await startProxy(
       proxyArgs(pki, fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
     );
+    // The expiring CRL goes in once the proxy serves, so a slow start cannot eat its lifetime.
+    const expiry = Date.now() + 4000;
+    atomicWrite(
+      crlFile,
+      crlPem(
+        pki.clusterCa.crl({
+          revoked: [],
+          crlNumber: 2,
+          thisUpdate: new Date(Date.now() - 60_000),
+          nextUpdate: new Date(expiry),
+        }),
+      ),
+    );
+    await proxy.waitForLog(inForce(2), 3000);
     const { connect } = await import('node:http2');
     const session = connect(proxy.url, {
       ca: pki.clusterCa.certPem,

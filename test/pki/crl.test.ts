@@ -10,8 +10,9 @@ import { InputError } from '../../src/errors.js';
 import { NO_REASON, parseCrl, UNREADABLE_REASON, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { loadTrustData, readTrustFiles, TrustStore, warningsAt } from '../../src/pki/trust.js';
+import { loadTrustData, readTrustFiles, warningsAt } from '../../src/pki/trust.js';
 import { TrustLoader } from '../../src/pki/trust-loader.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 
 let dir: string;
 let ca: Authority;

@@ -10,7 +10,8 @@ import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { readCertificateFields } from '../../src/pki/certificate.js';
 import { DenyList } from '../../src/pki/deny-list.js';
 import { goString, goStringText, InvalidStringError, quoteGoString } from '../../src/pki/names.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { type Verdict, type VerifyPolicy, verifyPeer } from '../../src/tls/verify.js';
 import {
   identityFor,

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { DenyList, parseDenyEntries } from '../../src/pki/deny-list.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { checkCertificate, peerOf, type Verdict, type VerifyPolicy } from '../../src/tls/verify.js';
 
 let dir: string;
