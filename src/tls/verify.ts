@@ -133,7 +133,8 @@ export function verifyPeer(
   // Go's crypto/tls parses the client's certificates before it verifies anything, and a name
   // its parser refuses fails the handshake whatever the chain (parser.go, parseName).
   if (peer.fields.invalidName !== null) return identityVerdict(peer);
-  if (!handshake.authorized) return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN');
+  if (!handshake.authorized)
+    return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN', now);
   return checkCertificate(peer, trust, deny, policy, now);
 }
 
@@ -165,19 +166,25 @@ export function peerOf(der: Buffer): PeerCert {
 }
 
 /** OpenSSL's verify error codes, as Node reports them, mapped to our reasons. */
-function chainFailure(peer: PeerCert, code: string): Verdict {
+function chainFailure(peer: PeerCert, code: string, now: number): Verdict {
   const { subject, issuer } = peer;
+  // OpenSSL reports these for any certificate of the chain: when the client's own is within
+  // its validity, it is an issuing CA's.
   switch (code) {
     case 'CERT_HAS_EXPIRED':
       return reject(
         'cert_expired',
-        `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`,
+        now > peer.fields.notAfter
+          ? `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`
+          : `a CA certificate of the client certificate's chain has expired (subject ${subject}, issuer ${issuer})`,
         peer,
       );
     case 'CERT_NOT_YET_VALID':
       return reject(
         'cert_not_yet_valid',
-        `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${subject})`,
+        now < peer.fields.notBefore
+          ? `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${subject})`
+          : `a CA certificate of the client certificate's chain is not valid yet (subject ${subject}, issuer ${issuer})`,
         peer,
       );
     case 'UNABLE_TO_GET_ISSUER_CERT':

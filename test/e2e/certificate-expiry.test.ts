@@ -182,6 +182,11 @@ describe('certificate expiry', () => {
     assert.equal((await get(proxy, bob)).status, 401);
     const line = await proxy.waitForLog((l) => l.subject === 'CN=bob');
     assert.equal(line.reason, 'cert_expired');
+    // bob's own certificate is valid: the message names the CA, not bob's expiry date.
+    assert.equal(
+      line.msg,
+      "a CA certificate of the client certificate's chain has expired (subject CN=bob, issuer CN=old-ca)",
+    );
     assert.equal((await get(proxy, alice)).status, 200);
   });
 
