@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { activeUpgrades, methodLabel, requests, upstreamErrors } from '../metrics/metrics.js';
+import { activeUpgrades, upstreamErrors } from '../metrics/metrics.js';
 import type { ClientConnection } from './connection.js';
 import {
   type HeaderList,
@@ -23,6 +23,7 @@ import {
   sanitizeRequestHeaders,
   sanitizeResponseHeaders,
 } from './headers.js';
+import { recordRequest, UNTIMED } from './record.js';
 import {
   badGateway,
   badRequest,
@@ -70,11 +71,10 @@ export class UpgradeForwarder {
   forward(client: ClientConnection, req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     // Nothing the client sends goes anywhere until the apiserver has said 101.
     socket.pause();
-    const method = methodLabel(req.method);
     const kind = upgradeKind(req.upgrade);
     if (kind === null) {
-      requests.inc({ method, code: '400', protocol: 'http/1.1' });
       refuse(
+        req,
         socket,
         null,
         badRequest(`unsupported upgrade protocol "${req.upgrade}" (only websocket and SPDY/3.1)`),
@@ -83,8 +83,7 @@ export class UpgradeForwarder {
     }
     if (req.hasBody) {
       // A body on an upgrade request could be read as the first tunnel bytes upstream.
-      requests.inc({ method, code: '400', protocol: 'http/1.1' });
-      refuse(socket, null, badRequest('upgrade requests must not carry a body'));
+      refuse(req, socket, null, badRequest('upgrade requests must not carry a body'));
       return;
     }
     const headers = sanitizeRequestHeaders(req.headers, client.identity, this.options.rules, {
@@ -115,10 +114,7 @@ export class UpgradeForwarder {
         upstreamSocket = dialled;
         this.exchange(req, framed, kind, socket, head, dialled);
       },
-      (err: Error) => {
-        requests.inc({ method, code: '503', protocol: 'http/1.1' });
-        refuse(socket, null, upstreamUnavailable(errorMessage(err)));
-      },
+      (err: Error) => refuse(req, socket, null, upstreamUnavailable(errorMessage(err))),
     );
   }
 
@@ -131,7 +127,6 @@ export class UpgradeForwarder {
     clientHead: Buffer,
     upstreamSocket: TLSSocket,
   ): void {
-    const method = methodLabel(req.method);
     const upstreamRequest = request({
       createConnection: () => upstreamSocket,
       method: req.method,
@@ -141,9 +136,9 @@ export class UpgradeForwarder {
     });
     const timer = setTimeout(() => {
       upstreamErrors.inc({ kind: 'timeout' });
-      requests.inc({ method, code: '504', protocol: 'http/1.1' });
       upstreamRequest.destroy();
       refuse(
+        req,
         socket,
         upstreamSocket,
         upstreamUnavailable(
@@ -160,18 +155,19 @@ export class UpgradeForwarder {
       'upgrade',
       (response: IncomingMessage, tunnelSocket: Duplex, upstreamHead: Buffer) => {
         clearTimeout(timer);
-        requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
         const problem = switchingProblem(response, kind);
         if (problem !== null) {
           upstreamErrors.inc({ kind: 'protocol' });
           this.options.log.warn({ problem }, 'upstream upgrade answer refused');
           refuse(
+            req,
             socket,
             tunnelSocket,
             badGateway(`invalid upgrade response from the apiserver: ${problem}`),
           );
           return;
         }
+        recordRequest('http/1.1', req.method, 101, UNTIMED);
         socket.write(responseHead(response, pairsFromRaw(response.rawHeaders)));
         if (upstreamHead.length > 0) socket.write(upstreamHead);
         if (clientHead.length > 0) tunnelSocket.write(clientHead);
@@ -181,7 +177,7 @@ export class UpgradeForwarder {
 
     upstreamRequest.on('response', (response: IncomingMessage) => {
       clearTimeout(timer);
-      requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
+      recordRequest('http/1.1', req.method, response.statusCode ?? 502, UNTIMED);
       relayRefusal(response, socket, upstreamSocket);
     });
 
@@ -191,8 +187,8 @@ export class UpgradeForwarder {
       const upstreamError =
         err instanceof UpstreamError ? err : new UpstreamError('reset', errorMessage(err));
       upstreamErrors.inc({ kind: upstreamError.kind });
-      requests.inc({ method, code: '502', protocol: 'http/1.1' });
       refuse(
+        req,
         socket,
         upstreamSocket,
         badGateway(`upgrade request failed: ${upstreamError.message}`),
@@ -284,8 +280,14 @@ function relayRefusal(response: IncomingMessage, client: Duplex, upstream: Duple
   });
 }
 
-/** Answers the client ourselves and closes both sides. */
-function refuse(client: Duplex, upstream: Duplex | null, status: StatusResponse): void {
+/** Answers the client ourselves (counted as the request's answer) and closes both sides. */
+function refuse(
+  req: UpgradeRequest,
+  client: Duplex,
+  upstream: Duplex | null,
+  status: StatusResponse,
+): void {
+  recordRequest('http/1.1', req.method, status.code, UNTIMED);
   upstream?.destroy();
   if (client.destroyed) return;
   client.end(rawStatusResponse(status, true));

@@ -17,6 +17,7 @@ export const AlertDescription = {
   certificateRevoked: 44,
   certificateExpired: 45,
   unknownCa: 48,
+  accessDenied: 49,
   certificateRequired: 116,
 } as const;
 export type AlertDescription = (typeof AlertDescription)[keyof typeof AlertDescription];
@@ -27,7 +28,9 @@ export type AlertDescription = (typeof AlertDescription)[keyof typeof AlertDescr
  * authority, certificate_expired when the certificate is outside its validity window (x509's
  * `Expired` reason covers "not yet valid" too), certificate_required when a TLS 1.3 client sent
  * none, bad_certificate for everything else. Revocation, which Go does not check, gets its own
- * certificate_revoked.
+ * certificate_revoked, and a --deny-file entry access_denied ("a valid certificate … was
+ * received, but when access control was applied, the sender decided not to proceed",
+ * RFC 8446 §6.2).
  */
 export function alertFor(reason: RejectReason): AlertDescription {
   switch (reason) {
@@ -40,6 +43,8 @@ export function alertFor(reason: RejectReason): AlertDescription {
       return AlertDescription.unknownCa;
     case 'no_cert':
       return AlertDescription.certificateRequired;
+    case 'denied':
+      return AlertDescription.accessDenied;
     default:
       return AlertDescription.badCertificate;
   }

@@ -24,7 +24,8 @@ import type { Logger, RateLimitedLog } from '../log.js';
 import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
-import type { TrustStore } from '../pki/trust.js';
+import type { DenyList } from '../pki/deny-list.js';
+import type { TrustStore } from '../pki/trust-store.js';
 import { alertFor } from './alert.js';
 import { AlertRefusals } from './refusal.js';
 import { certificateInSession } from './ssl-session.js';
@@ -53,6 +54,7 @@ export interface ListenerOptions {
   readonly policy: VerifyPolicy;
   readonly rejectMode: RejectMode;
   readonly trust: () => TrustStore;
+  readonly deny: () => DenyList;
   readonly handler: ConnectionHandler;
   readonly log: Logger;
   readonly rejectLog: RateLimitedLog;
@@ -147,6 +149,7 @@ export class ClientListener {
       verdict = verifyPeer(
         handshakeOf(socket),
         this.options.trust(),
+        this.options.deny(),
         this.options.policy,
         Date.now(),
       );

@@ -39,6 +39,7 @@ let expired: IssuedCert;
 let notYet: IssuedCert;
 let serverOnly: IssuedCert;
 let eve: IssuedCert;
+let dana: IssuedCert;
 
 before(async () => {
   pki = await makePki();
@@ -56,6 +57,8 @@ before(async () => {
   });
   serverOnly = await pki.user('server-only', [], { usage: 'server' });
   eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({ commonName: 'eve' });
+  dana = await pki.user('dana', ['dev']);
+  const deny = pki.write('deny.yaml', '- {user: dana, reason: laptop stolen}\n');
   pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
   fake = await startFakeApiserver({
     tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
@@ -64,7 +67,7 @@ before(async () => {
     tokens: { [TOKEN]: { username: 'robot', groups: [] } },
   });
   [proxy, requiring] = await Promise.all([
-    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert'])),
+    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert', `--deny-file=${deny}`])),
     startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert', '--require-client-cert'])),
   ]);
 });
@@ -137,6 +140,7 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
       alert: 'unknown certificate authority',
     },
     { what: 'without clientAuth', who: () => ({ cert: serverOnly }), alert: 'bad certificate' },
+    { what: 'denied by --deny-file', who: () => ({ cert: dana }), alert: 'access denied' },
   ];
   for (const c of cases) {
     for (const http1 of [false, true]) {

@@ -19,9 +19,9 @@ import {
   websocketUpgradeHead,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { until } from '../support/kubectl-streaming.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { until } from '../support/wait.js';
 
 const MB = 1024 * 1024;
 const EXEC = '/api/v1/namespaces/default/pods/demo/exec';

@@ -59,6 +59,7 @@ describe('TLS 1.3 alert record', () => {
       invalid_purpose: 42,
       invalid_cert: 42,
       invalid_identity: 42,
+      denied: 49,
     };
     assert.deepEqual(Object.keys(expected).sort(), [...REJECT_REASONS].sort());
     for (const reason of REJECT_REASONS) assert.equal(alertFor(reason), expected[reason], reason);

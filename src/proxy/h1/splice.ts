@@ -290,10 +290,18 @@ class Splice {
     );
   }
 
-  /** The request line and sanitised headers, with framing of the proxy's own. */
+  /**
+   * The request line and sanitised headers, with framing of the proxy's own. The request goes
+   * up in the client's version and with the client's wish about the connection (asked again
+   * here, the client's own Connection being hop-by-hop), so the apiserver answers it as it
+   * would answer the client: `Connection: close` to a close, and to HTTP/1.0 never chunked,
+   * kept alive only when the client asked and the length is known.
+   */
   private upstreamHead(head: RequestHead): Buffer {
     const own = this.connection.ownHeaders(this.options.rules);
     let text = `${head.method} ${head.target} HTTP/1.${head.minor}\r\nHost: ${head.host ?? 'kubernetes'}\r\n${own.headLines(head.headers, head.connectionTokens)}`;
+    if (head.minor === 1 && head.close) text += 'Connection: close\r\n';
+    else if (head.minor === 0 && !head.close) text += 'Connection: keep-alive\r\n';
     if (head.chunked) text += 'Transfer-Encoding: chunked\r\n';
     else if (head.contentLength >= 0) text += `Content-Length: ${head.contentLength}\r\n`;
     return Buffer.from(`${text}\r\n`, 'latin1');
@@ -474,6 +482,11 @@ class Splice {
         this.upstreamBroke(exchange, 'a 101 to a request that asked for no upgrade', 'protocol');
         break;
       }
+      // RFC 9112 §6.1: an HTTP/1.0 client cannot read chunked framing (Go never sends it one).
+      if (exchange.head.minor === 0 && response.framing === Framing.Chunked) {
+        this.upstreamBroke(exchange, 'a chunked response to an HTTP/1.0 request', 'protocol');
+        break;
+      }
       // Interim answers stay here, as they did with Node's client (which swallowed them).
       if (response.status >= 200) this.startResponse(exchange, response, head, length);
     }
@@ -489,7 +502,9 @@ class Splice {
   ): void {
     exchange.response = response;
     exchange.answered = true;
-    if (response.close) this.closeAfter = true;
+    // An HTTP/1.0 client keeps the connection only if the response says keep-alive.
+    if (response.close || (exchange.head.minor === 0 && !response.keepAlive))
+      this.closeAfter = true;
     if (this.draining && !response.close) this.toClient.push(withConnectionClose(head, length));
     else this.toClient.pass(head, 0, length);
     if (response.framing === Framing.Chunked)
