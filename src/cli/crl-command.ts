@@ -366,7 +366,7 @@ function revokeReport(requests: readonly Request[], issued: IssuedCrl): string {
 
 function writtenLine(path: string, issued: IssuedCrl): string {
   const { crl } = issued;
-  return `wrote ${path}: CRL number ${issued.crlNumber} of "${crl.issuer}", ${crl.entries.count} entries, thisUpdate ${isoTime(crl.thisUpdate)}, nextUpdate ${crl.nextUpdate === null ? 'none' : isoTime(crl.nextUpdate)}\n`;
+  return `wrote ${path}: CRL number ${issued.crlNumber} of "${crl.issuer}", ${crl.entries.count} ${crl.entries.count === 1 ? 'entry' : 'entries'}, thisUpdate ${isoTime(crl.thisUpdate)}, nextUpdate ${crl.nextUpdate === null ? 'none' : isoTime(crl.nextUpdate)}\n`;
 }
 
 export interface CrlListReport {
