@@ -125,6 +125,15 @@ function watchOutput(reason: string): RegExp {
 }
 
 describe('a watch cut by revocation ends with the reason', () => {
+  test('kubectl get pods -w over HTTP/2 prints the Status and exits 0', {
+    timeout: 60_000,
+  }, async () => {
+    const out = await cutWhileRunning({ args: ['get', 'pods', '-w'], ready: /^demo\s/ });
+    assert.match(out.stdout, watchOutput(out.reason));
+    assert.equal(out.stderr, '');
+    assert.equal(out.code, 0);
+  });
+
   test('kubectl get pods -w over HTTP/1.1 prints the Status and exits 0', {
     timeout: 60_000,
   }, async () => {
@@ -136,6 +145,20 @@ describe('a watch cut by revocation ends with the reason', () => {
     assert.match(out.stdout, watchOutput(out.reason));
     assert.match(out.stderr, new RegExp(`${HTTP2_DISABLED.source}$`));
     assert.equal(out.code, 0);
+  });
+});
+
+describe('an HTTP/2 GOAWAY carries the reason', () => {
+  test('kubectl logs -f prints it with the GOAWAY and exits 1', { timeout: 60_000 }, async () => {
+    fake.appendLog('demo', 'a line');
+    const out = await cutWhileRunning({ args: ['logs', '-f', 'demo'], ready: /^a line$/ });
+    assert.match(
+      out.stderr,
+      new RegExp(
+        `^error: http2: server sent GOAWAY and closed the connection; LastStreamID=\\d+, ErrCode=NO_ERROR, debug="${out.reason.replace(/[()]/g, '\\$&')}"\n$`,
+      ),
+    );
+    assert.equal(out.code, 1);
   });
 });
 

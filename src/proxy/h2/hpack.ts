@@ -6,6 +6,7 @@
  * a string's length is its size in octets.
  */
 import { Buffer } from 'node:buffer';
+import { isJsonMediaType } from '../streaming.js';
 import {
   huffmanDecode,
   huffmanDecodedLength,
@@ -650,16 +651,24 @@ export function encodeWithoutTable(
   return writeRawString(out, pos, value);
 }
 
+/** What a response reader table entry's `content-type` value is (None: another name). */
+const ContentType = { None: 0, Other: 1, Json: 2 } as const;
+/** `content-type` in the static table (RFC 7541 Appendix A: 31), with an empty value. */
+const CONTENT_TYPE_INDEX = STATIC_NAMES.indexOf('content-type');
+
 /**
  * Follows the upstream's encoder through response header blocks: keeps a table of entry sizes
- * (and the status code of `:status` entries) and returns each block's `:status`, without
- * building the other strings. Its bound is the client's SETTINGS_HEADER_TABLE_SIZE in force.
+ * (and the status code of `:status` entries, and whether a `content-type` is JSON) and returns
+ * each block's `:status`, without building the other strings. Its bound is the client's
+ * SETTINGS_HEADER_TABLE_SIZE in force.
  */
 export class ResponseStatusReader {
   private sizes = new Int32Array(16);
   private nameLengths = new Int32Array(16);
   /** Per entry: 0 for a name other than `:status`, else its code (-1 when not a number). */
   private statuses = new Int32Array(16);
+  /** Per entry: 0 for a name other than `content-type`, else ContentType.Json or .Other. */
+  private contentTypes = new Int8Array(16);
   private mask = 15;
   private head = 0;
   private length = 0;
@@ -670,6 +679,8 @@ export class ResponseStatusReader {
   private readonly cursor: Cursor = { pos: 0, huffman: false };
   /** Whether the last block read changed the table (an insertion or a size update). */
   changedTable = false;
+  /** Whether the last block's first `content-type` is JSON (streaming.ts, isJsonMediaType). */
+  jsonContent = false;
 
   setAllowedTableSize(size: number): void {
     this.allowed = Math.min(size, MAX_TABLE_SIZE);
@@ -686,6 +697,7 @@ export class ResponseStatusReader {
     const cursor = this.cursor;
     cursor.pos = start;
     let status = 0;
+    let contentType: number = ContentType.None;
     let fieldSeen = false;
     this.changedTable = false;
     while (cursor.pos < end) {
@@ -696,6 +708,7 @@ export class ResponseStatusReader {
         const index = readInteger(src, end, 7, cursor);
         const code = this.statusAt(index, true);
         if (status === 0 && code > 0) status = code;
+        if (contentType === ContentType.None) contentType = this.contentTypeAt(index);
       } else if (b & 0x20 && !(b & 0x40)) {
         if (fieldSeen) throw new HpackError('dynamic table size update after a field');
         const size = readInteger(src, end, 5, cursor);
@@ -711,32 +724,50 @@ export class ResponseStatusReader {
         const index = readInteger(src, end, indexed ? 6 : 4, cursor);
         let nameLength: number;
         let isStatus: boolean;
+        let isContentType: boolean;
         if (index === 0) {
           const name = this.readString(src, end);
           nameLength = name.length;
           isStatus = name === ':status';
+          isContentType = name === 'content-type';
         } else {
           nameLength = this.nameLengthAt(index);
           isStatus = this.statusAt(index, false) !== 0;
+          isContentType = this.contentTypeAt(index) !== ContentType.None;
         }
         let valueLength: number;
         let code = 0;
+        let kind: number = ContentType.None;
         if (isStatus) {
           const value = this.readString(src, end);
           valueLength = value.length;
           code = /^\d{3}$/.test(value) ? Number(value) : -1;
           if (status === 0 && code > 0) status = code;
+        } else if (isContentType) {
+          const value = this.readString(src, end);
+          valueLength = value.length;
+          kind = isJsonMediaType(value) ? ContentType.Json : ContentType.Other;
+          if (contentType === ContentType.None) contentType = kind;
         } else {
           valueLength = this.skipString(src, end, indexed);
         }
         if (indexed) {
-          this.insert(nameLength, valueLength, code);
+          this.insert(nameLength, valueLength, code, kind);
           this.changedTable = true;
         }
       }
       fieldSeen = true;
     }
+    this.jsonContent = contentType === ContentType.Json;
     return status;
+  }
+
+  /** ContentType of entry `index`'s value (None: its name is not `content-type`). */
+  private contentTypeAt(index: number): number {
+    if (index <= STATIC_COUNT) return index === CONTENT_TYPE_INDEX ? ContentType.Other : 0;
+    const i = index - STATIC_COUNT - 1;
+    if (i >= this.length) throw new HpackError(`index ${index} beyond the table`);
+    return this.contentTypes[(this.head - 1 - i) & this.mask] as number;
   }
 
   /** Status code of entry `index` (0: not `:status`); `whole` when the value is used too. */
@@ -758,7 +789,7 @@ export class ResponseStatusReader {
     return this.nameLengths[(this.head - 1 - i) & this.mask] as number;
   }
 
-  private insert(nameLength: number, valueLength: number, code: number): void {
+  private insert(nameLength: number, valueLength: number, code: number, kind: number): void {
     const entrySize = ENTRY_OVERHEAD + nameLength + valueLength;
     while (this.length > 0 && this.size + entrySize > this.maxSize) this.evict();
     if (entrySize > this.maxSize) return;
@@ -766,6 +797,7 @@ export class ResponseStatusReader {
     this.sizes[this.head] = entrySize;
     this.nameLengths[this.head] = nameLength;
     this.statuses[this.head] = code;
+    this.contentTypes[this.head] = kind;
     this.head = (this.head + 1) & this.mask;
     this.length++;
     this.size += entrySize;
@@ -782,15 +814,18 @@ export class ResponseStatusReader {
     const sizes = new Int32Array(capacity);
     const nameLengths = new Int32Array(capacity);
     const statuses = new Int32Array(capacity);
+    const contentTypes = new Int8Array(capacity);
     for (let i = this.length - 1, j = 0; i >= 0; i--, j++) {
       const slot = (this.head - 1 - i) & this.mask;
       sizes[j] = this.sizes[slot] as number;
       nameLengths[j] = this.nameLengths[slot] as number;
       statuses[j] = this.statuses[slot] as number;
+      contentTypes[j] = this.contentTypes[slot] as number;
     }
     this.sizes = sizes;
     this.nameLengths = nameLengths;
     this.statuses = statuses;
+    this.contentTypes = contentTypes;
     this.head = this.length;
     this.mask = capacity - 1;
   }
