@@ -48,7 +48,7 @@ const SCENARIOS: Record<string, string> = {
 /** Run only when named in --only. */
 const ON_DEMAND = new Set(['soak']);
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--soak-minutes N] [--proxy-rev REV] [--publish]
+const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--soak-minutes N] [--proxy-rev REV] [--proxy-node NODE] [--publish]
 ${Object.entries(SCENARIOS)
   .map(([id, what]) => `  ${id.padEnd(10)} ${what}`)
   .join('\n')}`;
@@ -58,6 +58,8 @@ function parseOptions(): {
   only: string[];
   publish: boolean;
   proxyRev: string | null;
+  /** The node binary the proxy (and node-tls-pipe) run on, e.g. /usr/bin/node for Node 20. */
+  proxyNode: string;
 } {
   const { values } = parseArgs({
     options: {
@@ -67,6 +69,7 @@ function parseOptions(): {
       'soak-minutes': { type: 'string' },
       publish: { type: 'boolean', default: false },
       'proxy-rev': { type: 'string' },
+      'proxy-node': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -88,13 +91,14 @@ function parseOptions(): {
     only,
     publish: values.publish,
     proxyRev: values['proxy-rev'] ?? null,
+    proxyNode: values['proxy-node'] ?? process.execPath,
   };
 }
 
 /** Resolves with the exit code: 1 when a checking scenario failed. */
 async function main(): Promise<number> {
   const started = performance.now();
-  const { options, only, publish, proxyRev } = parseOptions();
+  const { options, only, publish, proxyRev, proxyNode } = parseOptions();
   checkTools();
   installCleanupHandlers();
   // Before pinning: nproc counts the cores this process may use.
@@ -103,7 +107,8 @@ async function main(): Promise<number> {
   const selected = new Set(
     only.length > 0 ? only : Object.keys(SCENARIOS).filter((id) => !ON_DEMAND.has(id)),
   );
-  const build = proxyRev === null ? workingTreeBuild() : buildRevision(proxyRev);
+  const build =
+    proxyRev === null ? workingTreeBuild(proxyNode) : buildRevision(proxyRev, proxyNode);
   const pki = await makeBenchPki();
   const ctx: BenchContext = {
     pki,

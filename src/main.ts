@@ -12,6 +12,7 @@ import { fail } from './cli/exit.js';
 import { inspectCrlCommand } from './cli/inspect-crl-command.js';
 import { runCommand } from './cli/run-command.js';
 import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
 
 /** Every command, in --help order. */
 export const COMMANDS: readonly CommandModule[] = [
@@ -62,7 +63,7 @@ export function buildCli(argv: string[]): Argv {
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(VERSION)
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, err) => {
       // yargs wraps errors thrown while reading --config as YError with the same message.

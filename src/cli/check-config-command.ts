@@ -8,15 +8,22 @@
  * is refused by the parser.
  */
 import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Argv, CommandModule, Options } from 'yargs';
-import { type InputFiles, resolveConfig } from '../config/config.js';
+import { type CrlUrls, type InputFiles, resolveConfig } from '../config/config.js';
 import { RUN_OPTIONS, type RunOptionName } from '../config/options.js';
-import { ConfigError, type InputError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import { reloadCredentials } from '../pki/credentials.js';
+import { denyWarnings, loadDenyFile } from '../pki/deny-list.js';
+import { readInput } from '../pki/files.js';
 import { readBlocks } from '../pki/pem.js';
-import { evaluateTrust, type TrustData } from '../pki/trust.js';
+import { type CrlUrlSource, evaluateTrust, type TrustData } from '../pki/trust.js';
+import { isoTime } from '../time.js';
+import { FetchError, fetchCrl } from '../watcher/crl-fetch.js';
+import { cachedCopyPath } from '../watcher/crl-url-poller.js';
 import { EXIT_CONFIG, EXIT_OK } from './exit.js';
-import { isoTime } from './inspect-common.js';
 import { withRunFlags } from './run-command.js';
 
 export const checkConfigCommand: CommandModule = {
@@ -28,8 +35,8 @@ export const checkConfigCommand: CommandModule = {
       '$0 check-config --config=/etc/kube-crl-proxy/config.yaml',
       "what the unit's ExecStartPre runs before the proxy binds its ports",
     ),
-  handler: (args) => {
-    process.exitCode = checkConfig(args as Record<string, unknown>, process.argv.slice(2));
+  handler: async (args) => {
+    process.exitCode = await checkConfig(args as Record<string, unknown>, process.argv.slice(2));
   },
 };
 
@@ -46,7 +53,10 @@ interface Findings {
   readonly problems: Problem[];
 }
 
-function checkConfig(args: Record<string, unknown>, argv: readonly string[]): number {
+async function checkConfig(
+  args: Record<string, unknown>,
+  argv: readonly string[],
+): Promise<number> {
   const findings: Findings = { checked: [], warnings: [], problems: [] };
   const badFlags = new Set<string>();
   for (const err of configProblems(args)) {
@@ -55,9 +65,17 @@ function checkConfig(args: Record<string, unknown>, argv: readonly string[]): nu
   }
   const now = Date.now();
   checkCredentials(inputFiles(args, badFlags), findings, now);
-  if (!badFlags.has('client-ca-file') && !badFlags.has('crl-file')) {
-    checkTrust(args, findings, now);
+  let caSubjects: readonly string[] = [];
+  if (
+    !badFlags.has('client-ca-file') &&
+    !badFlags.has('crl-file') &&
+    !URL_FLAGS.some((f) => badFlags.has(f))
+  ) {
+    const urls = findings.problems.length === 0 ? resolveConfig(args).crlUrls : null;
+    caSubjects = await checkTrust(args, urls, findings, now);
   }
+  if (!badFlags.has('deny-file'))
+    checkDeny(stringArg(args, 'deny-file'), caSubjects, findings, now);
   for (const line of findings.checked) process.stdout.write(`${line}\n`);
   for (const warning of findings.warnings) {
     process.stderr.write(`kube-crl-proxy: warning: ${warning}\n`);
@@ -175,6 +193,7 @@ function checkCredentials(
     proxyClientKeyFile,
     clientCaFile: '',
     crlFiles: [],
+    denyFile: null,
   };
   const { credentials, problems } = reloadCredentials(inputs, null);
   for (const err of problems) record(findings, err);
@@ -191,36 +210,126 @@ function checkCredentials(
   );
 }
 
+/** The flags of --crl-url; when one is refused, the CRLs are not checked. */
+const URL_FLAGS = [
+  'crl-url',
+  'crl-url-ca-file',
+  'crl-url-interval',
+  'crl-url-timeout',
+  'crl-url-max-bytes',
+  'crl-cache-dir',
+];
+
 /**
  * The client CA bundle and every CRL with the CRL policies, through the proxy's own loader,
- * which checks each CRL file on its own and reports every problem.
+ * which checks each CRL source on its own and reports every problem. Each --crl-url is fetched
+ * once, with the proxy's limits, into a temporary directory (its cache is left alone); when
+ * that fails, its cached copy is checked, as the proxy would start from it. The subjects of the
+ * CAs, for the deny file's check.
  */
-function checkTrust(args: Record<string, unknown>, findings: Findings, now: number): void {
+async function checkTrust(
+  args: Record<string, unknown>,
+  urls: CrlUrls | null,
+  findings: Findings,
+  now: number,
+): Promise<readonly string[]> {
   const clientCaFile = stringArg(args, 'client-ca-file');
-  if (clientCaFile === null) return;
+  if (clientCaFile === null) return [];
   const crlFiles = Array.isArray(args['crl-file']) ? (args['crl-file'] as string[]) : [];
   const crlMissingPolicy = args['crl-missing-policy'] === 'allow' ? 'allow' : 'reject';
-  const { data, problems } = evaluateTrust({ clientCaFile, crlFiles, crlMissingPolicy }, null, now);
-  for (const err of problems) record(findings, err);
-  if (data === null) return;
-  findings.checked.push(
-    `client CA: ${clientCaFile}: ${data.caDers
-      .map((der) => describe(new X509Certificate(der), findings, now))
-      .join('; ')}`,
-    ...crlLines(data),
+  const fetched = mkdtempSync(join(tmpdir(), 'kube-crl-proxy-check-'));
+  try {
+    const crlUrls = urls === null ? [] : await fetchEach(urls, fetched, findings);
+    const { data, problems } = evaluateTrust(
+      { clientCaFile, crlFiles, crlUrls, crlMissingPolicy },
+      null,
+      now,
+    );
+    for (const err of problems) record(findings, err);
+    if (data === null) return [];
+    findings.checked.push(
+      `client CA: ${clientCaFile}: ${data.caDers
+        .map((der) => describe(new X509Certificate(der), findings, now))
+        .join('; ')}`,
+      ...crlLines(data),
+    );
+    const expiredPolicy = args['crl-expired-policy'] === 'allow' ? 'allow' : 'reject';
+    const consequence =
+      expiredPolicy === 'reject'
+        ? "--crl-expired-policy=reject: its CA's certificates are refused until a fresh CRL is loaded"
+        : '--crl-expired-policy=allow: the stale CRL stays in use';
+    findings.warnings.push(
+      ...data.warnings.map((w) =>
+        w.includes('(--crl-expired-policy applies)')
+          ? w.replace('(--crl-expired-policy applies)', `(${consequence})`)
+          : w,
+      ),
+    );
+    return data.caSubjects;
+  } finally {
+    rmSync(fetched, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Each URL's CRL as the proxy would read it at start: fetched now, or its cached copy when the
+ * fetch fails (a warning); neither is a problem, as it stops the proxy.
+ */
+async function fetchEach(urls: CrlUrls, dir: string, findings: Findings): Promise<CrlUrlSource[]> {
+  let caPem: string | null = null;
+  if (urls.caFile !== null) {
+    try {
+      caPem = readInput('crl-url-ca-file', urls.caFile).toString('utf8');
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      record(findings, err);
+    }
+  }
+  const sources: CrlUrlSource[] = [];
+  await Promise.all(
+    urls.urls.map(async (url, i) => {
+      const destination = join(dir, `${i}.crl`);
+      const copy = cachedCopyPath(urls.cacheDir, url);
+      try {
+        const { timeoutMs, maxBytes } = urls;
+        await fetchCrl(url, { caPem, timeoutMs, maxBytes, validators: null, destination });
+        sources.push({ url, path: destination });
+      } catch (err) {
+        if (!(err instanceof FetchError)) throw err;
+        if (existsSync(copy)) {
+          findings.warnings.push(
+            `--crl-url: ${url}: ${err.message}; the proxy would start from its cached copy ${copy}`,
+          );
+          sources.push({ url, path: copy });
+        } else {
+          findings.problems.push({
+            flag: 'crl-url',
+            file: url,
+            problem: `${err.message}, and ${urls.cacheDir} holds no copy of it`,
+          });
+        }
+      }
+    }),
   );
-  const expiredPolicy = args['crl-expired-policy'] === 'allow' ? 'allow' : 'reject';
-  const consequence =
-    expiredPolicy === 'reject'
-      ? "--crl-expired-policy=reject: its CA's certificates are refused until a fresh CRL is loaded"
-      : '--crl-expired-policy=allow: the stale CRL stays in use';
-  findings.warnings.push(
-    ...data.warnings.map((w) =>
-      w.includes('(--crl-expired-policy applies)')
-        ? w.replace('(--crl-expired-policy applies)', `(${consequence})`)
-        : w,
-    ),
-  );
+  return urls.urls.flatMap((url) => sources.filter((s) => s.url === url));
+}
+
+/** The deny file, through the proxy's own reader. */
+function checkDeny(
+  file: string | null,
+  caSubjects: readonly string[],
+  findings: Findings,
+  now: number,
+): void {
+  if (file === null) return;
+  try {
+    const deny = loadDenyFile(file);
+    findings.checked.push(`deny file: ${file}: ${deny.entries.length} entries`);
+    findings.warnings.push(...denyWarnings(deny, caSubjects, now));
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    record(findings, err);
+  }
 }
 
 function record(findings: Findings, err: InputError): void {

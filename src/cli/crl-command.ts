@@ -22,9 +22,10 @@ import {
 import { readBlocksOf, readInput } from '../pki/files.js';
 import { type PemBlock, toPem } from '../pki/pem.js';
 import { parseSerialText, serialHex } from '../pki/revocation-set.js';
+import { isoTime } from '../time.js';
 import { FileWriteError, withFileLock, writeFileAtomically, writeTarget } from './atomic-file.js';
 import { EXIT_OK, fail } from './exit.js';
-import { isoTime, OUTPUT_OPTION, type OutputFormat, readCrls } from './inspect-common.js';
+import { OUTPUT_OPTION, type OutputFormat, readCrls } from './inspect-common.js';
 
 const GROUP = 'CRL:';
 

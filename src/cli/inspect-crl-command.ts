@@ -20,10 +20,10 @@ import {
   serialHex,
 } from '../pki/revocation-set.js';
 import { crlSigner } from '../pki/trust.js';
+import { isoTime } from '../time.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
-  isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
   parseAt,

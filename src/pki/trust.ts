@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { errorMessage, InputError } from '../errors.js';
+import { isoTime } from '../time.js';
 import { type Certificate, parseCertificate } from './certificate.js';
 import {
   CrlError,
@@ -56,6 +57,11 @@ export interface TrustData {
   readonly warnings: readonly string[];
   /** SHA-256 of the bytes this was read from (readTrustFiles). */
   readonly inputDigest: string;
+  /**
+   * SHA-256 of the bytes of each CRL source (file, or --crl-url) whose CRLs are in force: a
+   * fetched CRL is kept as the URL's last good copy only when its digest is here.
+   */
+  readonly crlDigests: Readonly<Record<string, string>>;
 }
 
 /** What a reload needs from the snapshot in force (not its serial buffers). */
@@ -84,11 +90,22 @@ export function baselineOf(data: TrustData): TrustBaseline {
 export interface TrustInputs {
   readonly clientCaFile: string;
   readonly crlFiles: readonly string[];
+  /**
+   * The CRLs of --crl-url, each read from `path` (its cached copy, or a fetch not yet accepted)
+   * and named by its URL in problems, summaries and digests.
+   */
+  readonly crlUrls?: readonly CrlUrlSource[];
   readonly crlMissingPolicy: 'reject' | 'allow';
+}
+
+export interface CrlUrlSource {
+  readonly url: string;
+  readonly path: string;
 }
 
 const CLIENT_CA = 'client-ca-file';
 const CRL_FILE = 'crl-file';
+const CRL_URL = 'crl-url';
 
 /**
  * The result of reading the trust inputs against the snapshot in force. Each input stands
@@ -151,8 +168,8 @@ export function evaluateTrust(
   const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
   const summaries: CrlSummary[] = [];
   const refusedFiles = new Set(files.unreadable);
-  for (const { file, bytes } of files.crls) {
-    const crls = tried(problems, () => readCrlFile(file, bytes, cas, now, warnings));
+  for (const { file, flag, bytes } of files.crls) {
+    const crls = tried(problems, () => readCrlFile(flag, file, bytes, cas, now, warnings));
     if (crls === null) {
       refusedFiles.add(file);
       continue;
@@ -213,7 +230,8 @@ export function evaluateTrust(
       return;
     }
     const merged = mergeIssuer(caIndex, group.crls, group.files);
-    const rollback = inForce === undefined ? null : rollbackProblem(inForce, ca, merged);
+    const rollback =
+      inForce === undefined ? null : rollbackProblem(inForce, ca, merged, flagOf(files, merged));
     if (rollback !== null) {
       problems.push(rollback);
       held.push(caIndex);
@@ -222,6 +240,11 @@ export function evaluateTrust(
     issuers.push(merged);
   });
 
+  const notInForce = new Set(held.flatMap((caIndex) => perCa.get(caIndex)?.files ?? []));
+  const crlDigests: Record<string, string> = {};
+  for (const { file, sha256 } of files.crls) {
+    if (!refusedFiles.has(file) && !notInForce.has(file)) crlDigests[file] = sha256;
+  }
   return {
     data: {
       clientCaFile: inputs.clientCaFile,
@@ -232,10 +255,17 @@ export function evaluateTrust(
       crls: summaries,
       warnings,
       inputDigest: files.digest,
+      crlDigests,
     },
     problems,
     held,
   };
+}
+
+/** The flag that names the first source of `issuer` (for its rollback problem). */
+function flagOf(files: TrustFiles, issuer: IssuerRevocations): string {
+  const first = issuer.files[0];
+  return files.crls.find((c) => c.file === first)?.flag ?? CRL_FILE;
 }
 
 /**
@@ -259,6 +289,12 @@ export function withHeldRevocations(
   }
   const keptFiles = new Set(kept.flatMap((i) => i.files));
   const loadedFiles = new Set(data.crls.map((c) => c.file));
+  const crlDigests = { ...data.crlDigests };
+  for (const file of keptFiles) {
+    const digest = inForce.crlDigests[file];
+    if (digest === undefined) delete crlDigests[file];
+    else crlDigests[file] = digest;
+  }
   return {
     ...data,
     issuers: [...data.issuers, ...kept].sort((a, b) => a.caIndex - b.caIndex),
@@ -266,6 +302,7 @@ export function withHeldRevocations(
       ...data.crls,
       ...inForce.crls.filter((c) => keptFiles.has(c.file) && !loadedFiles.has(c.file)),
     ],
+    crlDigests,
   };
 }
 
@@ -286,21 +323,22 @@ function tried<T>(problems: InputError[], read: () => T): T | null {
 
 /** Every CRL of one file with the CA that signed it; any problem refuses the whole file. */
 function readCrlFile(
+  flag: string,
   file: string,
   bytes: Buffer,
   cas: readonly Certificate[],
   now: number,
   warnings: string[],
 ): { crl: ParsedCrl; caIndex: number }[] {
-  return blocksIn(CRL_FILE, file, bytes, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)').map(
+  return blocksIn(flag, file, bytes, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)').map(
     (block) => {
-      const crl = parseCrlOf(file, block.der);
-      const caIndex = findSigner(crl, cas, file);
+      const crl = parseCrlOf(flag, file, block.der);
+      const caIndex = findSigner(flag, crl, cas, file);
       if (crl.thisUpdate > now + MAX_FUTURE_SKEW_MS) {
         throw new InputError(
-          CRL_FILE,
+          flag,
           file,
-          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
+          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${isoTime(crl.thisUpdate)})`,
         );
       }
       if (crl.nextUpdate !== null && crl.nextUpdate < now)
@@ -314,14 +352,20 @@ function readCrlFile(
 export interface TrustFiles {
   /** null when it could not be read (the problem is in `problems`). */
   readonly caBundle: Buffer | null;
-  readonly crls: ReadonlyArray<{ readonly file: string; readonly bytes: Buffer }>;
-  /** CRL files (or named CRL paths) that could not be read. */
+  /** Each CRL source read: its name (a path, or the URL), the flag that named it, its bytes. */
+  readonly crls: ReadonlyArray<{
+    readonly file: string;
+    readonly flag: string;
+    readonly bytes: Buffer;
+    readonly sha256: string;
+  }>;
+  /** CRL sources (or named CRL paths) that could not be read. */
   readonly unreadable: readonly string[];
   readonly problems: readonly InputError[];
   /**
-   * SHA-256 of the policy, then of each file's path, length and bytes (the CA bundle, then each
-   * CRL file), or of why it could not be read: two loads with the same digest read the same
-   * bytes from the same files.
+   * SHA-256 of the policy, then of each source's name, length and SHA-256 (the CA bundle, then
+   * each CRL file, then each URL's copy), or of why it could not be read: two loads with the
+   * same digest read the same bytes from the same sources.
    */
   readonly digest: string;
 }
@@ -331,23 +375,30 @@ export interface TrustFiles {
  * is that of the data in force, a load would find exactly that data again: its checks depend
  * on the bytes, and on the time only for CRLs not valid yet, which cannot become so later. So
  * the reload that follows one change twice (a SIGHUP and the watcher's event) costs a read and
- * a hash, not a parse.
+ * a hash, not a parse. A URL's CRL is named by its URL, not by the file it is read from: its
+ * cached copy and a fetch of the same bytes are the same input.
  */
 export function readTrustFiles(inputs: TrustInputs): TrustFiles {
   const digest = createHash('sha256').update(
-    `kube-crl-proxy inputs v2\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
+    `kube-crl-proxy inputs v3\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
   );
   const problems: InputError[] = [];
   const unreadable: string[] = [];
-  const read = (flag: string, file: string): Buffer | null => {
+  const crls: { file: string; flag: string; bytes: Buffer; sha256: string }[] = [];
+  const read = (flag: string, name: string, path = name): Buffer | null => {
     try {
-      const bytes = readInput(flag, file);
-      digest.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
+      const bytes = readInput(flag, path);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      digest.update(`${Buffer.byteLength(name)}:${name}:${bytes.length}:${sha256}\n`);
+      if (flag !== CLIENT_CA) crls.push({ file: name, flag, bytes, sha256 });
       return bytes;
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      digest.update(`${Buffer.byteLength(file)}:${file}:!${err.problem}\n`);
-      problems.push(err);
+      digest.update(`${Buffer.byteLength(name)}:${name}:!${err.problem}\n`);
+      problems.push(
+        path === name ? err : new InputError(flag, name, `cannot read ${path}: ${err.problem}`),
+      );
+      if (flag !== CLIENT_CA) unreadable.push(name);
       return null;
     }
   };
@@ -358,17 +409,13 @@ export function readTrustFiles(inputs: TrustInputs): TrustFiles {
     problems.push(failure);
     unreadable.push(failure.file as string);
   }
-  const crls: { file: string; bytes: Buffer }[] = [];
-  for (const file of listing.files) {
-    const bytes = read(CRL_FILE, file);
-    if (bytes === null) unreadable.push(file);
-    else crls.push({ file, bytes });
-  }
+  for (const file of listing.files) read(CRL_FILE, file);
+  for (const { url, path } of inputs.crlUrls ?? []) read(CRL_URL, url, path);
   return { caBundle, crls, unreadable, problems, digest: digest.digest('hex') };
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
-  return `${file}: CRL of "${issuer}" expired at ${iso(nextUpdate)} (--crl-expired-policy applies)`;
+  return `${file}: CRL of "${issuer}" expired at ${isoTime(nextUpdate)} (--crl-expired-policy applies)`;
 }
 
 /** `data`'s warnings as a load at `now` would give them: CRLs expired since are added. */
@@ -380,10 +427,6 @@ export function warningsAt(data: TrustData, now: number): readonly string[] {
     if (!data.warnings.includes(warning)) added.push(warning);
   }
   return added.length === 0 ? data.warnings : [...data.warnings, ...added];
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certificate[] {
@@ -413,12 +456,12 @@ function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certific
   return cas;
 }
 
-function parseCrlOf(file: string, der: Buffer): ParsedCrl {
+function parseCrlOf(flag: string, file: string, der: Buffer): ParsedCrl {
   try {
     return parseCrl(der);
   } catch (err) {
     if (err instanceof DerError || err instanceof CrlError || err instanceof PemError) {
-      throw new InputError(CRL_FILE, file, `invalid CRL: ${err.message}`);
+      throw new InputError(flag, file, `invalid CRL: ${err.message}`);
     }
     throw err;
   }
@@ -456,9 +499,14 @@ export function crlSigner(
   };
 }
 
-function findSigner(crl: ParsedCrl, cas: readonly Certificate[], file: string): number {
+function findSigner(
+  flag: string,
+  crl: ParsedCrl,
+  cas: readonly Certificate[],
+  file: string,
+): number {
   const signer = crlSigner(crl, cas);
-  if ('problem' in signer) throw new InputError(CRL_FILE, file, signer.problem);
+  if ('problem' in signer) throw new InputError(flag, file, signer.problem);
   return signer.index;
 }
 
@@ -490,21 +538,22 @@ function rollbackProblem(
   before: TrustBaseline['issuers'][number],
   ca: Certificate,
   issuer: IssuerRevocations,
+  flag: string,
 ): InputError | null {
   const file = issuer.files[0] ?? null;
   if (before.crlNumber !== null && issuer.crlNumber !== null) {
     if (BigInt(issuer.crlNumber) >= BigInt(before.crlNumber)) return null;
     return new InputError(
-      CRL_FILE,
+      flag,
       file,
       `CRL number ${issuer.crlNumber} of "${ca.subject}" is lower than the one in force (${before.crlNumber}): refusing a rollback`,
     );
   }
   if (issuer.thisUpdate >= before.thisUpdate) return null;
   return new InputError(
-    CRL_FILE,
+    flag,
     file,
-    `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
+    `CRL of "${ca.subject}" is older (thisUpdate ${isoTime(issuer.thisUpdate)}) than the one in force (${isoTime(before.thisUpdate)}): refusing a rollback`,
   );
 }
 

@@ -22,6 +22,7 @@ import type { Logger, RateLimitedLog } from '../log.js';
 import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
+import type { DenyList } from '../pki/deny-list.js';
 import type { TrustStore } from '../pki/trust-store.js';
 import { certificateInSession } from './ssl-session.js';
 import {
@@ -48,6 +49,7 @@ export interface ListenerOptions {
   readonly tls: TlsPolicy;
   readonly policy: VerifyPolicy;
   readonly trust: () => TrustStore;
+  readonly deny: () => DenyList;
   readonly handler: ConnectionHandler;
   readonly log: Logger;
   readonly rejectLog: RateLimitedLog;
@@ -139,6 +141,7 @@ export class ClientListener {
       verdict = verifyPeer(
         handshakeOf(socket),
         this.options.trust(),
+        this.options.deny(),
         this.options.policy,
         Date.now(),
       );

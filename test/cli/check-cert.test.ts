@@ -130,8 +130,10 @@ describe('check-cert', () => {
       'checkedAt',
       'clientCaFile',
       'crls',
+      'denyFile',
       'warnings',
     ]);
+    assert.equal(report.denyFile, null);
   });
 
   test('revoked: the exact message of the 401 Status', async () => {

@@ -4,11 +4,13 @@
  * the file, exit 2. It never listens.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { crlPem } from '../../src/demo/pki-factory.js';
+import { cachedCopyPath } from '../../src/watcher/crl-url-poller.js';
+import { CrlServer } from '../support/crl-server.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { runBin } from '../support/proxy-process.js';
 
@@ -196,6 +198,67 @@ describe('check-config', () => {
     assert.deepEqual(problemLines(typed.stderr), [
       `--tls-private-key-file: ${join(pki.dir, 'typed.key')}: cannot read: no such file`,
     ]);
+  });
+
+  test('the deny file, through the proxy reader', async () => {
+    const deny = pki.write('check-deny.yaml', '- {user: alice}\n- {group: contractors}\n');
+    const good = await runBin(args([`--deny-file=${deny}`]));
+    assert.equal(good.code, 0, good.stderr);
+    assert.ok(good.stdout.split('\n').includes(`deny file: ${deny}: 2 entries`));
+    const bad = pki.write('check-deny-bad.yaml', '- {user: alice, colour: red}\n');
+    const refused = await runBin(args([`--deny-file=${bad}`]));
+    assert.equal(refused.code, 2);
+    assert.deepEqual(problemLines(refused.stderr), [
+      `--deny-file: ${bad}: entry 1: unknown key "colour" (keys: user, group, serial (with issuer), fingerprint, spki, reason, until)`,
+    ]);
+  });
+
+  test('each --crl-url fetched once (its cache untouched), or its cached copy when the fetch fails', async () => {
+    const server = await CrlServer.start();
+    const url = server.url();
+    const cache = join(pki.dir, 'check-cache');
+    const urlArgs = (extra: string[] = []) =>
+      args([
+        `--crl-url=${url}`,
+        `--crl-cache-dir=${cache}`,
+        '--crl-url-timeout=2s',
+        ...extra,
+      ]).filter((a) => !a.startsWith('--crl-file='));
+    try {
+      server.serve(pki.clusterCa.crl({ crlNumber: 4 }));
+      const fetched = await runBin(urlArgs());
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assert.ok(
+        fetched.stdout
+          .split('\n')
+          .some((l) => l.startsWith(`CRL: ${url}: issuer CN=kubernetes, number 4, 0 revoked`)),
+        fetched.stdout,
+      );
+      assert.equal(server.count(200), 1);
+      assert.ok(!existsSync(cache), 'the cache is the proxy’s: not created');
+
+      server.behaviour = { kind: 'status', status: 503 };
+      const down = await runBin(urlArgs());
+      assert.equal(down.code, 2);
+      assert.deepEqual(problemLines(down.stderr), [
+        `--crl-url: ${url}: HTTP 503, and ${cache} holds no copy of it`,
+        '--crl-file: no CRL for CA "CN=kubernetes" of --client-ca-file, so its certificates are refused (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow',
+      ]);
+
+      mkdirSync(cache, { recursive: true });
+      writeFileSync(cachedCopyPath(cache, url), pki.clusterCa.crl({ crlNumber: 3 }));
+      const fromCopy = await runBin(urlArgs());
+      assert.equal(fromCopy.code, 0, fromCopy.stderr);
+      assert.match(
+        fromCopy.stderr,
+        new RegExp(
+          `warning: --crl-url: ${url}: HTTP 503; the proxy would start from its cached copy`,
+        ),
+      );
+      assert.ok(fromCopy.stdout.includes(`CRL: ${url}: issuer CN=kubernetes, number 3`));
+    } finally {
+      await server.close();
+    }
   });
 
   test('a misspelt subcommand is refused, never run as the proxy', async () => {

@@ -157,6 +157,52 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     assert.match(unknown.stderr, /no-such-flag/);
   });
 
+  test('--crl-url: a URL without credentials, over http(s), once; its settings', async () => {
+    const cache = `--crl-cache-dir=${join(pki.dir, 'url-cache')}`;
+    const url = (value: string, ...more: string[]) => [
+      ...withFlag('crl-url', value),
+      cache,
+      ...more,
+    ];
+    await expectConfigError(
+      url('ftp://pki.example/ca.crl'),
+      'crl-url',
+      /must be http:\/\/ or https:\/\//,
+    );
+    await expectConfigError(url('not a url'), 'crl-url', /is not a URL/);
+    await expectConfigError(
+      url('http://user:secret@pki.example/ca.crl'),
+      'crl-url',
+      /^kube-crl-proxy: --crl-url: http:\/\/…@pki\.example: credentials in the URL would be shown in logs and metrics$/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url=http://PKI.example/ca.crl#x'),
+      'crl-url',
+      /http:\/\/pki\.example\/ca\.crl is given twice/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url-interval=500ms'),
+      'crl-url-interval',
+      /must be 1s or more/,
+    );
+    const crlDir = join(pki.dir, 'crl-dir');
+    mkdirSync(crlDir, { recursive: true });
+    await expectConfigError(
+      [
+        ...withFlag('crl-url', 'http://pki.example/ca.crl'),
+        `--crl-file=${crlDir}/`,
+        `--crl-cache-dir=${crlDir}`,
+      ],
+      'crl-cache-dir',
+      /is also a --crl-file directory/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url-max-bytes=10'),
+      'crl-url-max-bytes',
+      /must be an integer from 1024/,
+    );
+  });
+
   test('config file: flags win, unknown keys are errors', async () => {
     const config = pki.write('config.yaml', `listen: "not-valid"\nupstream: ${UPSTREAM}\n`);
     const flagsWin = await runBin(['--config', config, ...withFlag('listen', 'bad-too')]);

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { apiserverOptions, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, runBin, startProxyProcess } from '../support/proxy-process.js';
 
 let pki: TestPki;
@@ -25,11 +25,7 @@ before(async () => {
   pki = await makePki();
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import {
   type LogLine,
   type ProxyProcess,
@@ -31,11 +31,7 @@ before(async () => {
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
   mallory = await pki.user('mallory');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {

@@ -62,8 +62,8 @@ describe('admin endpoints', () => {
       ['kube_crl_proxy_active_connections', 'gauge'],
       ['kube_crl_proxy_active_upgrades', 'gauge'],
       ['kube_crl_proxy_upstream_errors_total', 'counter'],
-      ['kube_crl_proxy_process_cpu_seconds_total', 'counter'],
-      ['kube_crl_proxy_process_resident_memory_bytes', 'gauge'],
+      ['process_cpu_seconds_total', 'counter'],
+      ['process_resident_memory_bytes', 'gauge'],
     ];
     for (const [name, type] of contract) {
       assert.match(text, new RegExp(`^# HELP ${name} \\S.{20,}$`, 'm'), `${name} has help text`);

@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { readCertificateFields } from '../../src/pki/certificate.js';
+import { DenyList } from '../../src/pki/deny-list.js';
 import { goString, goStringText, InvalidStringError, quoteGoString } from '../../src/pki/names.js';
 import { loadTrustData } from '../../src/pki/trust.js';
 import { TrustStore } from '../../src/pki/trust-store.js';
@@ -62,6 +63,7 @@ function decide(der: Buffer, authorized = true): Verdict {
       authorizationError: authorized ? null : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
     },
     trust,
+    DenyList.EMPTY,
     POLICY,
     Date.now(),
   );
