@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   KUBECTL,
@@ -14,7 +15,7 @@ import {
   TempDir,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import { Revoker } from '../support/revoker.js';
 import { until } from '../support/wait.js';
@@ -28,6 +29,7 @@ let fake: FakeApiserver;
 let proxy: ProxyProcess;
 let tmp: TempDir;
 let revoker: Revoker;
+let denyFile: string;
 let users = 0;
 
 before(async () => {
@@ -39,7 +41,10 @@ before(async () => {
     clientCA: pki.clusterCa.certPem,
     requestheader: { clientCA: pki.frontProxyCa.certPem },
   });
-  proxy = await startProxyProcess(proxyArgs(pki, fake.url, [`--crl-file=${revoker.file}`]));
+  denyFile = pki.write('cut-reason-deny.yaml', '[]\n');
+  proxy = await startProxyProcess(
+    proxyArgs(pki, fake.url, [`--crl-file=${revoker.file}`, `--deny-file=${denyFile}`]),
+  );
 });
 
 after(async () => {
@@ -53,7 +58,7 @@ interface Outcome {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
-  /** The message the proxy gives for this user's revocation. */
+  /** The message the proxy gives for this user's revocation or denial. */
   readonly reason: string;
 }
 
@@ -62,11 +67,13 @@ interface Case {
   readonly env?: Readonly<Record<string, string>>;
   /** A stdout line that shows the session is open; else: its stream session at the fake. */
   readonly ready?: RegExp;
+  /** How the certificate stops being accepted: revoked in the CRL (default), or denied. */
+  readonly by?: 'crl' | 'deny-file';
 }
 
 /**
- * Runs kubectl as a new user with its own kubeconfig and cache, revokes the user once the
- * session is open, and returns how kubectl ended.
+ * Runs kubectl as a new user with its own kubeconfig and cache, revokes or denies the user
+ * once the session is open, and returns how kubectl ended.
  */
 async function cutWhileRunning(c: Case): Promise<Outcome> {
   const n = ++users;
@@ -102,18 +109,31 @@ async function cutWhileRunning(c: Case): Promise<Outcome> {
       );
     // The streams are set up by now on every transport (attach and exec need a moment).
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await revoker.revoke(user, proxy);
+    if (c.by === 'deny-file') await deny(`cut-${n}`, user);
+    else await revoker.revoke(user, proxy);
     const code = await Promise.race([
       exited,
       new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error(`kubectl still running:\n${stderr}`)), 10_000),
       ),
     ]);
-    const reason = `client certificate revoked (serial ${user.serial}, issuer CN=kubernetes, revoked 2026-11-01T00:00:00Z)`;
+    const reason =
+      c.by === 'deny-file'
+        ? `client certificate denied by --deny-file entry 1 (user cut-${n}): laptop stolen`
+        : `client certificate revoked (serial ${user.serial}, issuer CN=kubernetes, revoked 2026-11-01T00:00:00Z)`;
     return { code, stdout: output.output, stderr, reason };
   } finally {
     await killChild(child);
   }
+}
+
+/** Denies user `name` (the only entry) and waits until the proxy has cut its connections. */
+async function deny(name: string, user: IssuedCert): Promise<void> {
+  atomicWrite(denyFile, `- {user: ${name}, reason: laptop stolen}\n`);
+  await proxy.waitForLog(
+    (l) => l.msg.startsWith('closing open connections') && l.serial === user.serial,
+    5000,
+  );
 }
 
 /** `kubectl get pods -w`'s table, then the Status the watch ended with. */
@@ -124,13 +144,25 @@ function watchOutput(reason: string): RegExp {
   );
 }
 
-describe('a watch cut by revocation ends with the reason', () => {
+describe('a cut watch ends with the reason', () => {
   test('kubectl get pods -w over HTTP/2 prints the Status and exits 0', {
     timeout: 60_000,
   }, async () => {
     const out = await cutWhileRunning({ args: ['get', 'pods', '-w'], ready: /^demo\s/ });
     assert.match(out.stdout, watchOutput(out.reason));
     assert.equal(out.stderr, '');
+    assert.equal(out.code, 0);
+  });
+
+  test('denied by the deny file: kubectl get pods -w prints the entry and its reason', {
+    timeout: 60_000,
+  }, async () => {
+    const out = await cutWhileRunning({
+      args: ['get', 'pods', '-w'],
+      ready: /^demo\s/,
+      by: 'deny-file',
+    });
+    assert.match(out.stdout, watchOutput(out.reason));
     assert.equal(out.code, 0);
   });
 
