@@ -2,55 +2,75 @@
  * Long-running requests (watches, logs -f): they stream with no buffering and no timeout, are
  * ended cleanly on shutdown and stay out of the latency histogram. A cut watch is told why.
  *
- * Read as kube-apiserver reads them: `watch` and `follow` are booleans decoded from the first
- * value of the query parameter, false only for "0" or "false" in any case
- * (apimachinery/pkg/runtime/conversion.go, Convert_Slice_string_To_bool), so `?watch`,
- * `watch=1` and `watch=True` are watches; and the legacy `/api/v1/watch/…` and
- * `/apis/GROUP/VERSION/watch/…` paths (with a resource after `watch/`) are watches whatever the query
- * (apiserver/pkg/endpoints/request/requestinfo.go).
+ * `watch` and `follow` are read as kube-apiserver reads them: booleans decoded from the first
+ * value of the query parameter (Go's url.ParseQuery), false only for "0" or "false" in any
+ * case (apimachinery/pkg/runtime/conversion.go, Convert_Slice_string_To_bool), so `?watch`,
+ * `watch=1` and `watch=True` are watches. The deprecated `/api/v1/watch/…` paths are not
+ * looked for: every request would pay a scan of its path for them.
  */
 import { Buffer } from 'node:buffer';
 import type { StatusResponse } from './status.js';
 
-const LEGACY_WATCH_PATH = /^\/(?:api\/[^/?]+|apis\/[^/?]+\/[^/?]+)\/watch\/[^/?]/;
+/** A query that may hold `watch` or `follow` (an escape may spell either): worth reading. */
+const MAY_STREAM = /watch|follow|%/;
 
 export function isStreamingRequest(path: string): boolean {
-  return isWatchRequest(path) || queryFlag(path, 'follow');
+  const query = queryOf(path);
+  return query !== null && (queryFlag(query, 'watch') || queryFlag(query, 'follow'));
 }
 
 export function isWatchRequest(path: string): boolean {
-  return queryFlag(path, 'watch') || LEGACY_WATCH_PATH.test(path);
+  const query = queryOf(path);
+  return query !== null && queryFlag(query, 'watch');
+}
+
+/** The query of an origin-form target, or null when it has none or none worth reading. */
+function queryOf(path: string): string | null {
+  const q = path.indexOf('?');
+  if (q < 0) return null;
+  const query = path.slice(q + 1);
+  return MAY_STREAM.test(query) ? query : null;
+}
+
+/** The boolean parameter `name`: the first pair whose key is `name` decides. */
+function queryFlag(query: string, name: string): boolean {
+  for (let start = 0; start < query.length; ) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const value = pairValue(query, start, end, name);
+    if (value !== null) return value !== '0' && value.toLowerCase() !== 'false';
+    start = end + 1;
+  }
+  return false;
 }
 
 /**
- * The boolean query parameter `name` of an origin-form target, as Go's url.ParseQuery and the
- * apiserver's conversion read it. Targets that cannot hold it are answered without a split.
+ * The value of the pair `query[start, end)` when its key is `name`; null when it is not, or
+ * when Go drops the pair (a semicolon in it, a malformed escape).
  */
-function queryFlag(path: string, name: string): boolean {
-  const q = path.indexOf('?');
-  if (q < 0) return false;
-  const query = path.slice(q + 1);
-  const escaped = query.includes('%');
-  if (!escaped && !query.includes(name)) return false;
-  for (const pair of query.split('&')) {
-    // Go's ParseQuery drops a pair with a semicolon (an error it reports and the apiserver ignores).
-    if (pair.includes(';')) continue;
-    const eq = pair.indexOf('=');
-    const key = unescapeQuery(eq < 0 ? pair : pair.slice(0, eq), escaped);
-    if (key !== name) continue;
-    const value = unescapeQuery(eq < 0 ? '' : pair.slice(eq + 1), true);
-    if (value === null) continue;
-    return value !== '0' && value.toLowerCase() !== 'false';
+function pairValue(query: string, start: number, end: number, name: string): string | null {
+  let eq = query.indexOf('=', start);
+  if (eq < 0 || eq > end) eq = end;
+  // An escape only shortens a key, and '+' turns into a space: a key of the name's length
+  // matches only as it is.
+  if (eq - start === name.length) {
+    if (!query.startsWith(name, start)) return null;
+  } else {
+    const percent = query.indexOf('%', start);
+    if (eq - start < name.length || percent < 0 || percent >= eq) return null;
+    if (unescapeQuery(query.slice(start, eq)) !== name) return null;
   }
-  return false;
+  const semicolon = query.indexOf(';', start);
+  if (semicolon >= 0 && semicolon < end) return null;
+  return eq < end ? unescapeQuery(query.slice(eq + 1, end)) : '';
 }
 
 /**
  * url.QueryUnescape, byte for byte (one char per byte): '+' is a space; a malformed escape makes
  * Go drop the whole pair (null here).
  */
-function unescapeQuery(text: string, escaped: boolean): string | null {
-  if (!escaped && !text.includes('+')) return text;
+function unescapeQuery(text: string): string | null {
+  if (!text.includes('%') && !text.includes('+')) return text;
   if (/%(?![0-9A-Fa-f]{2})/.test(text)) return null;
   return text
     .replaceAll('+', ' ')

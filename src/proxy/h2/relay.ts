@@ -25,7 +25,7 @@ import { badRequest, type StatusResponse, statusResponse, upstreamUnavailable } 
 import { isStreamingRequest, isWatchRequest } from '../streaming.js';
 import type { Upstream } from '../upstream.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
-import { CutWords, EventBoundaries } from './cut.js';
+import { CutWords, EventBoundaries, goawayDebug } from './cut.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
@@ -343,8 +343,8 @@ class Relay {
 
   /**
    * Cut from outside (connection.ts): with a Status, each JSON watch gets its ERROR event
-   * (cut.ts) and the GOAWAY carries the reason, then both connections close; without one
-   * (shutdown), GOAWAY and both connections closed at once.
+   * (cut.ts) and the GOAWAY carries the reason, then both connections close. Without one
+   * (shutdown), or with no upstream to relay from, GOAWAY and both connections closed at once.
    */
   private terminate(cut: Cut): void {
     if (this.closed) return;
@@ -359,8 +359,10 @@ class Relay {
       this.continueCut();
       return;
     }
-    if (this.canInjectToClient())
-      this.toClient.push(goawayFrame(this.lastClientStreamId, ErrorCode.NoError));
+    if (this.canInjectToClient()) {
+      const debug = cut.status === null ? undefined : goawayDebug(cut.reason);
+      this.toClient.push(goawayFrame(this.lastClientStreamId, ErrorCode.NoError, debug));
+    }
     const out = this.toClient.take();
     if (out !== null) this.client.write(out);
     this.closed = true;
@@ -405,6 +407,7 @@ class Relay {
     this.cutting = null;
     this.goawaySent = true;
     this.injectToClient(cutting.goaway(this.lastClientStreamId));
+    this.drainPendingToUpstream();
     if (this.canInjectToUpstream())
       for (const stream of this.streams.values())
         this.injectToUpstream(rstStreamFrame(stream.id, ErrorCode.Cancel));
