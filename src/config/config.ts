@@ -13,7 +13,8 @@ import { REQUIRED_RUN_OPTIONS, RUN_OPTIONS, type RunOptionName } from './options
 import { resolveTlsPolicy, type TlsPolicy } from './tls-policy.js';
 
 export type Policy = 'reject' | 'allow';
-export type RejectMode = 'http' | 'close';
+/** How a refused client is told (--reject-mode); `http` is the former name of `status`. */
+export type RejectMode = 'alert' | 'status' | 'close';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface HostPort {
@@ -159,7 +160,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       proxyClientKeyFile: str(args, 'proxy-client-key-file'),
     },
     requireClientCert: args['require-client-cert'] === true,
-    rejectMode: oneOf('reject-mode', ['http', 'close'] as const, args['reject-mode']),
+    rejectMode: parseRejectMode(args['reject-mode']),
     tls: resolveTlsPolicy(str(args, 'tls-min-version'), str(args, 'tls-cipher-suites')),
     crlMissingPolicy: oneOf(
       'crl-missing-policy',
@@ -311,6 +312,11 @@ function oneOf<T extends string>(name: string, allowed: readonly T[], value: unk
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
     return value as T;
   throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+function parseRejectMode(value: unknown): RejectMode {
+  const mode = oneOf('reject-mode', ['alert', 'status', 'close', 'http'] as const, value);
+  return mode === 'http' ? 'status' : mode;
 }
 
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

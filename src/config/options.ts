@@ -52,10 +52,10 @@ export const RUN_OPTIONS = {
   },
   'reject-mode': {
     group: GROUPS.tls,
-    choices: ['http', 'close'],
-    default: 'http',
+    choices: ['alert', 'status', 'close', 'http'],
+    default: 'alert',
     describe:
-      'http: answer a rejected client with 401 and a Status naming the reason, then close; close: drop it after the handshake',
+      'alert: a refused TLS 1.3 client gets a TLS alert naming the reason right after the handshake (TLS 1.2: as status); status: its first request gets 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status',
   },
   'tls-min-version': {
     group: GROUPS.tls,

@@ -60,6 +60,7 @@ export class ProxyServer {
         limits: config.limits,
         tls: config.tls,
         policy: this.policy,
+        rejectMode: config.rejectMode,
         trust: () => this.trust,
         deny: () => this.deny,
         handler: this.proxy,

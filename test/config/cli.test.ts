@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { resolveConfig } from '../../src/config/config.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
 import { Authority, crlPem } from '../../src/demo/pki-factory.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
@@ -155,6 +156,19 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     const unknown = await runBin([...proxyArgs(pki, UPSTREAM), '--no-such-flag=1']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no-such-flag/);
+  });
+
+  test('--reject-mode: alert by default; http, the former name of status, is still status', () => {
+    const args = Object.fromEntries(
+      proxyArgs(pki, UPSTREAM).map((flag) => {
+        const [name = '', value = ''] = flag.slice(2).split(/=(.*)/s);
+        return [name, value];
+      }),
+    );
+    assert.equal(resolveConfig(args).rejectMode, 'alert');
+    for (const mode of ['alert', 'status', 'close'])
+      assert.equal(resolveConfig({ ...args, 'reject-mode': mode }).rejectMode, mode);
+    assert.equal(resolveConfig({ ...args, 'reject-mode': 'http' }).rejectMode, 'status');
   });
 
   test('--crl-url: a URL without credentials, over http(s), once; its settings', async () => {

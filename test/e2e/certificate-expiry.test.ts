@@ -63,7 +63,10 @@ function pairFlags(certFlag: string, keyFlag: string, pair: IssuedCert): string[
 }
 
 async function start(extra: string[], upstream = fake.url): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, upstream, extra));
+  // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
+  const proxy = await startProxyProcess(
+    proxyArgs(pki, upstream, ['--reject-mode=status', ...extra]),
+  );
   proxies.push(proxy);
   return proxy;
 }

@@ -77,8 +77,11 @@ describe('crl revoke with proxies running', () => {
     const renewed = await runBin(['crl', 'renew', ...signing]);
     assert.equal(renewed.code, 0, renewed.stderr);
 
+    // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
     const withCrl = (path: string) =>
-      proxyArgs(pki, fake.url).map((a) => (a.startsWith('--crl-file=') ? `--crl-file=${path}` : a));
+      proxyArgs(pki, fake.url, ['--reject-mode=status']).map((a) =>
+        a.startsWith('--crl-file=') ? `--crl-file=${path}` : a,
+      );
     for (const path of [crl, crlDir]) proxies.push(await startProxyProcess(withCrl(path)));
 
     const aliceSessions = await Promise.all(proxies.map((p) => open(p, alice)));

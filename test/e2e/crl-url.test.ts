@@ -82,6 +82,8 @@ function urlArgs(url: string, cache: string, extra: string[] = []): string[] {
     `--crl-url=${url}`,
     `--crl-cache-dir=${cache}`,
     '--upstream-pool-size=0',
+    // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
+    '--reject-mode=status',
     ...extra,
   ]).filter((a) => !a.startsWith('--crl-file='));
 }

@@ -57,7 +57,13 @@ async function startProxy(
 ): Promise<{ proxy: ProxyProcess; deny: string }> {
   const deny = pki.write(`deny-${++files}.yaml`, denyYaml);
   const proxy = await startProxyProcess(
-    proxyArgs(pki, fake.url, [`--deny-file=${deny}`, '--upstream-pool-size=0', ...extra]),
+    proxyArgs(pki, fake.url, [
+      `--deny-file=${deny}`,
+      '--upstream-pool-size=0',
+      // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
+      '--reject-mode=status',
+      ...extra,
+    ]),
   );
   proxies.push(proxy);
   return { proxy, deny };

@@ -40,8 +40,9 @@ after(async () => {
   pki?.cleanup();
 });
 
+/** Refusals are read as the 401 Status here; tls-alert.test.ts has the TLS alert. */
 async function startProxy(args: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(args);
+  const proxy = await startProxyProcess([...args, '--reject-mode=status']);
   proxies.push(proxy);
   return proxy;
 }

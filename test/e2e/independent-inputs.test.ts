@@ -91,6 +91,8 @@ async function setUp(): Promise<Setup> {
   const args = proxyArgs(pki, fake.url, [
     '--upstream-pool-size=0',
     `--deny-file=${files.deny}`,
+    // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
+    '--reject-mode=status',
   ]).flatMap((a) => {
     const name = a.slice(2, a.indexOf('='));
     if (name === 'crl-file') return [`--crl-file=${files.crl}`, `--crl-file=${files.otherCrl}`];

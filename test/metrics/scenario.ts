@@ -196,6 +196,8 @@ export async function startWorld(): Promise<World> {
       `--crl-file=${pki.files.crl}`,
       `--crl-file=${opsCrl}`,
       `--crl-file=${legacyCrl}`,
+      // The refused clients' requests are counted as 401s (requests_total).
+      '--reject-mode=status',
     ]);
     const proxy = await startProxyProcess(args);
     proxy.child.stderr?.on('data', (chunk: Buffer) => {
