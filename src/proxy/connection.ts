@@ -17,8 +17,9 @@ export interface Cut {
   /** For the log and, bounded, the HTTP/2 GOAWAY's debug data. */
   readonly reason: string;
   /**
-   * What the client is told where its protocol has room: the 401 Status its next request
-   * would get (a certificate no longer accepted); null when nothing is owed (shutdown).
+   * What the client is told where its protocol has room: the 401 Status a refused request
+   * gets (a certificate no longer accepted); null when nothing is told (shutdown,
+   * --reject-mode=close).
    */
   readonly status: StatusResponse | null;
 }
@@ -132,11 +133,13 @@ export class ConnectionRegistry {
 
   /**
    * Re-decides every certificate with open connections (once per certificate, not per
-   * connection) and closes the connections of those now refused. Returns how many closed.
+   * connection) and closes the connections of those now refused, telling their clients why
+   * when `tell`. Returns how many closed.
    */
   closeRefused(
     decide: (peer: PeerCert) => Verdict,
     onClose: (peer: PeerCert, verdict: Verdict, count: number) => void,
+    tell: boolean,
   ): number {
     let closed = 0;
     for (const [key, entry] of [...this.byCert]) {
@@ -145,8 +148,9 @@ export class ConnectionRegistry {
       const connections = [...entry.connections];
       this.byCert.delete(key);
       onClose(entry.peer, verdict, connections.length);
-      // The Status the certificate's next request gets (reject.ts), whatever the reason.
-      const cut: Cut = { reason: verdict.message, status: unauthorized(verdict.message) };
+      // The Status a refused request gets (reject.ts), whatever the reason.
+      const status = tell ? unauthorized(verdict.message) : null;
+      const cut: Cut = { reason: verdict.message, status };
       for (const conn of connections) {
         conn.terminate(cut);
         closed++;

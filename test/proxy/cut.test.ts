@@ -44,13 +44,29 @@ interface Connected {
 }
 
 /** A new user (so that revoking it touches no other test) on a new connection. */
-async function connect(): Promise<Connected> {
+async function connect(to = proxy): Promise<Connected> {
   const user = await pki.user(`cut-user-${++users}`);
-  const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, user);
+  const client = await RawTlsClient.connect(to.url, pki.clusterCa.certPem, user);
   return { user, client };
 }
 
-const revoke = (user: IssuedCert) => revoker.revoke(user, proxy);
+const revoke = (user: IssuedCert, on = proxy) => revoker.revoke(user, on);
+
+/** Another proxy on the same upstream and CRL, stopped after the test. */
+async function anotherProxy(
+  t: { after: (fn: () => Promise<unknown>) => void },
+  flags: string[],
+): Promise<ProxyProcess> {
+  const other = await startProxyProcess(
+    proxyArgs(pki, upstream.url, [
+      '--upstream-pool-size=0',
+      `--crl-file=${revoker.file}`,
+      ...flags,
+    ]),
+  );
+  t.after(() => other.stop());
+  return other;
+}
 
 /** The next upstream connection (the pool is off: one per client connection). */
 async function nextUpstream(): Promise<UpstreamConnection> {
@@ -229,17 +245,32 @@ describe('HTTP/1.1 JSON watch', () => {
 });
 
 describe('HTTP/1.1 requests and idle connections', () => {
-  test('an idle keep-alive connection is closed; the next request, on a new connection, gets the 401 Status', async () => {
-    const { user, client } = await connect();
+  /** An answered request on `to`, then the user revoked: the idle connection closes bare. */
+  async function idleThenRevoked(to: ProxyProcess): Promise<IssuedCert> {
+    const { user, client } = await connect(to);
     client.socket.write(GET('/api/v1/namespaces'));
     const up = await nextUpstream();
     up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}');
     await client.waitForResponse();
     const answered = client.text.length;
-    await revoke(user);
+    await revoke(user, to);
     await client.closed;
     assert.equal(client.text.length, answered, 'nothing more was sent on it');
-    const next = await requestH1(`${proxy.url}/api/v1/namespaces`, {
+    return user;
+  }
+
+  test('an idle keep-alive connection is closed; the next connection gets the TLS alert (default)', async () => {
+    const user = await idleThenRevoked(proxy);
+    await assert.rejects(
+      requestH1(`${proxy.url}/api/v1/namespaces`, { ca: pki.clusterCa.certPem, cert: user }),
+      { code: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED' },
+    );
+  });
+
+  test('--reject-mode=status: the next request, on a new connection, gets the 401 Status', async (t) => {
+    const statusProxy = await anotherProxy(t, ['--reject-mode=status']);
+    const user = await idleThenRevoked(statusProxy);
+    const next = await requestH1(`${statusProxy.url}/api/v1/namespaces`, {
       ca: pki.clusterCa.certPem,
       cert: user,
     });
@@ -250,6 +281,21 @@ describe('HTTP/1.1 requests and idle connections', () => {
         `^\\{"kind":"Status","apiVersion":"v1","metadata":\\{\\},"status":"Failure","message":"client certificate revoked \\(serial ${user.serial}, issuer CN=kubernetes, revoked [^)]+\\)","reason":"Unauthorized","code":401\\}$`,
       ),
     );
+  });
+
+  test('--reject-mode=close tells nothing: a cut JSON watch is cut short, no event', async (t) => {
+    const closeProxy = await anotherProxy(t, ['--reject-mode=close']);
+    const { user, client } = await connect(closeProxy);
+    client.socket.write(GET('/api/v1/pods?watch=true'));
+    const up = await nextUpstream();
+    up.socket.write(`${WATCH_HEAD}${chunk('{"type":"ADDED","object":{}}\n')}`);
+    await client.waitFor((text) => text.includes('ADDED'));
+    await revoke(user, closeProxy);
+    await client.closed;
+    assert.deepEqual(chunksOf(client.text), {
+      chunks: ['{"type":"ADDED","object":{}}\n'],
+      complete: false,
+    });
   });
 
   test('a GET waiting for its answer gets the 401 Status; the upstream connection is closed', async () => {
