@@ -1,7 +1,8 @@
 /**
  * What the real kubectl 1.32 shows when the proxy cuts an open session because its
- * certificate was revoked (issue 19.4): the exact text of each case, through the real binary
- * in front of the fake apiserver. Each case runs as its own user, revoked while kubectl runs.
+ * certificate is no longer accepted (issue 19.4): the exact text of each case, through the
+ * real binary in front of the fake apiserver. Each case runs as its own user, revoked in the
+ * CRL (or denied by the deny file) while kubectl runs.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';

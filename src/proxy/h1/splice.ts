@@ -694,8 +694,8 @@ class Splice {
    * The certificate is no longer accepted. A JSON watch ends at its next event boundary with
    * an ERROR event carrying the Status, then the last chunk; a request the apiserver cannot
    * have acted on yet, or a read, is answered with the Status; between requests the
-   * connection closes (the next request, on a new connection, gets the Status from the
-   * listener). Anything else is cut short: the client sees the response broken off.
+   * connection closes (the client's next connection is refused by the listener). Anything
+   * else is cut short: the client sees the response broken off.
    */
   private cut(cut: Cut): void {
     const { status } = cut;
