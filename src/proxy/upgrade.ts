@@ -10,11 +10,10 @@
  */
 import { type IncomingMessage, request } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { activeUpgrades, upstreamErrors } from '../metrics/metrics.js';
+import { upstreamErrors } from '../metrics/metrics.js';
 import type { ClientConnection } from './connection.js';
 import {
   type HeaderList,
@@ -31,6 +30,7 @@ import {
   type StatusResponse,
   upstreamUnavailable,
 } from './status.js';
+import { Tunnel } from './tunnel.js';
 import type { Upstream } from './upstream.js';
 
 export type UpgradeKind = 'websocket' | 'spdy';
@@ -63,6 +63,12 @@ export function upgradeKind(upgradeHeader: string | undefined): UpgradeKind | nu
   if (value === 'websocket') return 'websocket';
   if (value === 'spdy/3.1') return 'spdy';
   return null;
+}
+
+/** How far an upgrade has come, for a cut: answered by the apiserver, tunnelled. */
+interface Progress {
+  answered: boolean;
+  tunnel: Tunnel | null;
 }
 
 export class UpgradeForwarder {
@@ -98,21 +104,28 @@ export class UpgradeForwarder {
     // terminating chunk, which the apiserver would read as the first bytes of the tunnel.
     if (req.method !== 'GET' && req.method !== 'HEAD') framed.push(['Content-Length', '0']);
     let upstreamSocket: TLSSocket | null = null;
-    client.setTerminator(() => {
-      socket.destroy();
+    const progress: Progress = { answered: false, tunnel: null };
+    // Cut before the apiserver answered: the upgrade request gets the cut's Status instead.
+    client.setTerminator((cut) => {
+      if (progress.tunnel !== null) {
+        progress.tunnel.cut(cut.status);
+        return;
+      }
       upstreamSocket?.destroy();
+      if (cut.status === null || progress.answered) socket.destroy();
+      else refuse(req, socket, null, cut.status);
     });
     // A tunnel cannot be wound down from outside its protocol: on shutdown it keeps going until
     // the grace period ends (most exec and port-forward sessions finish by then).
     client.setDrainer(() => {});
     this.options.upstream.dialFresh('http/1.1', client.upstreamRole).then(
       (dialled) => {
-        if (socket.destroyed) {
+        if (socket.destroyed || socket.writableEnded) {
           dialled.destroy();
           return;
         }
         upstreamSocket = dialled;
-        this.exchange(req, framed, kind, socket, head, dialled);
+        this.exchange(req, framed, kind, socket, head, dialled, progress);
       },
       (err: Error) => refuse(req, socket, null, upstreamUnavailable(errorMessage(err))),
     );
@@ -126,6 +139,7 @@ export class UpgradeForwarder {
     socket: Duplex,
     clientHead: Buffer,
     upstreamSocket: TLSSocket,
+    progress: Progress,
   ): void {
     const upstreamRequest = request({
       createConnection: () => upstreamSocket,
@@ -155,6 +169,7 @@ export class UpgradeForwarder {
       'upgrade',
       (response: IncomingMessage, tunnelSocket: Duplex, upstreamHead: Buffer) => {
         clearTimeout(timer);
+        progress.answered = true;
         const problem = switchingProblem(response, kind);
         if (problem !== null) {
           upstreamErrors.inc({ kind: 'protocol' });
@@ -169,14 +184,16 @@ export class UpgradeForwarder {
         }
         recordRequest('http/1.1', req.method, 101, UNTIMED);
         socket.write(responseHead(response, pairsFromRaw(response.rawHeaders)));
-        if (upstreamHead.length > 0) socket.write(upstreamHead);
         if (clientHead.length > 0) tunnelSocket.write(clientHead);
-        tunnel(socket, tunnelSocket, kind);
+        const tunnel = new Tunnel(socket, tunnelSocket, kind, subprotocolOf(response));
+        progress.tunnel = tunnel;
+        tunnel.start(upstreamHead);
       },
     );
 
     upstreamRequest.on('response', (response: IncomingMessage) => {
       clearTimeout(timer);
+      progress.answered = true;
       recordRequest('http/1.1', req.method, response.statusCode ?? 502, UNTIMED);
       relayRefusal(response, socket, upstreamSocket);
     });
@@ -215,31 +232,10 @@ function responseHead(response: IncomingMessage, headers: Array<[string, string]
   return `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n${lines}\r\n`;
 }
 
-/** Bytes both ways until either side ends; then both are closed. */
-function tunnel(client: Duplex, upstream: Duplex, kind: UpgradeKind): void {
-  activeUpgrades.inc({ kind });
-  let open = 2;
-  const finish = (err: Error | null | undefined) => {
-    if (err) {
-      client.destroy();
-      upstream.destroy();
-    }
-    if (--open === 0) {
-      client.destroy();
-      upstream.destroy();
-    }
-  };
-  let counted = true;
-  const uncount = () => {
-    if (!counted) return;
-    counted = false;
-    activeUpgrades.dec({ kind });
-  };
-  client.once('close', uncount);
-  upstream.once('close', uncount);
-  pipeline(client, upstream, finish);
-  pipeline(upstream, client, finish);
-  client.resume();
+/** The WebSocket subprotocol the apiserver chose ('' for none). */
+function subprotocolOf(response: IncomingMessage): string {
+  const value = response.headers['sec-websocket-protocol'];
+  return typeof value === 'string' ? value.trim() : '';
 }
 
 /**
@@ -287,9 +283,9 @@ function refuse(
   upstream: Duplex | null,
   status: StatusResponse,
 ): void {
-  recordRequest('http/1.1', req.method, status.code, UNTIMED);
   upstream?.destroy();
-  if (client.destroyed) return;
+  if (client.destroyed || client.writableEnded) return;
+  recordRequest('http/1.1', req.method, status.code, UNTIMED);
   client.end(rawStatusResponse(status, true));
   closeSoon(client);
 }

@@ -161,7 +161,8 @@ export class ProxyServer {
     for (const connection of open) connection.drain();
     const finished = await this.proxy.registry.waitUntilEmpty(graceMs);
     const leftover = this.proxy.registry.connections();
-    for (const connection of leftover) connection.terminate('shutdown grace period over');
+    for (const connection of leftover)
+      connection.terminate({ reason: 'shutdown grace period over', status: null });
     this.upstream.close();
     this.log.info(
       { connections: open.length, closedAtDeadline: finished ? 0 : leftover.length, graceMs },
@@ -174,7 +175,7 @@ export class ProxyServer {
     this.stopTimers();
     this.listener.stopAccepting();
     for (const connection of this.proxy.registry.connections())
-      connection.terminate('shutting down');
+      connection.terminate({ reason: 'shutting down', status: null });
     this.upstream.close();
   }
 

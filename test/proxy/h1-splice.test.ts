@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { completeResponses, statusCodes } from '../security/harness.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { RawUpstream } from '../support/raw-upstream.js';
 import { until } from '../support/wait.js';
 
 let pki: TestPki;
@@ -24,66 +24,6 @@ before(async () => {
 
 after(() => pki?.cleanup());
 
-/** One upstream connection: what it received, and a socket to answer on. */
-class UpstreamConnection {
-  received = '';
-  closed = false;
-
-  constructor(readonly socket: TLSSocket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.received += chunk.toString('latin1');
-    });
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      this.closed = true;
-    });
-  }
-
-  /** Waits until `count` request heads (and what follows them) have arrived. */
-  heads(count: number): Promise<void> {
-    return until(
-      () => this.received.split('\r\n\r\n').length - 1 >= count,
-      `${count} request heads`,
-    );
-  }
-}
-
-/** An HTTP/1.1 apiserver that answers only what the test writes. */
-class RawUpstream {
-  private constructor(
-    readonly server: Server,
-    readonly url: string,
-    readonly connections: UpstreamConnection[],
-  ) {}
-
-  static async start(): Promise<RawUpstream> {
-    const connections: UpstreamConnection[] = [];
-    const server = createServer(
-      {
-        cert: pki.apiserver.certPem,
-        key: pki.apiserver.keyPem,
-        ALPNProtocols: ['http/1.1'],
-        requestCert: true,
-        rejectUnauthorized: false,
-      },
-      (socket) => connections.push(new UpstreamConnection(socket)),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    return new RawUpstream(server, `https://127.0.0.1:${port}`, connections);
-  }
-
-  async connection(index: number): Promise<UpstreamConnection> {
-    await until(() => this.connections.length > index, `upstream connection ${index + 1}`);
-    return this.connections[index] as UpstreamConnection;
-  }
-
-  close(): Promise<void> {
-    for (const c of this.connections) c.socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 interface Rig {
   readonly upstream: RawUpstream;
   readonly proxy: ProxyProcess;
@@ -91,7 +31,7 @@ interface Rig {
 }
 
 async function rig(t: { after: (fn: () => Promise<void> | void) => void }): Promise<Rig> {
-  const upstream = await RawUpstream.start();
+  const upstream = await RawUpstream.start(pki);
   const proxy = await startProxyProcess(proxyArgs(pki, upstream.url, ['--upstream-pool-size=0']));
   const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
   t.after(async () => {

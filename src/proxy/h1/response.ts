@@ -196,6 +196,21 @@ function decimalValue(buf: Buffer, start: number, end: number): number {
 }
 
 /**
+ * The first Content-Type of the response head `buf[0, length)`, or ''. Read only for
+ * streaming responses, off the per-response path.
+ */
+export function contentTypeOf(buf: Buffer, length: number): string {
+  const lines = buf.toString('latin1', 0, length - 4).split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === 'content-type')
+      return line.slice(colon + 1).trim();
+  }
+  return '';
+}
+
+/**
  * The head `buf[0, length)` with `Connection: close` in place of any Connection and Keep-Alive
  * lines (a response on a connection being wound down).
  */
