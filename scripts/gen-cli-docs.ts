@@ -227,9 +227,11 @@ ${fence(demo)}
 
 ## SEE ALSO
 
-docs/kubeadm.md (installation on a kubeadm control plane), docs/crl.md (issuing and renewing a
-CRL with \`kube-crl-proxy crl\`), deploy/ (systemd units, static pod, CronJob, example
-configuration), docs/deno.md (running under Deno), README.md.
+docs/kubeadm.md (installation on a kubeadm control plane), docs/revocation.md (revoking a
+certificate, step by step), docs/crl.md (issuing and renewing a CRL with \`kube-crl-proxy
+crl\`), docs/revocation-inputs.md (deny file, CRL URLs), docs/behaviour.md (the detailed
+contract), docs/operating.md (alerts and runbooks), deploy/ (systemd units, static pod,
+CronJob, example configuration), docs/deno.md (running under Deno), README.md.
 `;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Every flag of the proxy, declared once. yargs, `--help`, the config file's key check and the
- * README's flag table all come from this table.
+ * flag reference in docs/cli.md all come from this table.
  */
 import type { Options } from 'yargs';
 import { DEFAULT_TLS_CIPHER_SUITES } from './tls-policy.js';

@@ -246,7 +246,7 @@ export function withServedChain<T>(
  * it puts ChaCha20-Poly1305 first when the client lists it before AES-GCM (`aesgcmPreferred`),
  * which SSL_OP_PRIORITIZE_CHACHA does in OpenSSL. SSL_OP_NO_RENEGOTIATION: OpenSSL refuses
  * any renegotiation, whatever happens to the connection afterwards (refuseRenegotiation).
- * SSL_OP_NO_TICKET: see the README's "What it guarantees" for the tickets OpenSSL sends anyway.
+ * SSL_OP_NO_TICKET: docs/behaviour.md says which tickets OpenSSL sends anyway.
  */
 function policyOptions(policy: TlsPolicy): SecureContextOptions {
   return {
