@@ -1,22 +1,27 @@
 /**
- * The command line: `kube-crl-proxy [flags]` runs the proxy; subcommands run the demo and the
- * inspection tools. Configuration errors print one line naming the flag and exit 2.
+ * The command line: `kube-crl-proxy [flags]` runs the proxy; subcommands run the demo, the
+ * inspection tools and the CRL tool. Configuration errors print one line naming the flag and exit 2.
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCertCommand } from './cli/check-cert-command.js';
+import { checkConfigCommand } from './cli/check-config-command.js';
+import { crlCommand } from './cli/crl-command.js';
 import { demoCommand } from './cli/demo-command.js';
 import { fail } from './cli/exit.js';
 import { inspectCrlCommand } from './cli/inspect-crl-command.js';
 import { runCommand } from './cli/run-command.js';
 import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
 
 /** Every command, in --help order. */
 export const COMMANDS: readonly CommandModule[] = [
   runCommand,
+  checkConfigCommand,
   demoCommand as unknown as CommandModule,
   checkCertCommand as unknown as CommandModule,
   inspectCrlCommand as unknown as CommandModule,
+  crlCommand,
 ];
 
 export function buildCli(argv: string[]): Argv {
@@ -36,6 +41,10 @@ export function buildCli(argv: string[]): Argv {
       'show the effective configuration and exit',
     )
     .example(
+      '$0 check-config --config=/etc/kube-crl-proxy/config.yaml',
+      'load every input of that configuration once and list every problem, without listening',
+    )
+    .example(
       '$0 check-cert alice.crt --config=/etc/kube-crl-proxy/config.yaml',
       'would alice.crt be accepted by that configuration, and as whom?',
     )
@@ -43,14 +52,18 @@ export function buildCli(argv: string[]): Argv {
       '$0 inspect-crl /etc/kubernetes/pki/crl/ --client-ca-file=/etc/kubernetes/pki/ca.crt',
       'number, freshness and signature of every CRL in the directory',
     )
+    .example(
+      '$0 crl revoke alice.crt --ca-cert=/etc/kubernetes/pki/ca.crt --ca-key=/etc/kubernetes/pki/ca.key --crl=/etc/kubernetes/pki/crl/ca.crl',
+      "revoke alice's certificate in the CRL the proxies read",
+    )
     .example('$0 demo', 'a throwaway PKI, a fake apiserver and the proxy, to try it out')
     .epilogue(
-      'Exit codes: 0 success; 1 the answer is no (check-cert: refused; inspect-crl: invalid signature); 2 bad configuration or input. Signals: SIGHUP reloads every input, SIGTERM drains and stops. Reference: docs/cli.md; setup on kubeadm: docs/kubeadm.md.',
+      'Exit codes: 0 success; 1 the answer is no (check-cert: refused; inspect-crl: invalid signature); 2 bad configuration or input (crl revoke/renew: nothing written). Signals: SIGHUP reloads every input, SIGTERM drains and stops. Reference: docs/cli.md; setup on kubeadm: docs/kubeadm.md.',
     )
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(VERSION)
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, err) => {
       // yargs wraps errors thrown while reading --config as YError with the same message.

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { proxyArgs } from '../../test/support/pki.js';
+import { binNodeFlags } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
@@ -43,16 +44,12 @@ export async function startKubeCrlProxy(
   // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
   const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const nodeFlags = [
-    // As deploy/ runs it (Dockerfile, systemd unit): one V8 helper thread.
-    '--v8-pool-size=1',
+    // As every launcher runs it: the flags of the binary's own #! line.
+    ...binNodeFlags(build.bin),
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];
-  const [command, argv] = pinnedCommand(cpuList, process.execPath, [
-    ...nodeFlags,
-    build.bin,
-    ...args,
-  ]);
+  const [command, argv] = pinnedCommand(cpuList, build.node, [...nodeFlags, build.bin, ...args]);
   const child = trackChild(spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();

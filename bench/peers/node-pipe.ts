@@ -7,7 +7,12 @@ import { stopChild, trackChild } from '../support/processes.js';
 import type { NodePipeConfig } from './node-pipe-server.js';
 import type { ProxyPeer } from './types.js';
 
-export async function startNodePipe(pki: BenchPki, upstreamPort: number): Promise<ProxyPeer> {
+/** `node`: the node binary kube-crl-proxy runs on in this run, so the floor is that runtime's. */
+export async function startNodePipe(
+  pki: BenchPki,
+  upstreamPort: number,
+  node: string,
+): Promise<ProxyPeer> {
   const files = pki.test.files;
   const config: NodePipeConfig = {
     // The leaf with its issuer (the cluster CA), as kube-crl-proxy serves it: with the leaf
@@ -24,10 +29,7 @@ export async function startNodePipe(pki: BenchPki, upstreamPort: number): Promis
     proxyClientKeyFile: files.proxyClientKey,
   };
   const script = fileURLToPath(new URL('./node-pipe-server.js', import.meta.url));
-  const [command, args] = pinnedCommand(String(PROXY_CORE), process.execPath, [
-    script,
-    JSON.stringify(config),
-  ]);
+  const [command, args] = pinnedCommand(String(PROXY_CORE), node, [script, JSON.stringify(config)]);
   const child = trackChild(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stderr?.on('data', (d: Buffer) => {

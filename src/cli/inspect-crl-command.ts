@@ -10,12 +10,25 @@ import type { Argv, CommandModule } from 'yargs';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { errorMessage, InputError } from '../errors.js';
 import { type Certificate, parseCertificate } from '../pki/certificate.js';
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from '../pki/crl.js';
+import type { ParsedCrl } from '../pki/crl.js';
 import { expandCrlPaths, readBlocksOf } from '../pki/files.js';
-import type { PemBlock } from '../pki/pem.js';
-import { buildRevocationSet, revokedAt, serialBytes, serialHex } from '../pki/revocation-set.js';
+import {
+  buildRevocationSet,
+  parseSerialText,
+  revokedAt,
+  serialBytes,
+  serialHex,
+} from '../pki/revocation-set.js';
+import { crlSigner } from '../pki/trust.js';
+import { isoTime } from '../time.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
-import { AT_OPTION, isoTime, OUTPUT_OPTION, type OutputFormat, parseAt } from './inspect-common.js';
+import {
+  AT_OPTION,
+  OUTPUT_OPTION,
+  type OutputFormat,
+  parseAt,
+  readCrls,
+} from './inspect-common.js';
 
 export const INSPECT_CRL_OPTIONS = {
   'client-ca-file': {
@@ -142,41 +155,18 @@ function inspectCrl(args: InspectCrlArgs): number {
   return crls.some((c) => c.signature.status === 'invalid') ? EXIT_NO : EXIT_OK;
 }
 
-/** Hex as openssl and kubectl print serials: any case, optional 0x, optional colons. */
 function parseSerial(value: string): string {
-  const hex = value.trim().replace(/^0x/i, '').replace(/:/g, '');
-  if (!/^[0-9a-fA-F]+$/.test(hex)) fail(`--serial: "${value}" is not a hexadecimal serial`);
-  return serialHex(serialBytes(hex));
+  const bytes = parseSerialText(value);
+  if (bytes === null) fail(`--serial: "${value}" is not a hexadecimal serial`);
+  return serialHex(bytes);
 }
 
 function crlFilesOf(path: string): string[] {
-  try {
-    const files = expandCrlPaths('crl-file', [path]);
-    if (files.length === 0) fail(`${path}: directory holds no CRL file`);
-    return files;
-  } catch (err) {
-    if (err instanceof InputError) fail(`${path}: ${err.problem}`);
-    throw err;
-  }
-}
-
-function readCrls(file: string): ParsedCrl[] {
-  let blocks: PemBlock[];
-  try {
-    blocks = readBlocksOf('crl-file', file, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)');
-  } catch (err) {
-    if (err instanceof InputError) fail(`${file}: ${err.problem}`);
-    throw err;
-  }
-  return blocks.map((block, index) => parseCrlOf(file, index, block.der));
-}
-
-function parseCrlOf(file: string, index: number, der: Buffer): ParsedCrl {
-  try {
-    return parseCrl(der);
-  } catch (err) {
-    fail(`${file}: CRL #${index + 1}: invalid CRL: ${errorMessage(err)}`);
-  }
+  const { files, failures } = expandCrlPaths('crl-file', [path]);
+  const [failure] = failures;
+  if (failure !== undefined) fail(`${failure.file ?? path}: ${failure.problem}`);
+  if (files.length === 0) fail(`${path}: directory holds no CRL file`);
+  return files;
 }
 
 /** The CAs of the bundle, as the proxy keeps them (basicConstraints CA:TRUE only). */
@@ -224,33 +214,16 @@ function reportOf(
 
 const NOT_CHECKED: SignatureStatus = { status: 'not_checked', by: null, problem: null };
 
-/** The proxy's rule: a CA whose subject is the CRL's issuer (and key id, when both have one). */
+/** The proxy's own rule (trust.ts crlSigner). */
 function signatureStatus(crl: ParsedCrl, cas: readonly Certificate[]): SignatureStatus {
-  const issuerDer = Buffer.from(crl.issuerDer);
-  const named = cas.filter((ca) => ca.subjectDer.equals(issuerDer));
-  if (named.length === 0) return invalid(`issuer "${crl.issuer}" is not a CA of --client-ca-file`);
-  for (const ca of named) {
-    if (
-      crl.authorityKeyId !== null &&
-      ca.subjectKeyId !== null &&
-      crl.authorityKeyId !== ca.subjectKeyId
-    )
-      continue;
-    try {
-      if (verifyCrlSignature(crl, ca.x509.publicKey)) {
-        return {
-          status: 'verified',
-          by: { subject: ca.subject, sha256Fingerprint: ca.fingerprint256 },
-          problem: null,
-        };
-      }
-    } catch (err) {
-      return invalid(errorMessage(err));
-    }
-  }
-  return invalid(
-    `signature does not verify against any CA of --client-ca-file named "${crl.issuer}"`,
-  );
+  const signer = crlSigner(crl, cas);
+  if ('problem' in signer) return invalid(signer.problem);
+  const ca = cas[signer.index] as Certificate;
+  return {
+    status: 'verified',
+    by: { subject: ca.subject, sha256Fingerprint: ca.fingerprint256 },
+    problem: null,
+  };
 }
 
 function invalid(problem: string): SignatureStatus {

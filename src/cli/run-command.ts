@@ -2,20 +2,19 @@
  * `kube-crl-proxy [flags]`: run the proxy (one process, or a cluster with --workers).
  */
 import cluster from 'node:cluster';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { startPrimary, startWorker } from '../run/cluster.js';
 import { type RunningProxy, startSingle } from '../run/single.js';
 import { fail } from './exit.js';
 import { printConfigText } from './print-config.js';
 
-export const runCommand: CommandModule = {
-  command: '$0',
-  describe: 'run the proxy',
-  builder: (y) =>
+/** The run flags and `--config`, read exactly as the run command reads them. */
+export function withRunFlags(y: Argv): Argv {
+  return (
     y
       .options(RUN_OPTIONS)
       .config('config', (path: string) => readConfigFile(path))
@@ -25,12 +24,19 @@ export const runCommand: CommandModule = {
         group: GROUPS.process,
         describe: 'YAML or JSON file with the same keys as the flags; flags override it',
       })
-      .option('print-config', {
-        type: 'boolean',
-        group: GROUPS.process,
-        describe:
-          'print the effective configuration (flags > --config file > defaults) as YAML, with file paths but never their contents, and exit without listening',
-      }),
+  );
+}
+
+export const runCommand: CommandModule = {
+  command: '$0',
+  describe: 'run the proxy',
+  builder: (y) =>
+    withRunFlags(y).option('print-config', {
+      type: 'boolean',
+      group: GROUPS.process,
+      describe:
+        'print the effective configuration (flags > --config file > defaults) as YAML, with file paths but never their contents, and exit without listening',
+    }),
   handler: (args) => run(args as Record<string, unknown>),
 };
 
@@ -51,6 +57,7 @@ async function run(args: Record<string, unknown>): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  warnIfUnsupportedRuntime(log);
   let proxy: RunningProxy;
   try {
     proxy = config.workers > 1 ? await startPrimary(config, log) : await startSingle(config, log);
@@ -90,4 +97,17 @@ async function runWorker(config: Config): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/** The Node.js major this release is built and tested on (package.json `engines`). */
+const SUPPORTED_NODE_MAJOR = 26;
+
+function warnIfUnsupportedRuntime(log: Logger): void {
+  if ('deno' in process.versions) return;
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= SUPPORTED_NODE_MAJOR) return;
+  log.warn(
+    { node: process.version, supported: `>=${SUPPORTED_NODE_MAJOR}` },
+    `running on Node.js ${process.version}, which this release is not tested on; install node@${SUPPORTED_NODE_MAJOR} beside it (docs/kubeadm.md)`,
+  );
 }

@@ -3,7 +3,7 @@ import type { IssuedCert } from './pki-factory.js';
 
 /** Credentials of a kubeconfig user: a client certificate, a bearer token, or neither. */
 export interface KubeconfigCredentials {
-  readonly cert?: IssuedCert;
+  readonly cert?: Pick<IssuedCert, 'certPem' | 'keyPem'>;
   readonly token?: string;
 }
 

@@ -2,8 +2,8 @@
  * Throwaway PKIs for the demo, the tests and the benchmarks: CAs, leaf certificates and CRLs
  * made in code, so no private key is ever committed.
  *
- * Certificates are made with @peculiar/x509; CRLs are encoded here with the DER writer so a
- * 1M-entry CRL takes a second, not minutes.
+ * Certificates are made with @peculiar/x509; CRLs with the project's CRL encoder
+ * (pki/crl-encoder.ts), as `kube-crl-proxy crl` writes them.
  */
 import {
   createPrivateKey,
@@ -17,11 +17,17 @@ import {
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { parseCertificate } from '../pki/certificate.js';
+import {
+  crlSignerFor,
+  encodeCrl,
+  encodeRevokedEntries,
+  type RevokedEntry,
+} from '../pki/crl-encoder.js';
 import * as der from '../pki/der.js';
 import { toPem } from '../pki/pem.js';
 import { serialBytes } from '../pki/revocation-set.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
@@ -55,6 +61,16 @@ export interface CertOptions extends NameSpec {
   /** Hex serial; random 16 bytes when absent. */
   readonly serial?: string;
   readonly keyAlgorithm?: KeyAlgorithm;
+  /** Certify the key of this certificate instead of a new one (a re-issue for the same key). */
+  readonly keyOf?: IssuedCert;
+  /** Names exactly as encoded, in place of the usual ones (tests of how names are decoded). */
+  readonly names?: RawNames;
+}
+
+/** DER Names to put in a certificate byte for byte, whatever string types they use. */
+export interface RawNames {
+  readonly subject?: Uint8Array;
+  readonly issuer?: Uint8Array;
 }
 
 export interface CaOptions extends NameSpec {
@@ -218,8 +234,8 @@ export class Authority {
   }
 
   async issue(options: CertOptions = {}): Promise<IssuedCert> {
-    const keyAlgorithm = options.keyAlgorithm ?? 'ec';
-    const keys = await generateKeys(keyAlgorithm);
+    const keyAlgorithm = options.keyOf?.keyAlgorithm ?? options.keyAlgorithm ?? 'ec';
+    const keys = options.keyOf?.cryptoKeys ?? (await generateKeys(keyAlgorithm));
     const usage = options.usage ?? 'client';
     const ekus: string[] = [];
     if (usage.includes('server')) ekus.push(EKU_SERVER);
@@ -250,7 +266,31 @@ export class Authority {
       signingAlgorithm: signingAlgorithm(this.cert.keyAlgorithm),
       extensions,
     });
-    return toIssued(cert, keys, keyAlgorithm);
+    if (options.names === undefined) return toIssued(cert, keys, keyAlgorithm);
+    const der = this.resign(Buffer.from(cert.rawData), options.names);
+    return toIssued(new x509.X509Certificate(der), keys, keyAlgorithm);
+  }
+
+  /**
+   * `certDer` (signed by this CA) with its subject and/or issuer Name replaced by `names` and
+   * signed again. @peculiar/x509 re-encodes the Names it is given, so strings of every type
+   * and every byte value go in here instead.
+   */
+  resign(certDer: Buffer, names: RawNames): Buffer {
+    const cert = der.readTlv(certDer, 0);
+    const [tbs, algorithm] = der.children(certDer, cert);
+    if (tbs === undefined || algorithm === undefined) throw new Error('not a certificate');
+    const fields = der.children(certDer, tbs);
+    // [0] version, serialNumber, signature, issuer, validity, subject, …
+    const first = fields[0]?.tag === der.contextTag(0) ? 1 : 0;
+    const replaced = fields.map((field, i) => {
+      if (i === first + 2 && names.issuer !== undefined) return names.issuer;
+      if (i === first + 4 && names.subject !== undefined) return names.subject;
+      return der.whole(certDer, field);
+    });
+    const signed = der.seq(...replaced);
+    const signature = sign('sha256', signed, this.cert.privateKey);
+    return der.seq(signed, der.whole(certDer, algorithm), der.bitString(signature));
   }
 
   /** A DER CRL signed by this CA (or by `signingKey`). */
@@ -260,59 +300,36 @@ export class Authority {
       options.nextUpdate === undefined
         ? new Date(thisUpdate.getTime() + 7 * DAY)
         : options.nextUpdate;
-    const isEc = this.cert.keyAlgorithm === 'ec';
-    const algorithm = isEc
-      ? der.seq(der.oid('1.2.840.10045.4.3.2'))
-      : der.seq(der.oid('1.2.840.113549.1.1.11'), der.tlv(der.Tag.null, new Uint8Array(0)));
-    const extensions: Uint8Array[] = [];
     const ski = this.cert.peculiar.getExtension(x509.SubjectKeyIdentifierExtension);
-    if (ski !== null) {
-      const aki = der.seq(der.tlv(0x80, Buffer.from(ski.keyId, 'hex')));
-      extensions.push(der.seq(der.oid('2.5.29.35'), der.octetString(aki)));
-    }
     const crlNumber = options.crlNumber === undefined ? 1 : options.crlNumber;
-    if (crlNumber !== null) {
-      extensions.push(der.seq(der.oid('2.5.29.20'), der.octetString(der.integer(crlNumber))));
-    }
-    extensions.push(...(options.extraExtensions ?? []));
-    const tbsParts: Uint8Array[] = [
-      der.integer(1),
-      algorithm,
-      options.issuerDer ?? parseCertificate(this.cert.der).subjectDer,
-      der.time(thisUpdate.getTime()),
-    ];
-    if (nextUpdate !== null) tbsParts.push(der.time(nextUpdate.getTime()));
-    const entries = encodeEntries(options.revoked ?? [], thisUpdate.getTime());
-    if (entries.length > 0) tbsParts.push(der.seq(entries));
-    if (extensions.length > 0) tbsParts.push(der.tlv(der.contextTag(0), der.seq(...extensions)));
-    const tbs = der.seq(...tbsParts);
-    const signature = sign('sha256', tbs, options.signingKey ?? this.cert.privateKey);
-    return der.seq(tbs, algorithm, der.bitString(signature));
+    const signer = crlSignerFor(this.cert.privateKey);
+    return encodeCrl(
+      {
+        issuerDer: options.issuerDer ?? parseCertificate(this.cert.der).subjectDer,
+        thisUpdate: thisUpdate.getTime(),
+        nextUpdate: nextUpdate === null ? null : nextUpdate.getTime(),
+        crlNumber: crlNumber === null ? null : BigInt(crlNumber),
+        authorityKeyId: ski === null ? null : Buffer.from(ski.keyId, 'hex'),
+        revoked: [revokedEntries(options.revoked ?? [], thisUpdate.getTime())],
+        extraExtensions: options.extraExtensions ?? [],
+      },
+      { ...signer, key: options.signingKey ?? signer.key },
+    );
   }
 }
 
-/** Encodes revoked entries straight into one buffer (fast enough for millions). */
-function encodeEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buffer {
-  const chunks: Buffer[] = [];
-  let cachedTime = Number.NaN;
-  let cachedTimeDer: Buffer = Buffer.alloc(0);
-  for (const entry of revoked) {
-    const serial = typeof entry.serial === 'string' ? serialBytes(entry.serial) : entry.serial;
-    const when = entry.revokedAt?.getTime() ?? defaultTime;
-    if (when !== cachedTime) {
-      cachedTime = when;
-      cachedTimeDer = der.time(when);
+function revokedEntries(revoked: Iterable<RevokedSpec>, defaultTime: number): Buffer {
+  function* entries(): Generator<RevokedEntry> {
+    for (const spec of revoked) {
+      yield {
+        serial: typeof spec.serial === 'string' ? serialBytes(spec.serial) : spec.serial,
+        revokedAt: spec.revokedAt?.getTime() ?? defaultTime,
+        reason: spec.reason,
+        extensions: spec.extensions,
+      };
     }
-    const parts = [der.integerFromBytes(serial), cachedTimeDer];
-    const extensions = entry.extensions ?? [];
-    const reason =
-      entry.reason === undefined
-        ? []
-        : [der.seq(der.oid('2.5.29.21'), der.octetString(der.enumerated(entry.reason)))];
-    if (reason.length + extensions.length > 0) parts.push(der.seq(...reason, ...extensions));
-    chunks.push(der.seq(...parts));
   }
-  return Buffer.concat(chunks);
+  return encodeRevokedEntries(entries());
 }
 
 export function crlPem(crlDer: Uint8Array): string {

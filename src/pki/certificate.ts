@@ -17,7 +17,7 @@ import {
   type Tlv,
   whole,
 } from './der.js';
-import { formatName, type NameAttribute, readNameAttributes } from './names.js';
+import { formatName, InvalidNameError, type NameAttribute, readNameAttributes } from './names.js';
 import { serialHex } from './revocation-set.js';
 
 export const OID_SUBJECT_KEY_ID = '2.5.29.14';
@@ -141,11 +141,6 @@ export function keyUsageBits(der: Uint8Array): number | null {
   return bits.end - bits.contentStart > 1 ? (der[bits.contentStart + 1] as number) : 0;
 }
 
-/** The subject's attributes (CN, O, …) exactly as encoded, for identity extraction. */
-export function subjectAttributes(der: Uint8Array): NameAttribute[] {
-  return readNameAttributes(der, readTbsFields(der).subject);
-}
-
 /**
  * What the per-connection check reads from a client certificate, straight from its DER: no
  * X509Certificate, whose construction re-decodes the public key (~100 µs with OpenSSL 3.0).
@@ -160,7 +155,10 @@ export interface CertificateFields {
   /** Display forms (`CN=alice, O=dev`), as in Status messages and logs. */
   readonly subject: string;
   readonly issuer: string;
+  /** The subject's attributes as kube-apiserver decodes them; empty when `invalidName` is set. */
   readonly subjectAttributes: readonly NameAttribute[];
+  /** The first issuer or subject value Go's parser refuses (it then refuses the certificate). */
+  readonly invalidName: InvalidNameError | null;
   readonly authorityKeyId: string | null;
   /** The AuthorityKeyIdentifier also names the issuer's issuer and serial. */
   readonly authorityKeyIdNamesIssuer: boolean;
@@ -168,6 +166,8 @@ export interface CertificateFields {
   readonly signatureAlgorithm: string;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** DER of the SubjectPublicKeyInfo (a view into the certificate's bytes). */
+  readonly subjectPublicKeyInfo: Buffer;
 }
 
 export function readCertificateFields(der: Buffer): CertificateFields {
@@ -176,13 +176,18 @@ export function readCertificateFields(der: Buffer): CertificateFields {
   const serialTlv = all[first];
   const algorithm = all[first + 1];
   const validity = all[first + 3];
+  const publicKeyInfo = all[first + 5];
   if (
+    publicKeyInfo?.tag !== Tag.sequence ||
     serialTlv === undefined ||
     algorithm?.tag !== Tag.sequence ||
     validity === undefined ||
     validity.tag !== Tag.sequence
   ) {
-    throw new DerError('TBSCertificate is missing serialNumber, signature or validity', 0);
+    throw new DerError(
+      'TBSCertificate is missing serialNumber, signature, validity or subjectPublicKeyInfo',
+      0,
+    );
   }
   const algorithmOid = children(der, algorithm)[0];
   if (algorithmOid === undefined) throw new DerError('AlgorithmIdentifier without OID', 0);
@@ -206,18 +211,30 @@ export function readCertificateFields(der: Buffer): CertificateFields {
       authorityKeyIdNamesIssuer = children(der, aki).some((field) => field.tag !== 0x80);
     }
   }
+  let subjectAttributes: NameAttribute[] = [];
+  let invalidName: InvalidNameError | null = null;
+  try {
+    // Go parses the issuer first, then the subject (parser.go, parseCertificate).
+    readNameAttributes(der, issuer, 'issuer');
+    subjectAttributes = readNameAttributes(der, subject, 'subject');
+  } catch (err) {
+    if (!(err instanceof InvalidNameError)) throw err;
+    invalidName = err;
+  }
   return {
     serial: serialHex(serialBytes),
     serialBytes,
     issuerDer: der.subarray(issuer.start, issuer.end),
     subject: formatName(der, subject),
     issuer: formatName(der, issuer),
-    subjectAttributes: readNameAttributes(der, subject),
+    subjectAttributes,
+    invalidName,
     authorityKeyId,
     authorityKeyIdNamesIssuer,
     signatureAlgorithm: readOid(der, algorithmOid),
     notBefore: readTime(der, notBefore),
     notAfter: readTime(der, notAfter),
+    subjectPublicKeyInfo: der.subarray(publicKeyInfo.start, publicKeyInfo.end),
   };
 }
 

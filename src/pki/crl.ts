@@ -37,7 +37,7 @@ export class CrlError extends Error {
   }
 }
 
-const OID_CRL_NUMBER = '2.5.29.20';
+export const OID_CRL_NUMBER = '2.5.29.20';
 const OID_DELTA_CRL_INDICATOR = '2.5.29.27';
 const OID_ISSUING_DISTRIBUTION_POINT = '2.5.29.28';
 const OID_FRESHEST_CRL = '2.5.29.46';
@@ -47,6 +47,38 @@ const OID_ISSUER_ALT_NAME = '2.5.29.18';
 /** Serial numbers longer than this are refused (RFC 5280 allows 20 octets). */
 export const MAX_SERIAL_BYTES = 32;
 
+/** RevokedEntries.reasons of an entry without a reasonCode extension. */
+export const NO_REASON = 0xff;
+/** RevokedEntries.reasons of a reasonCode longer than one octet (no RFC 5280 code is). */
+export const UNREADABLE_REASON = 0xfe;
+
+/**
+ * RFC 5280 CRLReason names by code, as this project writes them (openssl spells caCompromise
+ * `CACompromise`, RFC 5280 `cACompromise`); code 7 is unused.
+ */
+export const CRL_REASONS: readonly (string | null)[] = [
+  'unspecified',
+  'keyCompromise',
+  'caCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  null,
+  'removeFromCRL',
+  'privilegeWithdrawn',
+  'aaCompromise',
+];
+
+/** The name of a RevokedEntries.reasons value; null for an entry without a reason code. */
+export function reasonName(code: number): string | null {
+  if (code === NO_REASON) return null;
+  return (
+    CRL_REASONS[code] ??
+    `unrecognised reason code ${code === UNREADABLE_REASON ? '(longer than one octet)' : code}`
+  );
+}
+
 /** Revoked serials of one CRL: `count` entries of `width` bytes, left-padded, in CRL order. */
 export interface RevokedEntries {
   readonly count: number;
@@ -54,6 +86,8 @@ export interface RevokedEntries {
   readonly serials: Uint8Array;
   /** Revocation time of each entry, ms since the epoch. */
   readonly revokedAt: Float64Array;
+  /** RFC 5280 reasonCode of each entry, or NO_REASON / UNREADABLE_REASON. */
+  readonly reasons: Uint8Array;
 }
 
 export interface SignatureAlgorithm {
@@ -75,6 +109,8 @@ export interface ParsedCrl {
   readonly signatureAlgorithm: SignatureAlgorithm;
   readonly signature: Uint8Array;
   readonly entries: RevokedEntries;
+  /** The contents of revokedCertificates (the entries' DER, back to back); empty when none. */
+  readonly revokedDer: Uint8Array;
 }
 
 /** Parses one DER CertificateList. Does not verify the signature (see verifyCrlSignature). */
@@ -183,11 +219,19 @@ export function parseCrl(der: Uint8Array): ParsedCrl {
     signatureAlgorithm,
     signature: readBitStringBytes(der, sigTlv),
     entries: revoked === null ? emptyEntries() : readEntries(der, revoked),
+    revokedDer:
+      revoked === null ? der.subarray(0, 0) : der.subarray(revoked.contentStart, revoked.end),
   };
 }
 
 function emptyEntries(): RevokedEntries {
-  return { count: 0, width: 1, serials: new Uint8Array(0), revokedAt: new Float64Array(0) };
+  return {
+    count: 0,
+    width: 1,
+    serials: new Uint8Array(0),
+    revokedAt: new Float64Array(0),
+    reasons: new Uint8Array(0),
+  };
 }
 
 /** An IDP that makes the CRL indirect or limited to some reasons cannot be used as a full CRL. */
@@ -231,6 +275,7 @@ function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
   }
   const serials = new Uint8Array(count * width);
   const revokedAt = new Float64Array(count);
+  const reasons = new Uint8Array(count).fill(NO_REASON);
   const dateTlv = scratchTlv();
   const extensions = new EntryExtensionReader(der);
   let i = 0;
@@ -244,10 +289,10 @@ function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
       serials[to] = der[k] as number;
     readTlvInto(der, serialTlv.end, entry.end, dateTlv);
     revokedAt[i] = readTime(der, dateTlv);
-    if (dateTlv.end < entry.end) extensions.check(dateTlv.end, entry.end);
+    if (dateTlv.end < entry.end) reasons[i] = extensions.check(dateTlv.end, entry.end);
     pos = entry.end;
   }
-  return { count, width, serials, revokedAt };
+  return { count, width, serials, revokedAt, reasons };
 }
 
 /** OBJECT IDENTIFIER contents of the entry extensions this reader knows (2.5.29.x). */
@@ -271,9 +316,13 @@ class EntryExtensionReader {
 
   constructor(private readonly der: Uint8Array) {}
 
-  /** The entry's bytes [from, end) after revocationDate: exactly one Extensions SEQUENCE. */
-  check(from: number, end: number): void {
+  /**
+   * The entry's bytes [from, end) after revocationDate: exactly one Extensions SEQUENCE.
+   * Returns the entry's reason code (or NO_REASON / UNREADABLE_REASON).
+   */
+  check(from: number, end: number): number {
     const { der, list, ext, id, second, third } = this;
+    let reasonCode = NO_REASON;
     readTlvInto(der, from, end, list);
     if (list.end !== end) throw new DerError('trailing bytes in revoked entry', list.end);
     if (list.tag !== Tag.sequence) {
@@ -315,10 +364,15 @@ class EntryExtensionReader {
         );
         // removeFromCRL only has meaning in delta CRLs, which are refused above.
         if (der[reason.contentStart] === 8) throw new CrlError('removeFromCRL entry in a base CRL');
+        reasonCode =
+          reason.end - reason.contentStart === 1
+            ? (der[reason.contentStart] as number)
+            : UNREADABLE_REASON;
       } else if (critical && !this.isOid(ENTRY_OID_INVALIDITY_DATE)) {
         throw new CrlError(`unsupported critical CRL entry extension ${readOid(der, id)}`);
       }
     }
+    return reasonCode;
   }
 
   private isOid(oid: readonly number[]): boolean {

@@ -1,7 +1,16 @@
 /**
- * Reading input files, with errors that name the flag the file came from.
+ * Reading input files, with errors that name the flag the file came from; and making the
+ * files the proxy writes durable.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, InputError } from '../errors.js';
 import { type PemBlock, readBlocks } from './pem.js';
@@ -87,16 +96,22 @@ export function blocksIn(
 /**
  * The files a `--crl-file` names: the file itself, or every regular file of a directory
  * (names starting with "." skipped: Kubernetes Secret/ConfigMap mounts keep their `..data`
- * machinery there; symlinks to files count as files).
+ * machinery there; symlinks to files count as files). A path that cannot be read is a failure
+ * of its own: the others are listed all the same.
  */
-export function expandCrlPaths(flag: string, paths: readonly string[]): string[] {
+export function expandCrlPaths(
+  flag: string,
+  paths: readonly string[],
+): { readonly files: string[]; readonly failures: InputError[] } {
   const files: string[] = [];
+  const failures: InputError[] = [];
   for (const path of paths) {
     let isDirectory: boolean;
     try {
       isDirectory = statSync(path).isDirectory();
     } catch (err) {
-      throw new InputError(flag, path, `cannot read: ${describeFsError(err)}`);
+      failures.push(new InputError(flag, path, `cannot read: ${describeFsError(err)}`));
+      continue;
     }
     if (!isDirectory) {
       files.push(path);
@@ -106,7 +121,8 @@ export function expandCrlPaths(flag: string, paths: readonly string[]): string[]
     try {
       names = readdirSync(path).sort();
     } catch (err) {
-      throw new InputError(flag, path, `cannot list directory: ${describeFsError(err)}`);
+      failures.push(new InputError(flag, path, `cannot list directory: ${describeFsError(err)}`));
+      continue;
     }
     for (const name of names) {
       if (name.startsWith('.')) continue;
@@ -114,9 +130,19 @@ export function expandCrlPaths(flag: string, paths: readonly string[]): string[]
       try {
         if (statSync(file).isFile()) files.push(file);
       } catch (err) {
-        throw new InputError(flag, file, `cannot read: ${describeFsError(err)}`);
+        failures.push(new InputError(flag, file, `cannot read: ${describeFsError(err)}`));
       }
     }
   }
-  return files;
+  return { files, failures };
+}
+
+/** A rename into `dir` is durable only once the directory entry is on disk too. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

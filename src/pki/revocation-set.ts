@@ -23,7 +23,9 @@ export const EMPTY_REVOCATION_SET: RevocationSet = {
 };
 
 /** Merges the entries of one issuer's CRLs; a serial listed twice keeps its earliest time. */
-export function buildRevocationSet(lists: readonly RevokedEntries[]): RevocationSet {
+export function buildRevocationSet(
+  lists: readonly Pick<RevokedEntries, 'count' | 'width' | 'serials' | 'revokedAt'>[],
+): RevocationSet {
   const total = lists.reduce((n, l) => n + l.count, 0);
   if (total === 0) return EMPTY_REVOCATION_SET;
   const widest = lists.reduce((w, l) => Math.max(w, l.width), 1);
@@ -231,6 +233,15 @@ export function serialBytes(hex: string): Uint8Array {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start++;
   return bytes.subarray(start);
+}
+
+/**
+ * Magnitude bytes of a serial as operators type it (openssl and kubectl print them so): hex in
+ * any case, an optional 0x, optional colons. Null when it is not that.
+ */
+export function parseSerialText(text: string): Uint8Array | null {
+  const hex = text.trim().replace(/^0x/i, '').replace(/:/g, '');
+  return /^[0-9a-fA-F]+$/.test(hex) ? serialBytes(hex) : null;
 }
 
 /** Hex of serial bytes, uppercase, without leading zero bytes: as serials are shown to operators. */

@@ -179,11 +179,15 @@ function joinForwardedFor(sent: string | null, next: string): string {
   return sent === null ? next : `${sent}, ${next}`;
 }
 
-/** The identity fields of a certificate; frozen, as a connection shares them by its requests. */
+/**
+ * The identity fields of a certificate; frozen, as a connection shares them by its requests.
+ * The values are Go strings held one char per byte, which every path writes as latin1: the
+ * apiserver reads back the exact bytes its own x509 parser would have made of the name.
+ */
 function identityHeaders(identity: Identity, rules: IdentityHeaderRules): HeaderList {
   const fields: HeaderList = [
-    [rules.userHeader, headerValue(identity.user)],
-    ...identity.groups.map((group): [string, string] => [rules.groupHeader, headerValue(group)]),
+    [rules.userHeader, identity.user],
+    ...identity.groups.map((group): [string, string] => [rules.groupHeader, group]),
   ];
   for (const field of fields) Object.freeze(field);
   return fields;
@@ -241,15 +245,6 @@ export class ConnectionHeaders {
     if (forwardedFor === null) return text + this.lines;
     return `${text}X-Forwarded-For: ${joinForwardedFor(forwardedFor, this.remoteAddress)}\r\n${this.identityLines}`;
   }
-}
-
-/**
- * Header values are written as latin1 by Node: UTF-8 text is passed as its bytes so the
- * apiserver (Go, which reads header bytes as UTF-8) sees the certificate's exact name.
- */
-export function headerValue(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII fast path
-  return /^[\u0000-\u007f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** Response headers that must not be copied to the client (hop-by-hop). */

@@ -1,23 +1,33 @@
 /**
  * The client-facing TLS listener: one port, ALPN h2 and http/1.1, a client certificate
  * requested but judged by us (verify.ts) on every connection.
- * Accepted connections go to a ConnectionHandler (the proxy); rejected ones to its reject path.
+ * Accepted connections go to a ConnectionHandler (the proxy). Rejected ones get a TLS alert
+ * under --reject-mode=alert when their protocol allows it (refusal.ts), else the handler's
+ * reject path.
  *
- * TLS sessions are never resumed: no session ticket is issued that could be. Kubernetes
- * clients (client-go keeps no session cache) would not use one, and OpenSSL 3.0 pays for each
- * ticket by re-encoding and re-decoding the session with the client certificate (~170 µs a
- * ticket, two per connection). Every connection is a full handshake whose chain OpenSSL
- * verifies, and the revocation check runs on every connection regardless.
+ * TLS sessions are never resumed. Stateless tickets are off (SSL_OP_NO_TICKET): OpenSSL builds
+ * each by encoding the whole session, client certificate included, and decoding it again. Under
+ * TLS 1.3 OpenSSL then sends stateful tickets instead (two, its num_tickets default): session
+ * ids that only a server-side session cache could resolve, and Node keeps none
+ * (SSL_SESS_CACHE_NO_INTERNAL, and no 'resumeSession' listener here), so a client offering one
+ * back gets a full handshake. Sending none takes SSL_CTX_set_num_tickets, which Node does not
+ * expose; its internal ticket-key callback can drop stateless tickets, but only after they are
+ * built, which costs more than the stateful ones. Every connection is a full handshake whose
+ * chain OpenSSL verifies, and the revocation check runs on every connection regardless.
  */
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import type { HostPort, Limits } from '../config/config.js';
+import type { HostPort, Limits, RejectMode } from '../config/config.js';
+import type { TlsPolicy } from '../config/tls-policy.js';
 import { errorMessage } from '../errors.js';
 import type { Logger, RateLimitedLog } from '../log.js';
 import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
-import type { TrustStore } from '../pki/trust.js';
+import type { DenyList } from '../pki/deny-list.js';
+import type { TrustStore } from '../pki/trust-store.js';
+import { alertFor } from './alert.js';
+import { AlertRefusals } from './refusal.js';
 import { certificateInSession } from './ssl-session.js';
 import {
   type Handshake,
@@ -40,8 +50,11 @@ export interface ConnectionHandler {
 export interface ListenerOptions {
   readonly address: HostPort;
   readonly limits: Limits;
+  readonly tls: TlsPolicy;
   readonly policy: VerifyPolicy;
+  readonly rejectMode: RejectMode;
   readonly trust: () => TrustStore;
+  readonly deny: () => DenyList;
   readonly handler: ConnectionHandler;
   readonly log: Logger;
   readonly rejectLog: RateLimitedLog;
@@ -49,6 +62,8 @@ export interface ListenerOptions {
 
 export class ClientListener {
   private readonly server: Server;
+  /** Under --reject-mode=alert: what sends the alerts. */
+  private readonly alerts: AlertRefusals | null;
   /** The inputs of the secure context in force. */
   private contextInputs: ContextInputs;
   /** The handshake counters, as tallies (this is the per-connection path); every series from the start. */
@@ -66,7 +81,7 @@ export class ClientListener {
     trust: TrustStore,
   ) {
     this.contextInputs = contextInputs(credentials, trust);
-    this.server = withServedChain(this.contextInputs, trust, (context) =>
+    this.server = withServedChain(this.contextInputs, trust, options.tls, (context) =>
       createServer({
         ...context,
         ALPNProtocols: ['h2', 'http/1.1'],
@@ -75,6 +90,7 @@ export class ClientListener {
         handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
       }),
     );
+    this.alerts = options.rejectMode === 'alert' ? new AlertRefusals(this.server) : null;
     this.server.maxConnections = options.limits.maxConnections;
     this.server.on('drop', () => {
       connectionsDropped.inc();
@@ -100,7 +116,9 @@ export class ClientListener {
     const next = contextInputs(credentials, trust);
     const current = this.contextInputs;
     if (next.cert === current.cert && next.key === current.key && next.ca === current.ca) return;
-    withServedChain(next, trust, (context) => this.server.setSecureContext(context));
+    withServedChain(next, trust, this.options.tls, (context) =>
+      this.server.setSecureContext(context),
+    );
     this.contextInputs = next;
   }
 
@@ -125,17 +143,20 @@ export class ClientListener {
 
   private onSecureConnection(socket: TLSSocket): void {
     socket.setNoDelay(true);
+    this.refuseRenegotiation(socket);
     let verdict: Verdict;
     try {
       verdict = verifyPeer(
         handshakeOf(socket),
         this.options.trust(),
+        this.options.deny(),
         this.options.policy,
         Date.now(),
       );
     } catch (err) {
       // A defect here must cost this connection, not the process and every other connection.
       this.options.log.error({ err: errorMessage(err) }, 'client connection refused: check failed');
+      this.alerts?.forget(socket);
       socket.destroy();
       return;
     }
@@ -151,11 +172,36 @@ export class ClientListener {
         },
         verdict.message,
       );
+      if (this.alerts?.refuse(socket, alertFor(verdict.reason))) return;
+      this.alerts?.forget(socket);
       this.options.handler.reject(socket, verdict);
       return;
     }
+    this.alerts?.forget(socket);
     (verdict.outcome === 'accepted' ? this.counted.clientCert : this.counted.noCert).inc();
     this.options.handler.accept(socket, verdict);
+  }
+
+  /**
+   * Client-initiated TLS 1.2 renegotiation: OpenSSL refuses the ClientHello itself
+   * (SSL_OP_NO_RENEGOTIATION, below) with a no_renegotiation warning alert, and goes on
+   * serving the connection. Go's crypto/tls server fails the connection instead (conn.go:
+   * a post-handshake ClientHello reaches handleRenegotiation, which is no HelloRequest, so it
+   * sends a fatal unexpected_message alert and returns an error; net/http then closes the
+   * connection). So the connection is closed here, once OpenSSL's alert is out: Node reports
+   * the attempt (disableRenegotiation) from inside OpenSSL's handling of that ClientHello,
+   * before the alert is written.
+   */
+  private refuseRenegotiation(socket: TLSSocket): void {
+    socket.disableRenegotiation();
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED') return;
+      this.options.rejectLog.warn(
+        { remoteAddress: socket.remoteAddress },
+        'client attempted TLS renegotiation: refused, connection closed',
+      );
+      setImmediate(() => socket.destroy());
+    });
   }
 }
 
@@ -179,9 +225,10 @@ function contextInputs(credentials: Credentials, trust: TrustStore): ContextInpu
 export function withServedChain<T>(
   inputs: ContextInputs,
   trust: TrustStore,
+  policy: TlsPolicy,
   build: (context: SecureContextOptions) => T,
 ): T {
-  const options = { ...inputs, secureOptions: cryptoConstants.SSL_OP_NO_TICKET };
+  const options = { ...inputs, ...policyOptions(policy) };
   const served = servedChainPem(inputs.cert, trust);
   if (served !== null) {
     try {
@@ -191,6 +238,26 @@ export function withServedChain<T>(
     }
   }
   return build(options);
+}
+
+/**
+ * The TLS policy as secure context options. Go's server picks the TLS 1.2 suite by its own
+ * preference order (handshake_server.go, pickCipherSuite), so the server's order is honoured;
+ * it puts ChaCha20-Poly1305 first when the client lists it before AES-GCM (`aesgcmPreferred`),
+ * which SSL_OP_PRIORITIZE_CHACHA does in OpenSSL. SSL_OP_NO_RENEGOTIATION: OpenSSL refuses
+ * any renegotiation, whatever happens to the connection afterwards (refuseRenegotiation).
+ * SSL_OP_NO_TICKET: docs/behaviour.md says which tickets OpenSSL sends anyway.
+ */
+function policyOptions(policy: TlsPolicy): SecureContextOptions {
+  return {
+    minVersion: policy.minVersion,
+    ciphers: policy.ciphers,
+    honorCipherOrder: true,
+    secureOptions:
+      cryptoConstants.SSL_OP_NO_TICKET |
+      cryptoConstants.SSL_OP_NO_RENEGOTIATION |
+      cryptoConstants.SSL_OP_PRIORITIZE_CHACHA,
+  };
 }
 
 /**

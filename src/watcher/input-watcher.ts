@@ -82,7 +82,9 @@ export class InputWatcher {
     // a burst is the one that must win. Our own debounce does the de-duplication.
     watcher.on('raw', (_event, path, details) => {
       const watched = (details as { watchedPath?: string }).watchedPath ?? path;
-      if (relevant(watched) || relevant(join(watched, path))) this.onEvent();
+      // fs.watch may leave the file unnamed: then anything watched may have changed.
+      if (watched === null || path === null) this.onEvent();
+      else if (relevant(watched) || relevant(join(watched, path))) this.onEvent();
     });
     watcher.on('all', (_event, path) => {
       if (relevant(path)) this.onEvent();

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CheckCertReport } from '../../src/cli/check-cert-command.js';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
+import { Tag } from '../../src/pki/der.js';
+import { nameDer, OID_CN, OID_O, utf8Attribute } from '../support/go-names.js';
 import { makePki, type TestPki } from '../support/pki.js';
 import { type ExitResult, runBin } from '../support/proxy-process.js';
 
@@ -34,6 +36,24 @@ before(async () => {
     }),
     server: await pki.user('server', [], { usage: 'server' }),
     eve: await sameName.issue({ commonName: 'eve', organizations: ['system:masters'] }),
+    // The names kube-apiserver's Go parser keeps as raw bytes, and one it refuses.
+    t61: await pki.clusterCa.issue({
+      names: {
+        subject: nameDer(utf8Attribute(OID_O, 'dev'), {
+          oid: OID_CN,
+          tag: Tag.t61String,
+          value: Buffer.from([0x74, 0x36, 0x31, 0x2d, 0x78, 0xe9]),
+        }),
+      },
+    }),
+    atInO: await pki.clusterCa.issue({
+      names: {
+        subject: nameDer(
+          { oid: OID_O, tag: Tag.printableString, value: Buffer.from('alice@example.com') },
+          utf8Attribute(OID_CN, 'alice'),
+        ),
+      },
+    }),
   };
   mallory = certs.mallory as IssuedCert;
   for (const [name, cert] of Object.entries(certs)) {
@@ -110,8 +130,10 @@ describe('check-cert', () => {
       'checkedAt',
       'clientCaFile',
       'crls',
+      'denyFile',
       'warnings',
     ]);
+    assert.equal(report.denyFile, null);
   });
 
   test('revoked: the exact message of the 401 Status', async () => {
@@ -143,6 +165,23 @@ describe('check-cert', () => {
       assert.equal(report.reason, reason, name);
       assert.match(report.message ?? '', message, name);
     });
+  });
+
+  test('names decoded as kube-apiserver decodes them: raw T61String bytes, a refused O', async () => {
+    const text = await checkCert(files.t61 as string);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^accepted: forwarded as user "t61-x\\xe9" with groups "dev"\n/);
+    assert.match(text.stdout, /subject: O=dev, CN=t61-x\\e9\n/);
+    const [code, report] = await checkJson(files.t61 as string);
+    assert.equal(code, 0);
+    assert.deepEqual(report.identity, { user: 't61-x\ufffd', groups: ['dev'] });
+    const [refusedCode, refused] = await checkJson(files.atInO as string);
+    assert.equal(refusedCode, 1);
+    assert.equal(refused.reason, 'invalid_identity');
+    assert.equal(
+      refused.message,
+      'client certificate subject O: invalid PrintableString, which kube-apiserver refuses (subject O=alice@example.com, CN=alice, issuer CN=kubernetes)',
+    );
   });
 
   test('--at: a time after the certificate expires', async () => {
@@ -185,7 +224,7 @@ describe('check-cert', () => {
     assert.equal(rejected.stdout, '');
     assert.match(
       rejected.stderr,
-      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file, so its certificates are refused \(--crl-missing-policy=reject\)/,
     );
     const allowed = await runBin([
       'check-cert',

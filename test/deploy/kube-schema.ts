@@ -1,6 +1,6 @@
 /**
  * Offline schema checks for Kubernetes objects the project ships (the static pod manifest, the
- * YAML of docs/kubeadm.md). Two sources generated from Kubernetes' own OpenAPI document:
+ * CRL renewal CronJob, the YAML of docs/kubeadm.md). Two sources generated from Kubernetes' own OpenAPI document:
  * kubernetes-models' validators (types, formats, required fields, enums) and
  * @kubernetes/client-node's model attribute maps, walked strictly for unknown fields (which the
  * validators allow) — what `kubectl apply --validate=strict` reports.
@@ -11,6 +11,7 @@ import {
   ValidatingAdmissionPolicyBinding,
 } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { CronJob } from 'kubernetes-models/batch/v1';
 import { EndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1';
 import { Pod } from 'kubernetes-models/v1';
 
@@ -32,6 +33,7 @@ function modelData<T extends abstract new (...args: never[]) => unknown>(
 const VALIDATORS: Readonly<Record<string, Validate>> = {
   'v1/Pod': (data) => new Pod(modelData<typeof Pod>(data)).validate(),
   'apps/v1/DaemonSet': (data) => new DaemonSet(modelData<typeof DaemonSet>(data)).validate(),
+  'batch/v1/CronJob': (data) => new CronJob(modelData<typeof CronJob>(data)).validate(),
   'discovery.k8s.io/v1/EndpointSlice': (data) =>
     new EndpointSlice(modelData<typeof EndpointSlice>(data)).validate(),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': (data) =>

@@ -17,9 +17,9 @@ import {
   startFakeApiserver,
 } from '../fake-apiserver/index.js';
 import { RawTlsClient, requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { until } from '../support/kubectl-streaming.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { until } from '../support/wait.js';
 
 const MB = 1024 * 1024;
 

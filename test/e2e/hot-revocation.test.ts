@@ -10,8 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type LogLine, type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import {
+  type LogLine,
+  type ProxyProcess,
+  scrapeMetric,
+  startProxyProcess,
+} from '../support/proxy-process.js';
+import { eventually } from '../support/wait.js';
 
 let pki: TestPki;
 let fake: FakeApiserver;
@@ -25,11 +31,7 @@ before(async () => {
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
   mallory = await pki.user('mallory');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {
@@ -38,8 +40,9 @@ after(async () => {
   pki?.cleanup();
 });
 
+/** Refusals are read as the 401 Status here; tls-alert.test.ts has the TLS alert. */
 async function startProxy(args: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(args);
+  const proxy = await startProxyProcess([...args, '--reject-mode=status']);
   proxies.push(proxy);
   return proxy;
 }
@@ -57,38 +60,13 @@ async function status(proxy: ProxyProcess, cert: IssuedCert, path = '/api'): Pro
   }
 }
 
-async function metric(proxy: ProxyProcess, line: string): Promise<number> {
-  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? 0 : Number(found.slice(line.length + 1));
-}
+const metric = scrapeMetric;
 
 const FAILURES = 'kube_crl_proxy_crl_reloads_total{result="failure"}';
 
-let tmpCount = 0;
-/** Write-then-rename, as CRL publishing tools should: no reader ever sees a half-written file. */
-function atomicWrite(path: string, content: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${++tmpCount}`;
-  writeFileSync(tmp, content);
-  renameSync(tmp, path);
-}
-
-/** Resolves when `check` holds (polled every 20 ms), or fails after `timeoutMs`. */
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const inForce = (generation: number) => (l: LogLine) =>
   l.msg === 'snapshot in force' && l.generation === generation;
-const refused = (l: LogLine) => l.msg.startsWith('reload refused');
+const refused = (l: LogLine) => l.msg.startsWith('input refused');
 
 /** The highest generation the proxy has reported so far. */
 function generationOf(proxy: ProxyProcess): number {
@@ -172,12 +150,12 @@ describe('watching the inputs', () => {
       crlPem(secondCa.crl({ revoked: [{ serial: carol.serial }] })),
     );
     await refusedWithin(carol, 'the added CRL applies', () => dirProxy);
+    // Removing a CA's only CRL would un-revoke its certificates: refused, the CRL in force stays.
     unlinkSync(join(dir, 'second.crl'));
-    await eventually(
-      async () => (await status(dirProxy, carol)) === 200,
-      5000,
-      'the removed CRL no longer applies',
-    );
+    const line = await dirProxy.waitForLog(refused, 5000);
+    assert.match(line.msg, /no CRL for CA "CN=second-ca" any more; the one in force stays/);
+    assert.equal(line.input, 'crl');
+    assert.equal(await status(dirProxy, carol), 401, 'the CRL in force still applies');
     assert.equal(await status(dirProxy, mallory), 401, 'the other CRL still does');
   });
 });
@@ -217,7 +195,7 @@ describe('a Kubernetes Secret mount (..data symlink swap)', () => {
   });
 });
 
-describe('a bad input never replaces the good snapshot, is logged once and counted, and recovers', () => {
+describe('a bad input keeps its last good value, is logged once and counted, and recovers', () => {
   let proxy: ProxyProcess;
   let crlFile: string;
   let servingCert: string;
@@ -410,23 +388,26 @@ describe('open connections of newly revoked certificates are cut', () => {
 
 describe('CRL expiry', () => {
   test('when the CRL in force passes nextUpdate, --crl-expired-policy=reject applies at that moment', async () => {
-    const expiry = Date.now() + 4000;
-    const crlFile = pki.write(
-      'expiring.crl',
-      crlPem(
-        pki.clusterCa.crl({
-          revoked: [],
-          crlNumber: 1,
-          thisUpdate: new Date(Date.now() - 60_000),
-          nextUpdate: new Date(expiry),
-        }),
-      ),
-    );
+    const crlFile = pki.write('expiring.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
     const proxy = await startProxy(
       proxyArgs(pki, fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
     );
+    // The expiring CRL goes in once the proxy serves, so a slow start cannot eat its lifetime.
+    const expiry = Date.now() + 4000;
+    atomicWrite(
+      crlFile,
+      crlPem(
+        pki.clusterCa.crl({
+          revoked: [],
+          crlNumber: 2,
+          thisUpdate: new Date(Date.now() - 60_000),
+          nextUpdate: new Date(expiry),
+        }),
+      ),
+    );
+    await proxy.waitForLog(inForce(2), 3000);
     const { connect } = await import('node:http2');
     const session = connect(proxy.url, {
       ca: pki.clusterCa.certPem,

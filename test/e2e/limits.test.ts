@@ -18,7 +18,7 @@ import {
   requestFields,
 } from '../security/h2-frames.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { type ProxyProcess, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 
 let pki: TestPki;
 let fake: FakeApiserver;
@@ -47,11 +47,7 @@ async function proxyWith(extra: string[]): Promise<ProxyProcess> {
   return proxy;
 }
 
-async function metric(proxy: ProxyProcess, line: string): Promise<number> {
-  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? Number.NaN : Number(found.slice(line.length + 1));
-}
+const metric = (proxy: ProxyProcess, series: string) => scrapeMetric(proxy, series, Number.NaN);
 
 function openTls(proxy: ProxyProcess): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {

@@ -19,9 +19,9 @@ import {
   websocketUpgradeHead,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { until } from '../support/kubectl-streaming.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { until } from '../support/wait.js';
 
 const MB = 1024 * 1024;
 const EXEC = '/api/v1/namespaces/default/pods/demo/exec';
@@ -89,7 +89,7 @@ function rssOf(pid: number): number {
 
 describe('tunnel rules', () => {
   test('a revoked or unknown client never causes an upstream dial', async () => {
-    const proxy = await proxyWith(['--upstream-pool-size=0']);
+    const proxy = await proxyWith(['--upstream-pool-size=0', '--reject-mode=status']);
     await new Promise((r) => setTimeout(r, 200));
     const before = fake.connectionsAccepted;
     for (const cert of [mallory, undefined]) {

@@ -385,7 +385,8 @@ function stubStreaming() {
       const session = ctx.openSession('http');
       ctx.endSession(session, 'client');
       ctx.endSession(session, 'server');
-      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.setHeader('content-type', 'text/plain');
+      res.statusCode = 200;
       res.end(ctx.logs.lines.join('\n'));
     },
     async close() {

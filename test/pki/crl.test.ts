@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, sequentialSerials } from '../../src/demo/pki-factory.js';
 import { InputError } from '../../src/errors.js';
-import { parseCrl, verifyCrlSignature } from '../../src/pki/crl.js';
+import { NO_REASON, parseCrl, UNREADABLE_REASON, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { loadTrustData, readTrustFiles, TrustStore, warningsAt } from '../../src/pki/trust.js';
+import { loadTrustData, readTrustFiles, warningsAt } from '../../src/pki/trust.js';
 import { TrustLoader } from '../../src/pki/trust-loader.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 
 let dir: string;
 let ca: Authority;
@@ -241,6 +242,13 @@ describe('CRL reader', () => {
     const read = entries({ reason: 1, extensions: [invalidity, unknown] });
     assert.equal(read.count, 2);
     assert.equal(revokedAt(buildRevocationSet([read]), serialBytes('BEEF')), when.getTime());
+    assert.deepEqual([...read.reasons], [NO_REASON, 1], 'no reason code, then keyCompromise');
+    assert.deepEqual([...entries({ reason: 6 }).reasons], [NO_REASON, 6]);
+    const longReason = ext('2.5.29.21', false, der.tlv(der.Tag.enumerated, Buffer.from([0, 1])));
+    assert.deepEqual(
+      [...entries({ extensions: [longReason] }).reasons],
+      [NO_REASON, UNREADABLE_REASON],
+    );
 
     const refused: Array<[Partial<{ reason: number; extensions: Uint8Array[] }>, RegExp]> = [
       [{ reason: 8 }, /removeFromCRL entry in a base CRL/],
@@ -496,21 +504,25 @@ describe('reloading inputs that did not change', () => {
     try {
       const first = await loader.load(inputs, null);
       assert.equal(first.unchanged, false);
+      assert.ok(first.data !== null);
       const again = await loader.load(inputs, first.data);
       assert.equal(again.unchanged, true);
       // The revocations in force, not a new parse of them.
-      assert.equal(again.data.issuers[0]?.set, first.data.issuers[0]?.set);
+      assert.equal(again.data?.issuers[0]?.set, first.data.issuers[0]?.set);
       writeFileSync(crlFile, crlPem(ca.crl({ crlNumber: 8, revoked: [{ serial: '0B' }] })));
       const next = await loader.load(inputs, first.data);
       assert.equal(next.unchanged, false);
+      assert.ok(next.data !== null);
       assert.equal(next.data.issuers[0]?.crlNumber, '8');
-      // A file that became unreadable fails the reload, as a parse would.
+      assert.deepEqual(next.problems, []);
+      // A file that became unreadable is refused, and its CA keeps the revocations in force.
       rmSync(crlFile);
-      await assert.rejects(loader.load(inputs, next.data), (err: unknown) => {
-        assert.ok(err instanceof InputError);
-        assert.equal(err.file, crlFile);
-        return true;
-      });
+      const gone = await loader.load(inputs, next.data);
+      assert.equal(gone.problems.length, 1);
+      assert.equal(gone.problems[0]?.file, crlFile);
+      assert.match(gone.problems[0]?.problem ?? '', /no such file/);
+      assert.equal(gone.data?.issuers[0]?.set, next.data.issuers[0]?.set);
+      assert.equal(gone.data?.issuers[0]?.crlNumber, '8');
     } finally {
       await loader.close();
     }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createSecureServer, type Http2SecureServer, connect as h2connect } from 'node:http2';
+import { createSecureServer, connect as h2connect, type ServerHttp2Stream } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
@@ -465,13 +465,13 @@ describe('request header blocks', () => {
   });
 
   test('an nghttp2 upstream with a tiny header table decodes every request (Node client, 40 requests)', async (t) => {
-    const server: Http2SecureServer = createSecureServer({
+    const server = createSecureServer({
       cert: pki.apiserver.certPem,
       key: pki.apiserver.keyPem,
       settings: { headerTableSize: 64 },
     });
     const seen: string[] = [];
-    server.on('stream', (stream, headers) => {
+    server.on('stream', (stream: ServerHttp2Stream, headers) => {
       seen.push(String(headers['x-n']));
       stream.respond({ ':status': 200, 'x-echo': String(headers['x-n']), 'x-same': 'constant' });
       stream.end('ok');
@@ -540,11 +540,11 @@ describe('responses', () => {
   });
 
   test("the relay's own answers leave the client's table alone (CONNECT between indexed responses)", async () => {
-    const server: Http2SecureServer = createSecureServer({
+    const server = createSecureServer({
       cert: pki.apiserver.certPem,
       key: pki.apiserver.keyPem,
     });
-    server.on('stream', (stream) => {
+    server.on('stream', (stream: ServerHttp2Stream) => {
       stream.respond({ ':status': 200, 'x-indexed': 'a value nghttp2 adds to its table' });
       stream.end('ok');
     });

@@ -4,7 +4,6 @@ import {
   ConnectionHeaders,
   connectionTokens,
   type HeaderList,
-  headerValue,
   identityHeaderRules,
   sanitizeRequestHeaders,
 } from '../../src/proxy/headers.js';
@@ -16,6 +15,8 @@ const rules = identityHeaderRules({
   uidHeaders: ['X-Remote-Uid'],
 });
 const identity = { user: 'alice', groups: ['dev', 'ops'] };
+/** `Jürgen` as the apiserver's Go parser holds a UTF8String: its UTF-8 bytes. */
+const JURGEN = Buffer.from('Jürgen', 'utf8').toString('latin1');
 
 describe('sanitizeRequestHeaders', () => {
   test('strips identity headers in any case, with underscores, and every configured name', () => {
@@ -88,9 +89,15 @@ describe('sanitizeRequestHeaders', () => {
     assert.deepEqual(out, [['X-Forwarded-For', '192.0.2.1, 127.0.0.1']]);
   });
 
-  test('UTF-8 identity values travel as their bytes', () => {
-    assert.equal(Buffer.from(headerValue('Jürgen'), 'latin1').toString('utf8'), 'Jürgen');
-    assert.equal(headerValue('plain'), 'plain');
+  test('identity values (Go strings, one char per byte) are sent as they are', () => {
+    const bytes = [JURGEN, 't61-x\u00e9'];
+    const out = sanitizeRequestHeaders([], { user: bytes[0] as string, groups: bytes }, rules);
+    assert.deepEqual(out, [
+      ['X-Remote-User', JURGEN],
+      ['X-Remote-Group', JURGEN],
+      ['X-Remote-Group', 't61-x\u00e9'],
+    ]);
+    assert.equal(Buffer.from(JURGEN, 'latin1').toString('utf8'), 'Jürgen');
   });
 });
 
@@ -161,7 +168,7 @@ describe('ConnectionHeaders (what a connection adds upstream)', () => {
     const anonymous = new ConnectionHeaders('10.0.0.7', null, rules);
     const alice = new ConnectionHeaders(
       '10.0.0.7',
-      { user: 'Jürgen', groups: ['dev', 'ops'] },
+      { user: JURGEN, groups: ['dev', 'ops'] },
       rules,
     );
     let dropped = 0;
@@ -178,7 +185,7 @@ describe('ConnectionHeaders (what a connection adds upstream)', () => {
           .map(([, value]) => value)
           .join(','),
       );
-      const who = i % 2 === 0 ? null : { user: 'Jürgen', groups: ['dev', 'ops'] };
+      const who = i % 2 === 0 ? null : { user: JURGEN, groups: ['dev', 'ops'] };
       const own = who === null ? anonymous : alice;
       const want = expected(headers, who);
       assert.deepEqual(pairsOf(own.headLines(headers, listed)), want, JSON.stringify(headers));

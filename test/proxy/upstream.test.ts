@@ -48,7 +48,7 @@ async function apiserver(
   server.on('secureConnection', (socket: TLSSocket) => {
     seen.push({
       reused: socket.isSessionReused(),
-      client: socket.getPeerCertificate().subject?.CN,
+      client: [socket.getPeerCertificate().subject?.CN].flat()[0],
     });
     socket.on('error', () => {});
   });

@@ -142,13 +142,28 @@ export function assertIdentityExactly(
   names: IdentityNames = STANDARD_NAMES,
   label = `${rec.method} ${rec.path}`,
 ): void {
+  assertIdentityBytes(
+    rec,
+    { user: wire(expected.user), groups: expected.groups.map(wire) },
+    names,
+    label,
+  );
+}
+
+/** assertIdentityExactly with the names given as the bytes on the wire (one char per byte). */
+export function assertIdentityBytes(
+  rec: RecordedRequest,
+  expected: Expected,
+  names: IdentityNames = STANDARD_NAMES,
+  label = `${rec.method} ${rec.path}`,
+): void {
   const userHeader = (names.user[0] as string).toLowerCase();
   const groupHeader = (names.group[0] as string).toLowerCase();
   assert.deepEqual(
     identityLines(rec, names),
     [
-      [userHeader, wire(expected.user)],
-      ...expected.groups.map((g): [string, string] => [groupHeader, wire(g)]),
+      [userHeader, expected.user],
+      ...expected.groups.map((g): [string, string] => [groupHeader, g]),
     ],
     `${label}: identity header lines`,
   );
@@ -156,11 +171,7 @@ export function assertIdentityExactly(
   assert.equal(rec.authenticatedBy, 'requestheader', `${label}: authenticated by`);
   assert.deepEqual(
     rec.user,
-    {
-      username: wire(expected.user),
-      groups: [...expected.groups.map(wire), 'system:authenticated'],
-      extra: {},
-    },
+    { username: expected.user, groups: [...expected.groups, 'system:authenticated'], extra: {} },
     `${label}: user the fake authenticated`,
   );
 }

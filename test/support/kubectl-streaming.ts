@@ -27,6 +27,7 @@ import {
 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from './pki.js';
 import { startProxyProcess } from './proxy-process.js';
+import { until } from './wait.js';
 
 const TEST_TIMEOUT = 120_000;
 const MB = 1024 * 1024;
@@ -77,14 +78,6 @@ interface Result {
 }
 
 /** Polls until `done` holds; fails after `timeoutMs`. */
-export async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (!done()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }

@@ -3,7 +3,7 @@
  * the front-proxy CA and client, serving certs for the proxy and the fake apiserver, a CRL.
  * Made in code with the product's own factory; removed by cleanup().
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
   crlPem,
   type IssuedCert,
 } from '../../src/demo/pki-factory.js';
+import type { FakeApiserverOptions } from '../fake-apiserver/index.js';
 
 export interface TestPki {
   readonly dir: string;
@@ -104,4 +105,25 @@ export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []):
     flag.slice(0, flag.indexOf('=') >= 0 ? flag.indexOf('=') : undefined);
   const overridden = new Set(extra.map(named));
   return [...base.filter((flag) => !overridden.has(named(flag))), ...extra];
+}
+
+/**
+ * The fake apiserver behind a proxy of this PKI: served with its own certificate, trusting the
+ * cluster CA for clients and the front-proxy CA (any name) for requestheader authentication.
+ */
+export function apiserverOptions(pki: TestPki): FakeApiserverOptions {
+  return {
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
+  };
+}
+
+let atomicWrites = 0;
+
+/** Write-then-rename, as CRL publishing tools should: no reader ever sees a half-written file. */
+export function atomicWrite(path: string, content: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}-${++atomicWrites}`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, path);
 }

@@ -2,10 +2,39 @@
  * Runs the real `bin/kube-crl-proxy` as a child process, as an operator would, and reads its
  * JSON log lines (addresses, rejections, reloads).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { delimiter, dirname } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
+
+/**
+ * The node flags of the binary's `#!/usr/bin/env -S node …` line: the runtime settings every
+ * launcher applies, for callers that must start node themselves (the bench pins it with taskset).
+ */
+export function binNodeFlags(bin = BIN): string[] {
+  const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node((?: --[\w=-]+)*)$/.exec(shebang);
+  if (match === null) throw new Error(`${bin}: unexpected first line ${JSON.stringify(shebang)}`);
+  return (match[1] ?? '').split(' ').filter(Boolean);
+}
+
+/**
+ * Runs the binary as an operator's shell would (its own `#!` line and flags), on the node that
+ * runs the tests: that node's directory comes first on PATH.
+ */
+function spawnBin(
+  args: string[],
+  env: Readonly<Record<string, string>> = {},
+): ChildProcessByStdio<null, Readable, Readable> {
+  const path = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
+  return spawn(BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: path, ...env },
+  });
+}
 
 export interface LogLine {
   readonly level: string;
@@ -34,7 +63,7 @@ export interface ExitResult {
 /** Runs the binary to completion (for --help, bad configuration, subcommands). */
 export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnBin(args);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -58,8 +87,13 @@ export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> 
   });
 }
 
-export async function startProxyProcess(args: string[], timeoutMs = 30_000): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
+export async function startProxyProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ProxyProcess> {
+  const child = spawnBin(args, env);
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = '';
@@ -140,4 +174,15 @@ export async function startProxyProcess(args: string[], timeoutMs = 30_000): Pro
       return code;
     },
   };
+}
+
+/** The value of one series (`name{labels}` exactly as exported) on the proxy's /metrics. */
+export async function scrapeMetric(
+  proxy: ProxyProcess,
+  series: string,
+  absent = 0,
+): Promise<number> {
+  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return found === undefined ? absent : Number(found.slice(series.length + 1));
 }

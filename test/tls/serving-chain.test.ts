@@ -12,10 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type SecureContextOptions, type Server } from 'node:tls';
+import { DEFAULT_TLS_CIPHER_SUITES, resolveTlsPolicy } from '../../src/config/tls-policy.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { servedChainPem, withServedChain } from '../../src/tls/listener.js';
 
+const DEFAULT_POLICY = resolveTlsPolicy('VersionTLS12', DEFAULT_TLS_CIPHER_SUITES);
 let dir: string;
 let root: Authority;
 let intermediate: Authority;
@@ -74,7 +77,7 @@ async function assertServedAsOpenSsl(
 ): Promise<void> {
   const trust = trustOf(bundle);
   const inputs = { cert: certPem, key: serving.keyPem, ca: trust.caPem };
-  const ours = await served(withServedChain(inputs, trust, listen));
+  const ours = await served(withServedChain(inputs, trust, DEFAULT_POLICY, listen));
   const openssl = await served(listen(inputs));
   assert.deepEqual(ours, openssl, 'the listener serves what OpenSSL chains by itself');
   assert.deepEqual(

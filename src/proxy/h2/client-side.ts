@@ -9,7 +9,7 @@ import type { ClientConnection } from '../connection.js';
 import type { IdentityHeaderRules } from '../headers.js';
 import type { Output } from '../output.js';
 import { badRequest, type StatusResponse, statusResponse } from '../status.js';
-import { isStreamingRequest } from '../streaming.js';
+import { isStreamingRequest, isWatchRequest } from '../streaming.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
 import type { FlowWindows } from './flow.js';
 import {
@@ -315,6 +315,7 @@ export class ClientSide implements FrameSink {
     const stream = new Stream(streamId, flow.newStreamClientMaySend, flow.newStreamUpstreamMaySend);
     stream.method = head.method;
     stream.streaming = isStreamingRequest(head.path);
+    stream.watch = stream.streaming && isWatchRequest(head.path);
     stream.startedAt = performance.now();
     stream.contentLength = head.contentLength;
     stream.clientEnded = block.endStream;

@@ -35,6 +35,11 @@ export class FlowWindows {
     return this.clientInitialWindow;
   }
 
+  /** Octets of DATA the client's connection window still takes. */
+  get upstreamMaySendOnConnection(): number {
+    return this.upstreamMaySend;
+  }
+
   /** The client sent `length` octets of DATA: false when that overran the connection window. */
   clientSent(length: number): boolean {
     this.clientMaySend -= length;
@@ -52,7 +57,10 @@ export class FlowWindows {
     this.clientMaySend += length;
   }
 
-  /** The upstream sent `length` octets of DATA (on `stream`, unless it is closed). */
+  /**
+   * The upstream sent `length` octets of DATA (on `stream`, unless it is closed), or the relay
+   * did in its place (a cut's ERROR event).
+   */
   upstreamSent(stream: StreamWindows | undefined, length: number): void {
     this.upstreamMaySend -= length;
     if (stream !== undefined) stream.upstreamMaySend -= length;

@@ -5,6 +5,7 @@
  * hpack-encoder.ts, the tables in hpack-table.ts.
  */
 import { Buffer } from 'node:buffer';
+import { isJsonMediaType } from '../streaming.js';
 import {
   DEFAULT_TABLE_SIZE,
   ENTRY_OVERHEAD,
@@ -341,15 +342,25 @@ export class HpackDecoder {
 
 /**
  * Follows the upstream's encoder through response header blocks and returns each block's
- * `:status`, building no string but names and `:status` values: the other values enter the
- * table empty, with their size. Its bound is the client's SETTINGS_HEADER_TABLE_SIZE in force.
+ * `:status`, building no string but names, `:status` and `content-type` values: the other
+ * values enter the table empty, with their size. Its bound is the client's
+ * SETTINGS_HEADER_TABLE_SIZE in force.
  */
 export class ResponseStatusReader {
   private readonly reader = new BlockReader();
+  private json = false;
+  /** The last content-type value judged, and whether it is JSON (a table entry's is reused). */
+  private contentType = '';
+  private contentTypeJson = false;
 
   /** Whether the last block read changed the table (an insertion or a size update). */
   get changedTable(): boolean {
     return this.reader.changedTable;
+  }
+
+  /** Whether the last block's first `content-type` is JSON (streaming.ts, isJsonMediaType). */
+  get jsonContent(): boolean {
+    return this.json;
   }
 
   setAllowedTableSize(size: number): void {
@@ -366,13 +377,18 @@ export class ResponseStatusReader {
     const reader = this.reader;
     reader.begin(src, start, end);
     let status = 0;
+    /** 0 until the block's first content-type, then 1 (JSON) or -1. */
+    let json = 0;
     for (;;) {
       const representation = reader.next();
       if (representation === Representation.End) break;
       const index = reader.index;
       let code = 0;
       if (representation === Representation.Indexed) {
-        if (reader.nameAt(index) === ':status') code = statusCode(reader.valueAt(index));
+        const name = reader.nameAt(index);
+        if (name === ':status') code = statusCode(reader.valueAt(index));
+        else if (name === 'content-type' && json === 0)
+          json = this.isJson(reader.valueAt(index)) ? 1 : -1;
       } else {
         const name = index === 0 ? reader.readString() : reader.nameAt(index);
         const incremental = representation === Representation.Incremental;
@@ -382,6 +398,10 @@ export class ResponseStatusReader {
           value = reader.readString();
           valueLength = value.length;
           code = statusCode(value);
+        } else if (name === 'content-type') {
+          value = reader.readString();
+          valueLength = value.length;
+          if (json === 0) json = this.isJson(value) ? 1 : -1;
         } else {
           valueLength = reader.skipString(incremental);
         }
@@ -389,7 +409,16 @@ export class ResponseStatusReader {
       }
       if (status === 0 && code > 0) status = code;
     }
+    this.json = json === 1;
     return status;
+  }
+
+  private isJson(contentType: string): boolean {
+    if (contentType !== this.contentType) {
+      this.contentType = contentType;
+      this.contentTypeJson = isJsonMediaType(contentType);
+    }
+    return this.contentTypeJson;
   }
 }
 

@@ -74,6 +74,7 @@ export class FrameReader {
   private stopped = false;
   /** Frames of the relay's own waiting for a frame boundary. */
   private readonly pending: Buffer[] = [];
+  private lastPayloadByte = -1;
 
   constructor(
     private readonly sink: FrameSink,
@@ -113,6 +114,11 @@ export class FrameReader {
     this.pending.length = 0;
   }
 
+  /** The last payload octet read, of the current or last frame (where a watch event ends). */
+  get lastByte(): number {
+    return this.lastPayloadByte;
+  }
+
   /** Stops reading for good: the rest of this chunk and later ones are ignored. */
   stop(): void {
     this.stopped = true;
@@ -130,6 +136,7 @@ export class FrameReader {
           (this.gathered as Buffer[]).push(chunk.subarray(pos, pos + n));
         pos += n;
         this.remaining -= n;
+        this.lastPayloadByte = chunk[pos - 1] as number;
         if (this.remaining === 0) this.finish(chunk, pos);
         continue;
       }

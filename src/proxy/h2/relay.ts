@@ -18,19 +18,20 @@ import type { Limits } from '../../config/config.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
-import type { ClientConnection } from '../connection.js';
+import type { ClientConnection, Cut } from '../connection.js';
 import type { IdentityHeaderRules } from '../headers.js';
 import { Output } from '../output.js';
 import { type StatusResponse, upstreamUnavailable } from '../status.js';
 import type { Upstream } from '../upstream.js';
 import { ClientSide, type ClientSideHost } from './client-side.js';
+import { CutWords, goawayDebug } from './cut.js';
 import { FlowWindows } from './flow.js';
-import { ErrorCode, goawayFrame, PREFACE } from './frames.js';
+import { ErrorCode, goawayFrame, PREFACE, rstStreamFrame } from './frames.js';
 import { HpackError } from './hpack.js';
 import { FrameReader, Mode } from './io.js';
 import { KeepAlive, type KeepAliveHost } from './keepalive.js';
 import { SettingsMirror } from './settings.js';
-import { StreamTable } from './streams.js';
+import { EndedAtClient, StreamTable } from './streams.js';
 import { atEndOfTurn } from './turn.js';
 import { UpstreamSide, type UpstreamSideHost } from './upstream-side.js';
 
@@ -51,6 +52,8 @@ const MAX_PENDING = 256;
 const HIGH_WATER_MARK = 256 * 1024;
 /** How long a connection being closed gracefully may take to flush. */
 const CLOSE_GRACE_MS = 5000;
+/** A cut connection's watches get this long to reach the end of the event under way. */
+const CUT_GRACE_MS = 1000;
 
 /** Where a relay is in its life; it only moves forward. */
 const Phase = {
@@ -65,8 +68,13 @@ const Phase = {
    * everything.
    */
   Finishing: 3,
+  /**
+   * The certificate is no longer accepted: the client is read no more, each JSON watch gets
+   * its ERROR event at its next event boundary, then GOAWAY with the reason (continueCut).
+   */
+  Cutting: 4,
   /** Both connections are closed or closing: nothing more is read or written. */
-  Closed: 4,
+  Closed: 5,
 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
@@ -84,6 +92,8 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   private phase: Phase = Phase.Open;
   /** Set when the upstream connection could not be had: every request gets this answer. */
   private answerToAll: StatusResponse | null = null;
+  /** What the client is told while the relay is Cutting. */
+  private cut: CutWords | null = null;
 
   private readonly toUpstream = new Output();
   private readonly toClient = new Output();
@@ -93,6 +103,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   private prefaceLeft = PREFACE.length;
 
   private readonly streams = new StreamTable();
+  private readonly flow = new FlowWindows();
   private readonly clientSide: ClientSide;
   private readonly upstreamSide: UpstreamSide;
 
@@ -108,8 +119,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     private readonly options: H2Options,
   ) {
     this.client = connection.socket;
-    const { streams, toUpstream, toClient } = this;
-    const flow = new FlowWindows();
+    const { streams, flow, toUpstream, toClient } = this;
     const settings = new SettingsMirror(options.limits);
     this.clientSide = new ClientSide(
       this,
@@ -138,7 +148,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     const { connection, client } = this;
     client.setNoDelay(true);
     client.once('close', () => this.onClientClose());
-    connection.setTerminator(() => this.terminate());
+    connection.setTerminator((cut) => this.terminate(cut));
     connection.setDrainer(() => this.drain());
     this.options.upstream.connect('h2', connection.upstreamRole).then(
       (socket) => this.attach(socket),
@@ -184,6 +194,10 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
 
   get clientStarted(): boolean {
     return this.upstreamSide.clientStarted;
+  }
+
+  get upstreamLastByte(): number {
+    return this.upstreamReader.lastByte;
   }
 
   sendPing(frame: Buffer): void {
@@ -258,6 +272,13 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
 
   private onUpstreamClose(): void {
     if (this.phase === Phase.Closed) return;
+    if (this.phase === Phase.Cutting) {
+      // What the upstream left unanswered is answered, then the cut's GOAWAY goes.
+      if (this.upstreamReader.mayInject) this.upstreamSide.upstreamGone();
+      (this.cut as CutWords).expired = true;
+      this.continueCut();
+      return;
+    }
     if (this.finished()) {
       this.closeClient();
       return;
@@ -273,15 +294,79 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     this.scheduleFlush();
   }
 
-  /** Revocation cut: GOAWAY, then both connections closed at once. */
-  private terminate(): void {
-    if (!this.close()) return;
-    if (this.upstreamReader.mayInject)
-      this.toClient.push(goawayFrame(this.streams.lastOpenedByClient, ErrorCode.NoError));
+  /**
+   * Cut from outside (connection.ts): with a Status, each JSON watch gets its ERROR event
+   * (cut.ts) and the GOAWAY carries the reason, then both connections close. Without one
+   * (shutdown), or with no upstream to relay from, GOAWAY and both connections closed at once.
+   */
+  private terminate(cut: Cut): void {
+    if (this.phase >= Phase.Cutting) return;
+    if (cut.status !== null && this.clientStarted && this.answerToAll === null) {
+      this.phase = Phase.Cutting;
+      this.cut = new CutWords(cut.status, cut.reason);
+      this.clientReader.stop();
+      setTimeout(() => {
+        if (this.cut === null) return;
+        this.cut.expired = true;
+        this.continueCut();
+      }, CUT_GRACE_MS).unref();
+      this.continueCut();
+      return;
+    }
+    this.close();
+    if (this.upstreamReader.mayInject) {
+      const debug = cut.status === null ? undefined : goawayDebug(cut.reason);
+      this.toClient.push(goawayFrame(this.streams.lastOpenedByClient, ErrorCode.NoError, debug));
+    }
     this.writeToClientNow();
     this.upstream?.destroy();
     if (this.client.writableLength === 0) this.client.destroySoon();
     else this.client.destroy();
+  }
+
+  /**
+   * A cut under way, at every chance (the cut, each upstream read, the grace's end): each
+   * JSON watch at an event boundary gets its event; once none is left waiting (or the grace
+   * is over), GOAWAY with the reason, the upstream's streams reset, both connections closed.
+   */
+  private continueCut(): void {
+    const cut = this.cut;
+    if (cut === null || this.phase !== Phase.Cutting) return;
+    const { upstreamReader, streams, flow } = this;
+    if (!upstreamReader.mayInject) {
+      // Half a frame is out: nothing can be added to it.
+      if (cut.expired) this.destroy();
+      return;
+    }
+    upstreamReader.release();
+    this.upstreamSide.settleEvents();
+    let waiting = false;
+    for (const stream of streams.openStreams()) {
+      if (!stream.jsonEvents || stream.upstreamEnded || cut.done.has(stream.id)) continue;
+      if (streams.howEndedAtClient(stream.id) !== undefined) continue;
+      if (!stream.atEvent && !cut.expired) {
+        waiting = true;
+        continue;
+      }
+      cut.done.add(stream.id);
+      const frames = stream.atEvent ? cut.eventFor(stream, flow.upstreamMaySendOnConnection) : null;
+      if (frames === null) continue;
+      this.injectToClient(frames);
+      flow.upstreamSent(stream, cut.event.length);
+      streams.endAtClient(stream.id, EndedAtClient.EndStream);
+    }
+    if (waiting) return;
+    this.cut = null;
+    this.injectToClient(cut.goaway(streams.lastOpenedByClient));
+    const clientReader = this.clientReader;
+    clientReader.release();
+    if (clientReader.mayInject)
+      for (const stream of streams.openStreams())
+        this.injectToUpstream(rstStreamFrame(stream.id, ErrorCode.Cancel));
+    const up = this.toUpstream.take();
+    if (up !== null && this.upstream !== null && !this.upstream.destroyed) this.upstream.write(up);
+    this.writeToClientNow();
+    this.closeClient();
   }
 
   /**
@@ -298,9 +383,10 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
 
   /** Whether the connections may close once the client has everything. */
   private finished(): boolean {
-    if (this.phase === Phase.Finishing) return true;
-    if (this.phase === Phase.Open || this.phase === Phase.Closed || this.streams.size > 0)
-      return false;
+    const phase = this.phase;
+    if (phase === Phase.Finishing) return true;
+    // A cut closes them itself (continueCut).
+    if (phase === Phase.Open || phase >= Phase.Cutting || this.streams.size > 0) return false;
     // Going away with no stream left: none can come.
     this.phase = Phase.Finishing;
     return true;
@@ -379,7 +465,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   // ---------------------------------------------------------------- reading and writing
 
   private onClientData(chunk: Buffer): void {
-    if (this.phase === Phase.Closed) return;
+    if (this.phase >= Phase.Cutting) return;
     let pos = 0;
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, chunk.length);
@@ -405,6 +491,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
     this.upstreamReader.feed(chunk, 0);
+    if (this.phase === Phase.Cutting) this.continueCut();
     this.scheduleFlush();
   }
 

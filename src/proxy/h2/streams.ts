@@ -3,12 +3,13 @@
  * of closed ones for the frames still in flight for them (RFC 9113 5.1: a peer may send
  * RST_STREAM, WINDOW_UPDATE or PRIORITY on a stream it has not yet seen closed).
  */
+import type { WatchStream } from './cut.js';
 
 /** Closed streams remembered, in each memory, for the frames still in flight for them. */
 const REMEMBERED = 128;
 
 /** A client-initiated stream forwarded upstream, open (or half-closed) on either side. */
-export class Stream {
+export class Stream implements WatchStream {
   /** The client sent END_STREAM. */
   clientEnded = false;
   /** The upstream sent END_STREAM. */
@@ -20,6 +21,12 @@ export class Stream {
   method = '';
   /** A watch or a `logs -f`: it may last as long as the connection. */
   streaming = false;
+  /** A watch (?watch=true). */
+  watch = false;
+  /** A JSON watch whose 200 response is under way: a cut ends it with an ERROR event (cut.ts). */
+  jsonEvents = false;
+  /** Its response so far ends with a whole event (cut.ts, EventBoundaries). */
+  atEvent = true;
   /** performance.now() when its HEADERS arrived. */
   startedAt = 0;
   /** Final (non-1xx) status of the response, once its HEADERS passed. */

@@ -1,7 +1,8 @@
 /**
  * The upstream's side of the relay: its frames on their way to the client, byte for byte.
- * Response header blocks are only read, for `:status` (the metrics) and to keep the HPACK
- * table in step; SETTINGS reach the client lowered to the proxy's limits.
+ * Response header blocks are only read, for `:status` (the metrics), whether a watch's events
+ * are JSON (a cut's ERROR event, cut.ts) and to keep the HPACK table in step; SETTINGS reach
+ * the client lowered to the proxy's limits.
  */
 import type { Buffer } from 'node:buffer';
 import type { Logger } from '../../log.js';
@@ -10,6 +11,7 @@ import type { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import { upstreamUnavailable } from '../status.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
+import { EventBoundaries } from './cut.js';
 import type { FlowWindows } from './flow.js';
 import {
   ErrorCode,
@@ -39,11 +41,14 @@ export interface UpstreamSideHost {
   destroy(): void;
   /** The upstream's GOAWAY is on its way to the client: no new stream. */
   upstreamGoingAway(): void;
+  /** The last payload octet read from the upstream (io.ts, FrameReader.lastByte). */
+  readonly upstreamLastByte: number;
 }
 
 export class UpstreamSide implements FrameSink {
   private readonly block = new HeaderBlock();
   private readonly statusReader = new ResponseStatusReader();
+  private readonly events = new EventBoundaries();
   private started = false;
 
   constructor(
@@ -72,6 +77,11 @@ export class UpstreamSide implements FrameSink {
     return this.started && !this.block.active;
   }
 
+  /** Whether each JSON watch's response so far ends with a whole event is up to date. */
+  settleEvents(): void {
+    this.events.settle(this.relay.upstreamLastByte);
+  }
+
   /**
    * The upstream is gone: each stream it left is answered (503), ended (a watch that got its
    * status) or reset at the client.
@@ -98,6 +108,7 @@ export class UpstreamSide implements FrameSink {
 
   onFrameHeader(type: number, flags: number, streamId: number, length: number): Mode {
     const { relay, streams } = this;
+    this.settleEvents();
     if (!this.settings.upstreamStarted && (type !== FrameType.Settings || flags & Flag.Ack))
       return relay.upstreamProtocolError('first frame is not SETTINGS');
     const block = this.block;
@@ -113,6 +124,7 @@ export class UpstreamSide implements FrameSink {
           this.returnCredit(length);
           return Mode.Skip;
         }
+        if (stream?.jsonEvents) this.events.dataFrame(stream, length, (flags & Flag.Padded) !== 0);
         if (stream !== undefined && flags & Flag.EndStream) this.responseEnded(stream);
         return Mode.Pass;
       }
@@ -248,7 +260,10 @@ export class UpstreamSide implements FrameSink {
     const stream = this.streams.get(block.streamId);
     if (stream === undefined) return;
     if (status !== 0) stream.responseStarted = true;
-    if (status >= 200) stream.status = status;
+    if (status >= 200) {
+      stream.status = status;
+      stream.jsonEvents = stream.watch && status === 200 && this.statusReader.jsonContent;
+    }
     if (block.endStream) this.responseEnded(stream);
   }
 
