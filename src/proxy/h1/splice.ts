@@ -18,6 +18,7 @@ import type { Limits } from '../../config/config.js';
 import { errorMessage, RequestFramingError, UpstreamError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
+import { isFull, ReadSwitch } from '../backpressure.js';
 import type { ClientConnection, Cut } from '../connection.js';
 import type { IdentityHeaderRules } from '../headers.js';
 import { Output } from '../output.js';
@@ -56,11 +57,6 @@ export interface H1Options {
   readonly log: Logger;
 }
 
-/**
- * Output a socket may hold before the side feeding it is paused (reading resumes when it has
- * drained).
- */
-const HIGH_WATER_MARK = 256 * 1024;
 /**
  * Client bytes read ahead of the request being forwarded (pipelined requests, a body waiting
  * for its upstream connection) before the client is paused.
@@ -153,8 +149,8 @@ class Splice {
 
   private readonly toUpstream = new Output();
   private readonly toClient = new Output();
-  private clientPaused = false;
-  private upstreamPaused = false;
+  private readonly clientReading = new ReadSwitch();
+  private readonly upstreamReading = new ReadSwitch();
 
   /** The connection closes once the current exchange is over. */
   private closeAfter = false;
@@ -381,7 +377,7 @@ class Splice {
       return;
     }
     this.upstream = socket;
-    this.upstreamPaused = false;
+    this.upstreamReading.reset();
     socket.on('data', (chunk: Buffer) => this.readUpstream(socket, chunk));
     socket.on('drain', this.onDrain);
     socket.on('error', (err) =>
@@ -620,10 +616,7 @@ class Splice {
     this.inputBytes = 0;
     this.flushToClient();
     this.client.end();
-    if (this.clientPaused) {
-      this.clientPaused = false;
-      this.client.resume();
-    }
+    this.clientReading.set(this.client, true);
     setTimeout(() => this.client.destroy(), CLOSE_GRACE_MS).unref();
   }
 
@@ -762,21 +755,11 @@ class Splice {
   private updateFlow(): void {
     if (this.closed || this.handedOff) return;
     const upstream = this.upstream;
-    const readClient =
-      this.phase === Phase.Gone ||
-      ((upstream === null || upstream.writableLength < HIGH_WATER_MARK) &&
-        this.inputBytes < MAX_READ_AHEAD);
-    if (readClient === this.clientPaused) {
-      this.clientPaused = !readClient;
-      if (readClient) this.client.resume();
-      else this.client.pause();
-    }
-    const readUpstream = this.client.writableLength < HIGH_WATER_MARK;
-    if (upstream !== null && readUpstream === this.upstreamPaused) {
-      this.upstreamPaused = !readUpstream;
-      if (readUpstream) upstream.resume();
-      else upstream.pause();
-    }
+    this.clientReading.set(
+      this.client,
+      this.phase === Phase.Gone || (!isFull(upstream) && this.inputBytes < MAX_READ_AHEAD),
+    );
+    if (upstream !== null) this.upstreamReading.set(upstream, !isFull(this.client));
   }
 
   /**

@@ -5,8 +5,6 @@
  */
 import type { Buffer } from 'node:buffer';
 import type { Limits } from '../../config/config.js';
-import type { ClientConnection } from '../connection.js';
-import type { IdentityHeaderRules } from '../headers.js';
 import type { Output } from '../output.js';
 import { badRequest, type StatusResponse, statusResponse } from '../status.js';
 import { isStreamingRequest, isWatchRequest } from '../streaming.js';
@@ -28,6 +26,7 @@ import {
 import { ClientFrameGuard } from './guard.js';
 import { HpackDecoder } from './hpack.js';
 import { type FrameSink, Mode } from './io.js';
+import type { RelayParts } from './parts.js';
 import { checkRequest, checkTrailers } from './request.js';
 import { RequestRewriter } from './rewrite.js';
 import type { SettingsMirror } from './settings.js';
@@ -69,16 +68,19 @@ export class ClientSide implements FrameSink {
   private readonly rewriter: RequestRewriter;
   private readonly limits: Limits;
 
+  private readonly streams: StreamTable;
+  private readonly flow: FlowWindows;
+  private readonly settings: SettingsMirror;
+
   constructor(
     private readonly relay: ClientSideHost,
-    private readonly streams: StreamTable,
-    private readonly flow: FlowWindows,
-    private readonly settings: SettingsMirror,
+    { streams, flow, settings, connection, options }: RelayParts,
     /** Where the client's frames go: the upstream's output. */
     private readonly toUpstream: Output,
-    connection: ClientConnection,
-    options: { readonly limits: Limits; readonly rules: IdentityHeaderRules },
   ) {
+    this.streams = streams;
+    this.flow = flow;
+    this.settings = settings;
     this.limits = options.limits;
     this.guard = new ClientFrameGuard(streams, settings);
     this.rewriter = new RequestRewriter(connection, options.rules);

@@ -3,17 +3,21 @@
  * ends with an ERROR event carrying the Status, in DATA frames with END_STREAM, injected only
  * where the watch's response so far ends with a whole event and only within the client's
  * flow-control windows; then GOAWAY, whose debug data is the reason (Go's client prints it
- * with the error every other open stream gets). The relay decides when; this module holds
- * the parts that do not depend on its state.
+ * with the error every other open stream gets). The relay decides when (relay.ts,
+ * continueCut); this module holds what is said and to which streams.
  */
 import { Buffer } from 'node:buffer';
 import type { StatusResponse } from '../status.js';
 import { watchErrorEvent } from '../streaming.js';
+import type { FlowWindows } from './flow.js';
 import { DEFAULT_MAX_FRAME_SIZE, dataFrames, ErrorCode, goawayFrame } from './frames.js';
+import { EndedAtClient, type StreamTable } from './streams.js';
 
 const LF = 0x0a;
 /** GOAWAY debug data is the reason up to this many octets (a frame any client takes). */
 export const MAX_GOAWAY_DEBUG = 1024;
+/** A cut connection's watches get this long to reach the end of the event under way. */
+const CUT_GRACE_MS = 1000;
 
 /** A stream as far as the cut needs it. */
 export interface WatchStream {
@@ -71,6 +75,40 @@ export class CutWords {
     this.event = watchErrorEvent(status);
     const debug = goawayDebug(reason);
     this.goaway = (lastStreamId) => goawayFrame(lastStreamId, ErrorCode.NoError, debug);
+  }
+
+  /** After the grace, the cut is `expired` and `onExpire` runs. */
+  startGrace(onExpire: () => void): void {
+    setTimeout(() => {
+      this.expired = true;
+      onExpire();
+    }, CUT_GRACE_MS).unref();
+  }
+
+  /**
+   * Each open JSON watch at an event boundary gets its ERROR event through `inject` (within
+   * the windows, which it uses up) and counts as ended at the client; once the grace is over,
+   * the others are skipped. Returns whether a watch still waits for its event boundary.
+   */
+  endWatches(streams: StreamTable, flow: FlowWindows, inject: (frame: Buffer) => void): boolean {
+    let waiting = false;
+    for (const stream of streams.openStreams()) {
+      if (!stream.jsonEvents || stream.upstreamEnded || this.done.has(stream.id)) continue;
+      if (streams.howEndedAtClient(stream.id) !== undefined) continue;
+      if (!stream.atEvent && !this.expired) {
+        waiting = true;
+        continue;
+      }
+      this.done.add(stream.id);
+      const frames = stream.atEvent
+        ? this.eventFor(stream, flow.upstreamMaySendOnConnection)
+        : null;
+      if (frames === null) continue;
+      inject(frames);
+      flow.upstreamSent(stream, this.event.length);
+      streams.endAtClient(stream.id, EndedAtClient.EndStream);
+    }
+    return waiting;
   }
 
   /**

@@ -2,9 +2,11 @@
  * What a client may send, checked at each frame header before the relay looks further (the
  * part envoy keeps in ProtocolConstraints::trackInboundFrame): the first frame, frame sizes
  * and the streams frames may name (RFC 9113 3.4, 4.2, 6), header blocks not interleaved with
- * other frames (6.10), and floods. Every violation is a connection error.
+ * other frames (6.10), and floods. Every violation is a connection error. Before the frames,
+ * the connection preface (3.4).
  */
-import { ErrorCode, Flag, FrameType } from './frames.js';
+import type { Buffer } from 'node:buffer';
+import { ErrorCode, Flag, FrameType, PREFACE } from './frames.js';
 import { TokenBucket } from './rate.js';
 
 /** nghttp2's rapid-reset defaults (CVE-2023-44487): burst of client resets, then per second. */
@@ -15,6 +17,22 @@ const CONTROL_BURST = 1000;
 const CONTROL_RATE = 100;
 /** nghttp2's (Node's maxSettings) bound on entries in one SETTINGS frame. */
 const MAX_SETTINGS_ENTRIES = 32;
+
+/** The client's connection preface (RFC 9113 3.4), which may come split over reads. */
+export class PrefaceCheck {
+  /** Octets of the preface still to come. */
+  private left = PREFACE.length;
+
+  /** The octets of the preface at the start of `chunk`, or -1 when they are not the preface. */
+  read(chunk: Buffer): number {
+    if (this.left === 0) return 0;
+    const n = Math.min(this.left, chunk.length);
+    const offset = PREFACE.length - this.left;
+    if (chunk.compare(PREFACE, offset, offset + n, 0, n) !== 0) return -1;
+    this.left -= n;
+    return n;
+  }
+}
 
 /** Which streams are idle (RFC 9113 5.1): a frame on one is a connection error for most types. */
 export interface IdleStreams {

@@ -20,20 +20,20 @@ import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
 import type { ClientConnection, Cut } from '../connection.js';
 import type { IdentityHeaderRules } from '../headers.js';
-import { Output } from '../output.js';
 import { type StatusResponse, upstreamUnavailable } from '../status.js';
 import type { Upstream } from '../upstream.js';
 import { ClientSide, type ClientSideHost } from './client-side.js';
 import { CutWords, goawayDebug } from './cut.js';
 import { FlowWindows } from './flow.js';
-import { ErrorCode, goawayFrame, PREFACE, rstStreamFrame } from './frames.js';
+import { ErrorCode, goawayFrame, rstStreamFrame } from './frames.js';
+import { PrefaceCheck } from './guard.js';
 import { HpackError } from './hpack.js';
 import { FrameReader, Mode } from './io.js';
 import { KeepAlive, type KeepAliveHost } from './keepalive.js';
 import { SettingsMirror } from './settings.js';
-import { EndedAtClient, StreamTable } from './streams.js';
-import { atEndOfTurn } from './turn.js';
+import { StreamTable } from './streams.js';
 import { UpstreamSide, type UpstreamSideHost } from './upstream-side.js';
+import { RelayWrites } from './writes.js';
 
 export interface H2Options {
   readonly upstream: Upstream;
@@ -44,16 +44,8 @@ export interface H2Options {
 
 /** Frames waiting for a frame boundary before the client is read again. */
 const MAX_PENDING = 256;
-/**
- * Output a socket may hold before the side feeding it is paused (reading resumes when it has
- * drained). Above Node's 16 KB so that bursts (watch events to thousands of streams) do not
- * pause and resume reading on every turn.
- */
-const HIGH_WATER_MARK = 256 * 1024;
 /** How long a connection being closed gracefully may take to flush. */
 const CLOSE_GRACE_MS = 5000;
-/** A cut connection's watches get this long to reach the end of the event under way. */
-const CUT_GRACE_MS = 1000;
 
 /** Where a relay is in its life; it only moves forward. */
 const Phase = {
@@ -95,12 +87,9 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   /** What the client is told while the relay is Cutting. */
   private cut: CutWords | null = null;
 
-  private readonly toUpstream = new Output();
-  private readonly toClient = new Output();
   private readonly clientReader: FrameReader;
   private readonly upstreamReader: FrameReader;
-  /** Octets of the client's connection preface still to come. */
-  private prefaceLeft = PREFACE.length;
+  private readonly preface = new PrefaceCheck();
 
   private readonly streams = new StreamTable();
   private readonly flow = new FlowWindows();
@@ -108,10 +97,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   private readonly upstreamSide: UpstreamSide;
 
   private readonly keepAlive: KeepAlive;
-  private clientPaused = false;
-  private upstreamPaused = false;
-  private flushQueued = false;
-  private readonly flushTask = () => this.flush();
+  private readonly writes: RelayWrites;
   private readonly onDrain = () => this.updateFlow();
 
   constructor(
@@ -119,29 +105,15 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     private readonly options: H2Options,
   ) {
     this.client = connection.socket;
-    const { streams, flow, toUpstream, toClient } = this;
+    this.writes = new RelayWrites(this.client, () => this.flush());
+    const { toUpstream, toClient } = this.writes;
     const settings = new SettingsMirror(options.limits);
-    this.clientSide = new ClientSide(
-      this,
-      streams,
-      flow,
-      settings,
-      toUpstream,
-      connection,
-      options,
-    );
-    this.upstreamSide = new UpstreamSide(
-      this,
-      streams,
-      flow,
-      settings,
-      toClient,
-      connection,
-      options,
-    );
+    const parts = { streams: this.streams, flow: this.flow, settings, connection, options };
+    this.clientSide = new ClientSide(this, parts, toUpstream);
+    this.upstreamSide = new UpstreamSide(this, parts, toClient);
     this.keepAlive = new KeepAlive(this, options.limits.h2PingIntervalMs);
-    this.clientReader = new FrameReader(this.clientSide, this.toUpstream);
-    this.upstreamReader = new FrameReader(this.upstreamSide, this.toClient);
+    this.clientReader = new FrameReader(this.clientSide, toUpstream);
+    this.upstreamReader = new FrameReader(this.upstreamSide, toClient);
   }
 
   start(): void {
@@ -202,7 +174,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
 
   sendPing(frame: Buffer): void {
     this.injectToClient(frame);
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
   upstreamSilent(): void {
@@ -234,6 +206,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
       return;
     }
     this.upstream = socket;
+    this.writes.setUpstream(socket);
     socket.on('error', (err) => {
       upstreamErrors.inc({ kind: 'reset' });
       this.options.log.debug(
@@ -254,7 +227,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     this.answerToAll = status;
     this.upstreamSide.sendOwnPreface();
     this.listenToClient();
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
   private listenToClient(): void {
@@ -291,7 +264,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     this.upstreamSide.upstreamGone();
     this.goAway();
     this.phase = Phase.Finishing;
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
   /**
@@ -305,20 +278,18 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
       this.phase = Phase.Cutting;
       this.cut = new CutWords(cut.status, cut.reason);
       this.clientReader.stop();
-      setTimeout(() => {
-        if (this.cut === null) return;
-        this.cut.expired = true;
-        this.continueCut();
-      }, CUT_GRACE_MS).unref();
+      this.cut.startGrace(() => this.continueCut());
       this.continueCut();
       return;
     }
     this.close();
     if (this.upstreamReader.mayInject) {
       const debug = cut.status === null ? undefined : goawayDebug(cut.reason);
-      this.toClient.push(goawayFrame(this.streams.lastOpenedByClient, ErrorCode.NoError, debug));
+      this.writes.toClient.push(
+        goawayFrame(this.streams.lastOpenedByClient, ErrorCode.NoError, debug),
+      );
     }
-    this.writeToClientNow();
+    this.writes.writeToClient();
     this.upstream?.destroy();
     if (this.client.writableLength === 0) this.client.destroySoon();
     else this.client.destroy();
@@ -332,7 +303,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
   private continueCut(): void {
     const cut = this.cut;
     if (cut === null || this.phase !== Phase.Cutting) return;
-    const { upstreamReader, streams, flow } = this;
+    const { upstreamReader, streams } = this;
     if (!upstreamReader.mayInject) {
       // Half a frame is out: nothing can be added to it.
       if (cut.expired) this.destroy();
@@ -340,22 +311,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     }
     upstreamReader.release();
     this.upstreamSide.settleEvents();
-    let waiting = false;
-    for (const stream of streams.openStreams()) {
-      if (!stream.jsonEvents || stream.upstreamEnded || cut.done.has(stream.id)) continue;
-      if (streams.howEndedAtClient(stream.id) !== undefined) continue;
-      if (!stream.atEvent && !cut.expired) {
-        waiting = true;
-        continue;
-      }
-      cut.done.add(stream.id);
-      const frames = stream.atEvent ? cut.eventFor(stream, flow.upstreamMaySendOnConnection) : null;
-      if (frames === null) continue;
-      this.injectToClient(frames);
-      flow.upstreamSent(stream, cut.event.length);
-      streams.endAtClient(stream.id, EndedAtClient.EndStream);
-    }
-    if (waiting) return;
+    if (cut.endWatches(streams, this.flow, (frame) => this.injectToClient(frame))) return;
     this.cut = null;
     this.injectToClient(cut.goaway(streams.lastOpenedByClient));
     const clientReader = this.clientReader;
@@ -363,9 +319,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     if (clientReader.mayInject)
       for (const stream of streams.openStreams())
         this.injectToUpstream(rstStreamFrame(stream.id, ErrorCode.Cancel));
-    const up = this.toUpstream.take();
-    if (up !== null && this.upstream !== null && !this.upstream.destroyed) this.upstream.write(up);
-    this.writeToClientNow();
+    this.writes.write();
     this.closeClient();
   }
 
@@ -378,7 +332,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     this.goAway();
     this.phase = Phase.Draining;
     this.clientSide.endStreaming();
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
   /** Whether the connections may close once the client has everything. */
@@ -420,11 +374,6 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     return true;
   }
 
-  private writeToClientNow(): void {
-    const out = this.toClient.take();
-    if (out !== null) this.client.write(out);
-  }
-
   /**
    * A connection error caused by the client: GOAWAY with `code`, both connections closed.
    * Returns Skip so a frame callback can return it.
@@ -439,13 +388,14 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
     this.upstreamReader.stop();
     this.upstream?.destroy();
     this.upstream = null;
+    this.writes.setUpstream(null);
     if (!this.startClientIfNeeded()) {
       this.destroy();
       return Mode.Skip;
     }
     this.upstreamReader.dropWaiting();
-    this.toClient.push(goawayFrame(this.streams.lastOpenedByClient, code));
-    this.writeToClientNow();
+    this.writes.toClient.push(goawayFrame(this.streams.lastOpenedByClient, code));
+    this.writes.writeToClient();
     this.closeClient();
     return Mode.Skip;
   }
@@ -466,49 +416,33 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase >= Phase.Cutting) return;
-    let pos = 0;
-    if (this.prefaceLeft > 0) {
-      const n = Math.min(this.prefaceLeft, chunk.length);
-      const offset = PREFACE.length - this.prefaceLeft;
-      if (chunk.compare(PREFACE, offset, offset + n, 0, n) !== 0) {
-        this.options.log.debug({ connection: this.connection.id }, 'not an HTTP/2 client preface');
-        this.destroy();
-        return;
-      }
-      if (this.answerToAll === null) this.toUpstream.pass(chunk, 0, n);
-      this.prefaceLeft -= n;
-      pos = n;
+    const pos = this.preface.read(chunk);
+    if (pos < 0) {
+      this.options.log.debug({ connection: this.connection.id }, 'not an HTTP/2 client preface');
+      this.destroy();
+      return;
     }
+    if (pos > 0 && this.answerToAll === null) this.writes.toUpstream.pass(chunk, 0, pos);
     try {
       this.clientReader.feed(chunk, pos);
     } catch (err) {
       if (!(err instanceof HpackError)) throw err;
       this.connectionError(ErrorCode.CompressionError, err.message);
     }
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
     this.upstreamReader.feed(chunk, 0);
     if (this.phase === Phase.Cutting) this.continueCut();
-    this.scheduleFlush();
+    this.writes.schedule();
   }
 
-  /** Writes happen once per turn of the event loop, after every read of the turn (turn.ts). */
-  private scheduleFlush(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    atEndOfTurn(this.flushTask);
-  }
-
+  /** The end of a turn in which something was read: writes, then closes or reads on. */
   private flush(): void {
-    this.flushQueued = false;
     if (this.phase === Phase.Closed) return;
-    const up = this.toUpstream.take();
-    if (up !== null && this.upstream !== null && !this.upstream.destroyed) this.upstream.write(up);
-    const down = this.toClient.take();
-    if (down !== null) this.client.write(down);
+    this.writes.write();
     if (this.upstreamReader.waiting === 0 && this.finished()) {
       this.closeClient();
       return;
@@ -522,21 +456,7 @@ class Relay implements ClientSideHost, UpstreamSideHost, KeepAliveHost {
    */
   private updateFlow(): void {
     if (this.phase === Phase.Closed) return;
-    const clientFull =
-      this.client.writableLength >= HIGH_WATER_MARK || this.upstreamReader.waiting >= MAX_PENDING;
-    const upstreamFull = (this.upstream?.writableLength ?? 0) >= HIGH_WATER_MARK;
-    const readClient = !clientFull && !upstreamFull;
-    if (readClient === this.clientPaused) {
-      this.clientPaused = !readClient;
-      if (readClient) this.client.resume();
-      else this.client.pause();
-    }
-    const upstream = this.upstream;
-    if (upstream !== null && clientFull !== this.upstreamPaused) {
-      this.upstreamPaused = clientFull;
-      if (clientFull) upstream.pause();
-      else upstream.resume();
-    }
+    this.writes.updateFlow(this.upstreamReader.waiting >= MAX_PENDING);
   }
 
   /**

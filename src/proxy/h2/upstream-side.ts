@@ -24,6 +24,7 @@ import {
 } from './frames.js';
 import { HpackError, ResponseStatusReader } from './hpack.js';
 import { type FrameSink, Mode } from './io.js';
+import type { RelayParts } from './parts.js';
 import type { SettingsMirror } from './settings.js';
 import { EndedAtClient, type Stream, type StreamTable } from './streams.js';
 import { ownAnswer } from './synthesize.js';
@@ -51,16 +52,24 @@ export class UpstreamSide implements FrameSink {
   private readonly events = new EventBoundaries();
   private started = false;
 
+  private readonly streams: StreamTable;
+  private readonly flow: FlowWindows;
+  private readonly settings: SettingsMirror;
+  private readonly connection: ClientConnection;
+  private readonly log: Logger;
+
   constructor(
     private readonly relay: UpstreamSideHost,
-    private readonly streams: StreamTable,
-    private readonly flow: FlowWindows,
-    private readonly settings: SettingsMirror,
+    parts: RelayParts,
     /** Where the upstream's frames go: the client's output. */
     private readonly toClient: Output,
-    private readonly connection: ClientConnection,
-    private readonly options: { readonly log: Logger },
-  ) {}
+  ) {
+    this.streams = parts.streams;
+    this.flow = parts.flow;
+    this.settings = parts.settings;
+    this.connection = parts.connection;
+    this.log = parts.options.log;
+  }
 
   /** Whether the client has had a server preface: the upstream's SETTINGS or the relay's own. */
   get clientStarted(): boolean {
@@ -247,7 +256,7 @@ export class UpstreamSide implements FrameSink {
       // Its stream was ended at the client: the block cannot be relayed, and may only be
       // dropped if it left the client's table as it was.
       if (this.statusReader.changedTable) {
-        this.options.log.debug(
+        this.log.debug(
           { connection: this.connection.id, stream: block.streamId },
           'closing: a header block for a stream ended at the client changed the HPACK table',
         );
