@@ -1,12 +1,13 @@
 /**
  * The client frame guard alone: what a client may send, frame header by frame header — the
  * first frame, sizes, streams, header blocks not interleaved, and the flood limits (rapid
- * reset, control and empty frames) — each violation a connection error with its RFC 9113 code.
+ * reset, control and empty frames) — each violation a connection error with its RFC 9113 code;
+ * and the client's connection preface before them.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCode, Flag, FrameType } from '../../src/proxy/h2/frames.js';
-import { ClientFrameGuard } from '../../src/proxy/h2/guard.js';
+import { ErrorCode, Flag, FrameType, PREFACE } from '../../src/proxy/h2/frames.js';
+import { ClientFrameGuard, PrefaceCheck } from '../../src/proxy/h2/guard.js';
 import { StreamTable } from '../../src/proxy/h2/streams.js';
 
 /** A guard past the client's first SETTINGS, with stream 1 opened. */
@@ -183,5 +184,31 @@ describe('floods', () => {
     const { guard } = started();
     assert.equal(guard.check(FrameType.Settings, 0, 0, 33 * 6, -1), ErrorCode.EnhanceYourCalm);
     assert.equal(guard.reason, 'SETTINGS flood');
+  });
+});
+
+describe('the connection preface (RFC 9113 3.4)', () => {
+  const frameBytes = Buffer.from([0, 0, 0, FrameType.Settings, 0, 0, 0, 0, 0]);
+
+  test('whole in one read, frames after it: its length, then nothing more is a preface', () => {
+    const check = new PrefaceCheck();
+    assert.equal(check.read(Buffer.concat([PREFACE, frameBytes])), PREFACE.length);
+    assert.equal(check.read(frameBytes), 0);
+  });
+
+  test('split over reads, one octet at a time', () => {
+    const check = new PrefaceCheck();
+    for (let i = 0; i < PREFACE.length; i++)
+      assert.equal(check.read(PREFACE.subarray(i, i + 1)), 1);
+    assert.equal(check.read(frameBytes), 0);
+  });
+
+  test('anything else is refused, wherever it differs', () => {
+    assert.equal(new PrefaceCheck().read(Buffer.from('GET / HTTP/1.1\r\n\r\n')), -1);
+    const check = new PrefaceCheck();
+    assert.equal(check.read(PREFACE.subarray(0, 10)), 10);
+    const rest = Buffer.from(PREFACE.subarray(10));
+    rest[rest.length - 1] = 0x00;
+    assert.equal(check.read(rest), -1);
   });
 });

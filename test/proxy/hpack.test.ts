@@ -301,6 +301,30 @@ describe('dynamic table size updates', () => {
   });
 });
 
+describe('the status reader', () => {
+  const literal = (text: string) => Buffer.concat([Buffer.from([text.length]), Buffer.from(text)]);
+  /** `:status: 200` (static 8), then `rest`. */
+  const block = (...rest: Buffer[]) => Buffer.concat([Buffer.from([0x88]), ...rest]);
+  /** content-type (static 31) with `value`, entered in the table. */
+  const contentType = (value: string) => Buffer.concat([Buffer.from([0x5f]), literal(value)]);
+  const indexed = (index: number) => Buffer.from([0x80 | index]);
+
+  test("the block's first content-type tells whether it is JSON, literal or from the table", () => {
+    const reader = new ResponseStatusReader();
+    const read = (bytes: Buffer) => {
+      assert.equal(reader.read(bytes, 0, bytes.length), 200);
+      return reader.jsonContent;
+    };
+    assert.equal(read(block(contentType('application/json'))), true, 'a literal');
+    assert.equal(read(block(indexed(62))), true, 'the table entry it made');
+    assert.equal(read(block()), false, 'no content-type');
+    assert.equal(read(block(indexed(31))), false, 'the static entry: an empty value');
+    assert.equal(read(block(contentType('text/plain'), indexed(63))), false, 'the first counts');
+    assert.equal(read(block(indexed(63), indexed(62))), true, 'the older entry, JSON');
+    assert.equal(read(block(contentType('application/json; charset=utf-8'))), true);
+  });
+});
+
 describe('seeded random round trip', () => {
   const SEED = fuzzSeed(0x5eed_1541);
   const BUDGET_MS = 4000;

@@ -3,7 +3,7 @@
  * write per socket (turn.ts), and each side is read only while what reading it produces can be
  * written (../backpressure.ts).
  */
-import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import { isFull, ReadSwitch } from '../backpressure.js';
 import { Output } from '../output.js';
 import { atEndOfTurn } from './turn.js';
@@ -13,7 +13,7 @@ export class RelayWrites {
   readonly toUpstream = new Output();
   /** What goes to the client: the upstream's frames, and the relay's own. */
   readonly toClient = new Output();
-  private upstream: TLSSocket | null = null;
+  private upstream: Socket | null = null;
   private readonly clientReading = new ReadSwitch();
   private readonly upstreamReading = new ReadSwitch();
   private queued = false;
@@ -23,13 +23,13 @@ export class RelayWrites {
   };
 
   constructor(
-    private readonly client: TLSSocket,
+    private readonly client: Socket,
     /** Runs at the end of each turn in which schedule() was called (it calls write()). */
     private readonly endOfTurn: () => void,
   ) {}
 
   /** The upstream connection the relay writes to, or null when there is none any more. */
-  setUpstream(upstream: TLSSocket | null): void {
+  setUpstream(upstream: Socket | null): void {
     this.upstream = upstream;
   }
 
