@@ -15,33 +15,21 @@ import {
   type WatchStream,
 } from '../../src/proxy/h2/cut.js';
 import { FlowWindows } from '../../src/proxy/h2/flow.js';
-import { Flag, FRAME_HEADER_LENGTH, FrameType } from '../../src/proxy/h2/frames.js';
+import { Flag, FrameType } from '../../src/proxy/h2/frames.js';
 import { EndedAtClient, Stream, StreamTable } from '../../src/proxy/h2/streams.js';
 import { unauthorized } from '../../src/proxy/status.js';
 import { watchErrorEvent } from '../../src/proxy/streaming.js';
+import { type ReceivedFrame, splitFrames } from '../security/h2-frames.js';
 
 const STATUS = unauthorized('client certificate revoked (serial 1234)');
 const LF = 0x0a;
 
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly streamId: number;
-  readonly payload: Buffer;
-}
+type Frame = ReceivedFrame;
 
 function frames(buf: Buffer): Frame[] {
   const out: Frame[] = [];
-  for (let pos = 0; pos < buf.length; ) {
-    const length = buf.readUIntBE(pos, 3);
-    out.push({
-      type: buf[pos + 3] as number,
-      flags: buf[pos + 4] as number,
-      streamId: buf.readUInt32BE(pos + 5) & 0x7fff_ffff,
-      payload: buf.subarray(pos + FRAME_HEADER_LENGTH, pos + FRAME_HEADER_LENGTH + length),
-    });
-    pos += FRAME_HEADER_LENGTH + length;
-  }
+  const rest = splitFrames(buf, (f) => out.push(f));
+  assert.equal(rest.length, 0, 'whole frames');
   return out;
 }
 
