@@ -16,6 +16,13 @@ import {
 } from './hpack-table.js';
 import { huffmanDecode, huffmanDecodedLength, maxDecodedLength } from './huffman.js';
 
+/** The code of each static entry that is a `:status` (0 for the others). */
+const STATIC_STATUS = STATIC_NAMES.map((name, i) =>
+  name === ':status' ? Number(STATIC_VALUES[i]) : 0,
+);
+/** `content-type` in the static table (RFC 7541 Appendix A: 31), with an empty value. */
+const CONTENT_TYPE_INDEX = STATIC_NAMES.indexOf('content-type');
+
 /** A header block that cannot be decoded: a COMPRESSION_ERROR for the connection. */
 export class HpackError extends Error {
   readonly code = 'ERR_HPACK';
@@ -81,20 +88,19 @@ type Representation = (typeof Representation)[keyof typeof Representation];
 /**
  * The receiving side of one HPACK context, for the decoder and the status reader alike: the
  * table as the peer's encoder keeps it, the size bound the peer was told, and the walk through
- * a block. next() reads each representation's index and applies size updates; the strings
- * that follow are read (or skipped) by the caller.
+ * a block. next() reads each representation's index and applies size updates; the strings that
+ * follow are read (or skipped) by the caller.
  */
 class BlockReader {
   readonly table = new HeaderTable(DEFAULT_TABLE_SIZE);
   private allowed = DEFAULT_TABLE_SIZE;
   /** The bound fell below the table's size: the next block must start with a size update. */
   private updateRequired = false;
+  /** The block being read: `src[pos, end)` is what is left of it. */
   private src: Buffer = EMPTY;
   private pos = 0;
   private end = 0;
   private fieldSeen = false;
-  /** Whether the last string literal read was Huffman-coded. */
-  private huffman = false;
   /** Index of the field next() found (for a literal, 0: its name is a literal too). */
   index = 0;
   /** Whether the block changed the table (an insertion or a size update). */
@@ -114,25 +120,30 @@ class BlockReader {
     this.changedTable = false;
   }
 
+  /** The block is read: its buffer is not kept. */
+  finish(): void {
+    this.src = EMPTY;
+  }
+
   /** The next field's representation (its index in `index`), or End. */
   next(): Representation {
     const src = this.src;
-    while (this.pos < this.end) {
-      const b = src[this.pos] as number;
+    const end = this.end;
+    for (;;) {
+      const pos = this.pos;
+      if (pos >= end) return Representation.End;
+      const b = src[pos] as number;
       if (this.updateRequired && (b & 0xe0) !== 0x20)
         throw new HpackError('missing dynamic table size update');
+      let representation: Representation;
+      let prefixBits: number;
       if (b & 0x80) {
-        this.index = this.readInteger(7);
-        if (this.index === 0) throw new HpackError('index 0');
-        this.fieldSeen = true;
-        return Representation.Indexed;
-      }
-      if (b & 0x40) {
-        this.index = this.readInteger(6);
-        this.fieldSeen = true;
-        return Representation.Incremental;
-      }
-      if (b & 0x20) {
+        representation = Representation.Indexed;
+        prefixBits = 7;
+      } else if (b & 0x40) {
+        representation = Representation.Incremental;
+        prefixBits = 6;
+      } else if (b & 0x20) {
         if (this.fieldSeen) throw new HpackError('dynamic table size update after a field');
         const size = this.readInteger(5);
         if (size > this.allowed)
@@ -141,12 +152,19 @@ class BlockReader {
         this.updateRequired = false;
         this.changedTable = true;
         continue;
+      } else {
+        representation = b & 0x10 ? Representation.NeverIndexed : Representation.WithoutIndexing;
+        prefixBits = 4;
       }
-      this.index = this.readInteger(4);
+      const max = (1 << prefixBits) - 1;
+      let index = b & max;
+      if (index < max) this.pos = pos + 1;
+      else index = this.readInteger(prefixBits);
+      if (index === 0 && representation === Representation.Indexed) throw new HpackError('index 0');
+      this.index = index;
       this.fieldSeen = true;
-      return b & 0x10 ? Representation.NeverIndexed : Representation.WithoutIndexing;
+      return representation;
     }
-    return Representation.End;
   }
 
   nameAt(index: number): string {
@@ -160,17 +178,19 @@ class BlockReader {
   }
 
   readString(): string {
+    const src = this.src;
+    const huffman = this.pos < this.end && ((src[this.pos] as number) & 0x80) !== 0;
     const start = this.stringLiteral();
-    return this.huffman
-      ? decodeHuffmanString(this.src, start, this.pos)
-      : latin1(this.src, start, this.pos);
+    return huffman ? decodeHuffmanString(src, start, this.pos) : latin1(src, start, this.pos);
   }
 
   /** Skips a string; returns its length, decoded when `measure` (it enters the table). */
   skipString(measure: boolean): number {
+    const src = this.src;
+    const huffman = this.pos < this.end && ((src[this.pos] as number) & 0x80) !== 0;
     const start = this.stringLiteral();
-    if (!measure || !this.huffman) return this.pos - start;
-    const n = huffmanDecodedLength(this.src, start, this.pos);
+    if (!measure || !huffman) return this.pos - start;
+    const n = huffmanDecodedLength(src, start, this.pos);
     if (n < 0) throw new HpackError('invalid Huffman string');
     return n;
   }
@@ -189,13 +209,14 @@ class BlockReader {
   /** Reads an HPACK integer (RFC 7541 5.1) with a `prefixBits` prefix at the position. */
   private readInteger(prefixBits: number): number {
     const src = this.src;
+    const end = this.end;
     const max = (1 << prefixBits) - 1;
     let pos = this.pos;
     let value = (src[pos++] as number) & max;
     if (value === max) {
       let shift = 0;
       for (;;) {
-        if (pos >= this.end) throw new HpackError('truncated integer');
+        if (pos >= end) throw new HpackError('truncated integer');
         const b = src[pos++] as number;
         value += (b & 0x7f) * 2 ** shift;
         if ((b & 0x80) === 0) break;
@@ -208,15 +229,21 @@ class BlockReader {
   }
 
   /**
-   * Reads the header of a string literal (RFC 7541 5.2): notes whether it is Huffman-coded,
-   * moves past the string and returns where its octets start.
+   * Reads the header of a string literal (RFC 7541 5.2), moves past the string and returns
+   * where its octets start.
    */
   private stringLiteral(): number {
-    if (this.pos >= this.end) throw new HpackError('truncated string');
-    this.huffman = ((this.src[this.pos] as number) & 0x80) !== 0;
-    const length = this.readInteger(7);
-    const start = this.pos;
-    if (length > this.end - start) throw new HpackError('string beyond the block');
+    const src = this.src;
+    const end = this.end;
+    const pos = this.pos;
+    if (pos >= end) throw new HpackError('truncated string');
+    let length = (src[pos] as number) & 0x7f;
+    let start = pos + 1;
+    if (length === 0x7f) {
+      length = this.readInteger(7);
+      start = this.pos;
+    }
+    if (length > end - start) throw new HpackError('string beyond the block');
     this.pos = start + length;
     return start;
   }
@@ -318,12 +345,20 @@ export class HpackDecoder {
       let value: string;
       let flags = 0;
       if (representation === Representation.Indexed) {
-        name = reader.nameAt(index);
-        value = reader.valueAt(index);
-        if (index <= STATIC_COUNT) flags = FieldFlag.StaticName | FieldFlag.StaticField;
+        if (index <= STATIC_COUNT) {
+          name = STATIC_NAMES[index] as string;
+          value = STATIC_VALUES[index] as string;
+          flags = FieldFlag.StaticName | FieldFlag.StaticField;
+        } else {
+          name = reader.nameAt(index);
+          value = reader.valueAt(index);
+        }
       } else {
-        name = index === 0 ? reader.readString() : reader.nameAt(index);
-        if (index !== 0 && index <= STATIC_COUNT) flags = FieldFlag.StaticName;
+        if (index === 0) name = reader.readString();
+        else if (index <= STATIC_COUNT) {
+          name = STATIC_NAMES[index] as string;
+          flags = FieldFlag.StaticName;
+        } else name = reader.nameAt(index);
         value = reader.readString();
         if (representation === Representation.Incremental)
           reader.insert(name, value, name.length + value.length + ENTRY_OVERHEAD);
@@ -337,6 +372,7 @@ export class HpackDecoder {
       }
       fields.add(name, value, flags);
     }
+    reader.finish();
   }
 }
 
@@ -385,10 +421,15 @@ export class ResponseStatusReader {
       const index = reader.index;
       let code = 0;
       if (representation === Representation.Indexed) {
-        const name = reader.nameAt(index);
-        if (name === ':status') code = statusCode(reader.valueAt(index));
-        else if (name === 'content-type' && json === 0)
-          json = this.isJson(reader.valueAt(index)) ? 1 : -1;
+        if (index <= STATIC_COUNT) {
+          code = STATIC_STATUS[index] as number;
+          if (index === CONTENT_TYPE_INDEX && json === 0) json = -1;
+        } else {
+          const name = reader.nameAt(index);
+          if (name === ':status') code = statusCode(reader.valueAt(index));
+          else if (name === 'content-type' && json === 0)
+            json = this.isJson(reader.valueAt(index)) ? 1 : -1;
+        }
       } else {
         const name = index === 0 ? reader.readString() : reader.nameAt(index);
         const incremental = representation === Representation.Incremental;
@@ -410,6 +451,7 @@ export class ResponseStatusReader {
       if (status === 0 && code > 0) status = code;
     }
     this.json = json === 1;
+    reader.finish();
     return status;
   }
 
