@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFakeApiserver } from '../../test/fake-apiserver/index.js';
 import { resolveConfig } from '../config/config.js';
 import { createLogger } from '../log.js';
 import { startSingle } from '../run/single.js';
+import { startFakeApiserver } from './fake-apiserver/index.js';
 import { kubeconfigFor } from './kubeconfig.js';
 import { Authority, crlPem, type IssuedCert } from './pki-factory.js';
 

@@ -13,7 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { parseDuration } from '../../src/config/config.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import {
   createPki,
   type KubectlEnv,

@@ -12,13 +12,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CheckCertReport } from '../../src/cli/check-cert-command.js';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import {
   Authority,
   type CrlOptions,
   type IssuedCert,
   sequentialSerials,
 } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
 import { CrlServer } from '../support/crl-server.js';

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   KUBECTL,
   killChild,

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import {

@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { unlinkSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
 import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';

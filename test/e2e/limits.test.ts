@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { RawTlsClient, requestH1 } from '../fake-apiserver/testkit.js';
 import {
   FrameType,

@@ -11,8 +11,8 @@ import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify as toYaml } from 'yaml';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { newKubectlEnv, runKubectl, TempDir } from '../fake-apiserver/testkit.js';
 import { makePki, type TestPki } from '../support/pki.js';
 import {

@@ -11,10 +11,10 @@ import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import { kubeconfigFor } from '../../src/demo/kubeconfig.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { serverTrafficSecret, TLS13_SUITES } from '../../src/tls/alert.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   type KubectlEnv,
   newKubectlEnv,

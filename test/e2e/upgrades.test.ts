@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { createWebSocketStream, WebSocket } from 'ws';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   killChild,
   OutputWatcher,

@@ -4,8 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, type TestContext, test } from 'node:test';
+import {
+  type FakeApiserver,
+  type FakeApiserverOptions,
+  startFakeApiserver,
+} from '../../src/demo/fake-apiserver/index.js';
 import { Authority } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, type FakeApiserverOptions, startFakeApiserver } from './index.js';
 import {
   createPki,
   type KubeconfigUser,

@@ -9,10 +9,11 @@ import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import { before, type TestContext, test } from 'node:test';
+import type { FakeApiserver, FakeApiserverOptions } from '../../src/demo/fake-apiserver/index.js';
+import { startFakeApiserverWith } from '../../src/demo/fake-apiserver/server.js';
+import { createStreamingHandlers } from '../../src/demo/fake-apiserver/streaming/index.js';
+import type { StreamContext, StreamingHandlers } from '../../src/demo/fake-apiserver/types.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import type { FakeApiserver, FakeApiserverOptions } from './index.js';
-import { startFakeApiserverWith } from './server.js';
-import { createStreamingHandlers } from './streaming/index.js';
 import {
   createPki,
   RawTlsClient,
@@ -21,7 +22,6 @@ import {
   type TestPki,
   websocketUpgradeHead,
 } from './testkit.js';
-import type { StreamContext, StreamingHandlers } from './types.js';
 
 let pki: TestPki;
 let admin: IssuedCert;

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import {
   Authority,
   crlPem,
@@ -28,7 +29,6 @@ import { CrlError, type ParsedCrl, parseCrl } from '../../src/pki/crl.js';
 import { DerError, readTlv } from '../../src/pki/der.js';
 import { PemError, readBlocks } from '../../src/pki/pem.js';
 import { loadTrustData } from '../../src/pki/trust.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { makePki, type TestPki } from '../support/pki.js';
 import { RawH2Client } from './h2-frames.js';

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import {
   type FakeApiserver,
   type FakeApiserverOptions,
   type RecordedRequest,
   startFakeApiserver,
-} from '../fake-apiserver/index.js';
+} from '../../src/demo/fake-apiserver/index.js';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';

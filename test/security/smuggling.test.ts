@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
 import {
   type ClientResponse,
   requestH1,

@@ -6,6 +6,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FakeApiserverOptions } from '../../src/demo/fake-apiserver/index.js';
 import {
   Authority,
   type CertOptions,
@@ -13,7 +14,6 @@ import {
   crlPem,
   type IssuedCert,
 } from '../../src/demo/pki-factory.js';
-import type { FakeApiserverOptions } from '../fake-apiserver/index.js';
 
 export interface TestPki {
   readonly dir: string;

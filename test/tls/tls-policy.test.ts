@@ -15,8 +15,8 @@ import {
   parseTlsCipherSuites,
   resolveTlsPolicy,
 } from '../../src/config/tls-policy.js';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, runBin, startProxyProcess } from '../support/proxy-process.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
-import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
+import { SPDY3_DICTIONARY } from '../../../src/demo/fake-apiserver/streaming/spdy-dictionary.js';
 import {
   encodeData,
   encodeGoAway,
@@ -17,13 +17,13 @@ import {
   encodeSynStream,
   FLAG_FIN,
   SpdyFrameParser,
-} from './spdy-framer.js';
+} from '../../../src/demo/fake-apiserver/streaming/spdy-framer.js';
 import {
   decodeHeaderBlock,
   encodeHeaderBlock,
   HeaderCompressor,
   HeaderDecompressor,
-} from './spdy-headers.js';
+} from '../../../src/demo/fake-apiserver/streaming/spdy-headers.js';
 import { SpdyTestClient } from './spdy-test-client.js';
 import {
   rawUpgrade,

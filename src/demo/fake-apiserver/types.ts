@@ -1,5 +1,5 @@
 /**
- * Contract of the fake kube-apiserver (test/fake-apiserver), shared by its REST core
+ * Contract of the fake kube-apiserver (src/demo/fake-apiserver; its tests in test/fake-apiserver), shared by its REST core
  * (server.ts and friends) and its streaming half (streaming/: exec, attach, port-forward,
  * logs). Tests, the benchmarks and the `demo` subcommand use only what index.ts exports.
  */
