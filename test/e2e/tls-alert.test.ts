@@ -11,7 +11,6 @@ import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
-import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import { kubeconfigFor } from '../../src/demo/kubeconfig.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { serverTrafficSecret, TLS13_SUITES } from '../../src/tls/alert.js';
@@ -22,18 +21,21 @@ import {
   runKubectl,
   TempDir,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { TestCluster } from '../support/cluster.js';
+import { proxyArgs } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import { applicationRecords } from '../support/tls-records.js';
 
 const TOKEN = 'robot-token-0123456789';
 
-let pki: TestPki;
-let fake: FakeApiserver;
+const cluster = new TestCluster({
+  apiserver: () => ({
+    tokens: { [TOKEN]: { username: 'robot', groups: [] } },
+  }),
+});
 let tmp: TempDir;
 let proxy: ProxyProcess;
 let requiring: ProxyProcess;
-let alice: IssuedCert;
 let mallory: IssuedCert;
 let expired: IssuedCert;
 let notYet: IssuedCert;
@@ -42,41 +44,32 @@ let eve: IssuedCert;
 let dana: IssuedCert;
 
 before(async () => {
-  pki = await makePki();
+  await cluster.start();
   tmp = await TempDir.create('kcp-alert-');
-  alice = await pki.user('alice', ['dev']);
-  mallory = await pki.user('mallory', ['dev']);
+  mallory = await cluster.pki.user('mallory', ['dev']);
   const day = 86_400_000;
-  expired = await pki.user('old', [], {
+  expired = await cluster.pki.user('old', [], {
     notBefore: new Date(Date.now() - 2 * day),
     notAfter: new Date(Date.now() - day),
   });
-  notYet = await pki.user('early', [], {
+  notYet = await cluster.pki.user('early', [], {
     notBefore: new Date(Date.now() + day),
     notAfter: new Date(Date.now() + 2 * day),
   });
-  serverOnly = await pki.user('server-only', [], { usage: 'server' });
+  serverOnly = await cluster.pki.user('server-only', [], { usage: 'server' });
   eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({ commonName: 'eve' });
-  dana = await pki.user('dana', ['dev']);
-  const deny = pki.write('deny.yaml', '- {user: dana, reason: laptop stolen}\n');
-  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-    tokens: { [TOKEN]: { username: 'robot', groups: [] } },
-  });
+  dana = await cluster.pki.user('dana', ['dev']);
+  const deny = cluster.pki.write('deny.yaml', '- {user: dana, reason: laptop stolen}\n');
+  cluster.pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
   [proxy, requiring] = await Promise.all([
-    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert', `--deny-file=${deny}`])),
-    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=alert', '--require-client-cert'])),
+    cluster.proxy(['--reject-mode=alert', `--deny-file=${deny}`]),
+    cluster.proxy(['--reject-mode=alert', '--require-client-cert']),
   ]);
 });
 
 after(async () => {
-  await Promise.all([proxy?.stop(), requiring?.stop()]);
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
 
 let files = 0;
@@ -84,8 +77,8 @@ let files = 0;
 function certFiles(cert: IssuedCert): { cert: string; key: string } {
   files++;
   return {
-    cert: pki.write(`client-${files}.crt`, cert.certPem),
-    key: pki.write(`client-${files}.key`, cert.keyPem),
+    cert: cluster.pki.write(`client-${files}.crt`, cert.certPem),
+    key: cluster.pki.write(`client-${files}.key`, cert.keyPem),
   };
 }
 
@@ -110,7 +103,7 @@ function kubectlEnv(
   user: { cert?: IssuedCert; token?: string },
   options: { cacheDir?: string; http1?: boolean } = {},
 ): Promise<KubectlEnv> {
-  return newKubectlEnv(tmp, server.url, pki.clusterCa.certPem, user, options);
+  return newKubectlEnv(tmp, server.url, cluster.pki.clusterCa.certPem, user, options);
 }
 
 /** curl with `cert`'s certificate and the cluster CA, to `path` on the proxy. */
@@ -120,7 +113,7 @@ function curl(cert: IssuedCert, path: string, ...flags: string[]): Promise<Run> 
     '-sS',
     ...flags,
     '--cacert',
-    pki.files.clientCa,
+    cluster.pki.files.clientCa,
     '--cert',
     files.cert,
     '--key',
@@ -145,7 +138,7 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
   for (const c of cases) {
     for (const http1 of [false, true]) {
       test(`a certificate ${c.what} (${http1 ? 'HTTP/1.1' : 'HTTP/2'}): "remote error: tls: ${c.alert}"`, async () => {
-        const mark = fake.requests.length;
+        const mark = cluster.fake.requests.length;
         const result = await runKubectl(await kubectlEnv(proxy, c.who(), { http1 }), [
           'get',
           'pods',
@@ -162,24 +155,24 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
         );
         // Every attempt of discovery read the alert: none saw a reset or a broken pipe.
         for (const line of lines) assert.match(line, new RegExp(`remote error: tls: ${c.alert}`));
-        assert.deepEqual(fake.requests.slice(mark), []);
+        assert.deepEqual(cluster.fake.requests.slice(mark), []);
       });
     }
   }
 
   test('--require-client-cert, a token and no certificate: "remote error: tls: certificate required"', async () => {
-    const mark = fake.requests.length;
+    const mark = cluster.fake.requests.length;
     const result = await runKubectl(await kubectlEnv(requiring, { token: TOKEN }), ['get', 'pods']);
     assert.equal(result.code, 1, result.stderr);
     assert.equal(
       result.stderr.trim().split('\n').at(-1),
       'Unable to connect to the server: remote error: tls: certificate required',
     );
-    assert.deepEqual(fake.requests.slice(mark), []);
+    assert.deepEqual(cluster.fake.requests.slice(mark), []);
   });
 
   test('a good certificate is served as before; with the discovery cache it filled, a revoked one gets the same alert', async () => {
-    const shared = await kubectlEnv(proxy, { cert: alice });
+    const shared = await kubectlEnv(proxy, { cert: cluster.alice });
     const result = await runKubectl(shared, ['get', 'pods']);
     assert.equal(result.code, 0, result.stderr);
     const warm = await runKubectl(
@@ -197,7 +190,7 @@ describe('kubectl 1.32 with a cold discovery cache', () => {
 describe('--workers=2', () => {
   test('every worker process sends the alert', async () => {
     const workers = await startProxyProcess(
-      proxyArgs(pki, fake.url, ['--reject-mode=alert', '--workers=2']),
+      proxyArgs(cluster.pki, cluster.fake.url, ['--reject-mode=alert', '--workers=2']),
     );
     try {
       for (let i = 0; i < 4; i++) {
@@ -254,7 +247,7 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
         `127.0.0.1:${proxy.port}`,
         '-tls1_3',
         '-CAfile',
-        pki.files.clientCa,
+        cluster.pki.files.clientCa,
         '-cert',
         files.cert,
         '-key',
@@ -279,7 +272,7 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
         `127.0.0.1:${proxy.port}`,
         '-tls1_2',
         '-CAfile',
-        pki.files.clientCa,
+        cluster.pki.files.clientCa,
         '-cert',
         cert,
         '-key',
@@ -296,7 +289,7 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
   test('@kubernetes/client-node: the request fails with the alert', async () => {
     const config = new k8s.KubeConfig();
     config.loadFromString(
-      kubeconfigFor(proxy.url, pki.clusterCa.certPem, 'mallory', { cert: mallory }),
+      kubeconfigFor(proxy.url, cluster.pki.clusterCa.certPem, 'mallory', { cert: mallory }),
     );
     const error = await config
       .makeApiClient(k8s.CoreV1Api)
@@ -355,7 +348,7 @@ function recordedClient(then: (raw: Socket) => void): Promise<{
     raw.on('error', (err: NodeJS.ErrnoException) => ended(err.code ?? err.message));
     const socket = tlsConnect({
       socket: stream,
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: mallory.certPem,
       key: mallory.keyPem,
       servername: 'localhost',
@@ -383,7 +376,7 @@ describe('on the wire', () => {
   };
   for (const [what, act] of Object.entries(afterTheAlert)) {
     test(`the alert is the only record under the server's application key, then a FIN; the client ${what}`, async () => {
-      const mark = fake.requests.length;
+      const mark = cluster.fake.requests.length;
       const seen = await recordedClient(act);
       assert.match(seen.code, /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/);
       assert.equal(seen.end, 'FIN', 'closed with a FIN, not a reset');
@@ -396,7 +389,7 @@ describe('on the wire', () => {
         [[2, 44, 21]],
         'one record, fatal certificate_revoked: no ticket, no close_notify, no alert of OpenSSL',
       );
-      assert.deepEqual(fake.requests.slice(mark), []);
+      assert.deepEqual(cluster.fake.requests.slice(mark), []);
     });
   }
 });
@@ -426,8 +419,8 @@ describe('refused handshakes under load', () => {
     const acceptedClient = async () => {
       for (let i = 0; i < ACCEPTED / 4; i++) {
         const res = await requestH1(`${proxy.url}/version`, {
-          ca: pki.clusterCa.certPem,
-          cert: alice,
+          ca: cluster.pki.clusterCa.certPem,
+          cert: cluster.alice,
         }).then(
           (r) => r.status,
           () => 0,
@@ -477,7 +470,7 @@ function refusedHandshake(port: number, behaviour: Behaviour): Promise<string> {
     const socket = tlsConnect({
       host: '127.0.0.1',
       port,
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: mallory.certPem,
       key: mallory.keyPem,
       minVersion: 'TLSv1.3',
