@@ -87,13 +87,17 @@ export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> 
   });
 }
 
-/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
-export async function startProxyProcess(
-  args: string[],
-  timeoutMs = 30_000,
-  env: Readonly<Record<string, string>> = {},
-): Promise<ProxyProcess> {
-  const child = spawnBin(args, env);
+export interface FollowedLog {
+  /** The JSON lines so far (a line that is not JSON as level `raw`). */
+  readonly logs: LogLine[];
+  /** Resolves with the first line (already seen or future) matching `pred`. */
+  waitForLog(pred: (l: LogLine) => boolean, waitMs?: number): Promise<LogLine>;
+  /** stderr so far. */
+  stderr(): string;
+}
+
+/** Reads the proxy's log: JSON lines on stdout. */
+export function followLog(child: ChildProcess): FollowedLog {
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = '';
@@ -123,10 +127,6 @@ export async function startProxyProcess(
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d;
   });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-
   const waitForLog = (pred: (l: LogLine) => boolean, waitMs = 10_000): Promise<LogLine> => {
     const seen = logs.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
@@ -148,11 +148,24 @@ export async function startProxyProcess(
       };
     });
   };
+  return { logs, waitForLog, stderr: () => stderr };
+}
 
+/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
+export async function startProxyProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ProxyProcess> {
+  const child = spawnBin(args, env);
+  const { logs, waitForLog, stderr } = followLog(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   const ready = await Promise.race([
     waitForLog((l) => l.msg === 'kube-crl-proxy serving', timeoutMs),
     exited.then((code) => {
-      throw new Error(`kube-crl-proxy exited with ${code} before serving: ${stderr}`);
+      throw new Error(`kube-crl-proxy exited with ${code} before serving: ${stderr()}`);
     }),
   ]);
   const listen = ready.listen as { port: number };
