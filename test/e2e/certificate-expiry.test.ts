@@ -30,6 +30,20 @@ let tmp: TempDir;
 const now = Date.now();
 /** Valid from 30 days ago until yesterday. */
 const EXPIRED = { notBefore: new Date(now - 30 * DAY_MS), notAfter: new Date(now - DAY_MS) };
+/** Valid from 300 days ago for 60 more days. */
+const VALID_NOW = {
+  notBefore: new Date(now - 300 * DAY_MS),
+  notAfter: new Date(now + 60 * DAY_MS),
+};
+
+/** A CA valid from 400 days ago until yesterday. */
+function expiredCa(commonName: string): Promise<Authority> {
+  return Authority.create({
+    commonName,
+    notBefore: new Date(now - 400 * DAY_MS),
+    notAfter: EXPIRED.notAfter,
+  });
+}
 
 before(async () => {
   await cluster.start();
@@ -151,15 +165,10 @@ describe('certificate expiry', () => {
   });
 
   test('an expired CA in --client-ca-file: its certificates are refused as cert_expired, the others served', async () => {
-    const oldCa = await Authority.create({
-      commonName: 'old-ca',
-      notBefore: new Date(now - 400 * DAY_MS),
-      notAfter: EXPIRED.notAfter,
-    });
+    const oldCa = await expiredCa('old-ca');
     const bob = await oldCa.issue({
       commonName: 'bob',
-      notBefore: new Date(now - 300 * DAY_MS),
-      notAfter: new Date(now + 60 * DAY_MS),
+      ...VALID_NOW,
     });
     const proxy = await start([
       `--client-ca-file=${cluster.pki.write('expiry-old-bundle.crt', cluster.pki.clusterCa.certPem + oldCa.certPem)}`,
@@ -179,16 +188,11 @@ describe('certificate expiry', () => {
   });
 
   test('an expired CA of --upstream-ca-file that signs the apiserver: 503, tls errors, /readyz 503', async () => {
-    const upstreamCa = await Authority.create({
-      commonName: 'apiserver-ca',
-      notBefore: new Date(now - 400 * DAY_MS),
-      notAfter: EXPIRED.notAfter,
-    });
+    const upstreamCa = await expiredCa('apiserver-ca');
     const apiserver = await upstreamCa.issue({
       commonName: 'kube-apiserver',
       ...SERVER,
-      notBefore: new Date(now - 300 * DAY_MS),
-      notAfter: new Date(now + 60 * DAY_MS),
+      ...VALID_NOW,
     });
     const other = await startFakeApiserver({
       tls: { cert: apiserver.certPem, key: apiserver.keyPem },

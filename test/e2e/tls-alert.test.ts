@@ -98,6 +98,27 @@ function run(command: string, args: readonly string[], input = ''): Promise<Run>
   });
 }
 
+/** `openssl s_client` to the proxy as `cert`, trusting the cluster CA, with `flags`. */
+function sClient(cert: IssuedCert, flags: readonly string[], input = ''): Promise<Run> {
+  const files = certFiles(cert);
+  return run(
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `127.0.0.1:${proxy.port}`,
+      '-CAfile',
+      cluster.pki.files.clientCa,
+      '-cert',
+      files.cert,
+      '-key',
+      files.key,
+      ...flags,
+    ],
+    input,
+  );
+}
+
 function kubectlEnv(
   server: ProxyProcess,
   user: { cert?: IssuedCert; token?: string },
@@ -240,21 +261,7 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
       [eve, 'fatal unknown_ca', 48],
       [serverOnly, 'fatal bad_certificate', 42],
     ] as const) {
-      const files = certFiles(cert);
-      const result = await run('openssl', [
-        's_client',
-        '-connect',
-        `127.0.0.1:${proxy.port}`,
-        '-tls1_3',
-        '-CAfile',
-        cluster.pki.files.clientCa,
-        '-cert',
-        files.cert,
-        '-key',
-        files.key,
-        '-msg',
-        '-ign_eof',
-      ]);
+      const result = await sClient(cert, ['-tls1_3', '-msg', '-ign_eof']);
       const output = result.stdout + result.stderr;
       assert.match(output, new RegExp(`^<<< TLS 1\\.3, Alert \\[length 0002\\], ${line}$`, 'm'));
       assert.match(output, new RegExp(`:SSL alert number ${number}$`, 'm'));
@@ -263,23 +270,9 @@ describe('curl, openssl s_client and @kubernetes/client-node', () => {
   });
 
   test('openssl s_client -tls1_2 gets the 401 Status for its request', async () => {
-    const { cert, key } = certFiles(mallory);
-    const result = await run(
-      'openssl',
-      [
-        's_client',
-        '-connect',
-        `127.0.0.1:${proxy.port}`,
-        '-tls1_2',
-        '-CAfile',
-        cluster.pki.files.clientCa,
-        '-cert',
-        cert,
-        '-key',
-        key,
-        '-quiet',
-        '-ign_eof',
-      ],
+    const result = await sClient(
+      mallory,
+      ['-tls1_2', '-quiet', '-ign_eof'],
       'GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
     );
     assert.match(result.stdout, /^HTTP\/1\.1 401 Unauthorized\r$/m);
