@@ -33,6 +33,10 @@ export interface DemoUser {
 /** The binary of this package, as a user runs it from a shell. */
 const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
 
+/** What kubectl prints for a certificate the proxy refuses with a TLS alert (README). */
+const REVOKED = 'Unable to connect to the server: remote error: tls: revoked certificate';
+const DENIED = 'Unable to connect to the server: remote error: tls: access denied';
+
 /** `word` as one shell word: printed lines are pasted into a shell as they are. */
 export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
@@ -155,21 +159,24 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       `  ${kubectl(revoked, 'get', 'pods')}`,
       `  curl -s http://127.0.0.1:${proxy.adminAddress.port}/metrics | grep kube_crl_proxy_handshakes_total`,
       '',
-      "Revoke alice while she watches. Leave alice's watch running in a second terminal:",
+      'Revoke alice while she watches. In a second terminal, leave her watch running:',
       `  ${kubectl(alice, 'get', 'pods', '-w')}`,
-      'and sign a new CRL with the CA key; the proxy applies it at once:',
+      'Here, sign a CRL that lists her certificate, with the CA key:',
       `  ${commandLine(BIN, 'crl', 'revoke', join(dir, 'alice.crt'), '--reason', 'keyCompromise', '--ca-cert', caCert, '--ca-key', caKey, '--crl', crlFile)}`,
       'Her watch ends with',
-      `  Failure   Unauthorized   client certificate revoked (serial ${alice.cert.serial}, issuer CN=kubernetes, revoked …)`,
-      'and her next command with',
-      '  Unable to connect to the server: remote error: tls: revoked certificate',
-      'as the proxy says for her certificate:',
+      `    Failure   Unauthorized   client certificate revoked (serial ${alice.cert.serial}, issuer CN=kubernetes, revoked …)`,
+      'her next command (auth whoami above) with',
+      `    ${REVOKED}`,
+      'and the proxy\'s verdict on her certificate is "refused (revoked)":',
       `  ${commandLine(BIN, 'check-cert', join(dir, 'alice.crt'), '--config', configFile)}`,
       '',
-      "Deny bob at once, without the CA key: his key's SHA-256 into the deny file (write, then rename)",
+      "Deny bob at once, without the CA key: his key's SHA-256 into the deny file, written then renamed:",
       `  echo ${shellWord(denyLine)} > ${shellWord(`${denyFile}.new`)} && mv ${shellWord(`${denyFile}.new`)} ${shellWord(denyFile)}`,
+      "bob's next command",
       `  ${kubectl(bob, 'get', 'pods')}`,
-      'says: Unable to connect to the server: remote error: tls: access denied. The admin still gets in:',
+      'fails with',
+      `    ${DENIED}`,
+      'while the admin still gets in:',
       `  ${kubectl(admin, 'get', 'pods')}`,
       '',
       'docs/revocation.md tells the whole story. Ctrl-C stops the demo and removes its files.',
