@@ -162,10 +162,12 @@ describe('npm run demo', () => {
     assert.ok(ended[1]?.startsWith(watchEnd.slice(0, -'…)'.length)), `${ended[1]}\n${watchEnd}`);
     assert.equal(ended[2], '');
 
-    // Her next command, and check-cert.
-    const next = await sh(whoami);
-    assert.equal(next.code, 1);
-    assert.equal(lastLine(next.stderr), REVOKED_ALERT);
+    // Her next commands, and check-cert.
+    for (const next of [whoami, watch.replace(/ -w$/, '')]) {
+      const result = await sh(next);
+      assert.equal(result.code, 1, next);
+      assert.equal(lastLine(result.stderr), REVOKED_ALERT);
+    }
     const checked = await sh(checkCert);
     assert.equal(checked.code, 1, checked.stderr);
     assert.match(
