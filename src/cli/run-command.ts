@@ -35,9 +35,10 @@ async function run(parsed: Record<string, unknown>): Promise<void> {
     config = loadConfig(settings);
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
-    // The inputs of the flags that passed are loaded too, so a file problem shows at once.
-    const { problems } = await findProblems(settings, err.errors);
-    failWith(problems);
+    // The inputs of the flags that passed are loaded too, so a file problem shows at once;
+    // --print-config reads no file.
+    if (parsed['print-config'] === true) failWith(err.errors);
+    failWith((await findProblems(settings, err.errors)).problems);
   }
   if (parsed['print-config'] === true) {
     process.stdout.write(printConfigText(settings));

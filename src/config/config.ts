@@ -203,6 +203,8 @@ type Check = <T>(read: () => T) => T;
 function str(args: Readonly<Record<string, unknown>>, name: RunOptionName): string {
   const value = args[name];
   if (typeof value === 'number') return String(value);
+  if (Array.isArray(value))
+    throw new ConfigError(name, `given ${value.length} times; give it once`);
   if (typeof value !== 'string')
     throw new ConfigError(name, `expected a string, got ${JSON.stringify(value)}`);
   return value;
