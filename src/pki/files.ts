@@ -28,10 +28,9 @@ const READ_CHUNK = 1 << 20;
 
 /**
  * The whole file, read 1 MiB per system call. readFileSync asks for the whole file in one
- * read(2), and the kernel does not preempt a thread inside it: a 40 MB CRL read by the trust
- * worker kept the proxy's event loop off its core for 25-45 ms (measured from the main
- * thread's /proc schedstat: all of it waiting in the run queue while the nice-19 worker ran).
- * Between chunks the worker is back in user space, where the scheduler can switch.
+ * read(2), and the kernel does not preempt a thread inside it: a big CRL read by the trust
+ * worker kept the proxy's event loop off its core, waiting in the run queue while the nice-19
+ * worker ran (bench/README.md#figures-behind-design-choices-in-src). Between chunks the worker is back in user space, where the scheduler can switch.
  */
 function readInChunks(file: string): Buffer {
   const fd = openSync(file, 'r');
