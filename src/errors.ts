@@ -105,6 +105,15 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Why a file could not be read, in a few words for the usual reasons. */
+export function fileErrorMessage(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return errorMessage(err);
+}
+
 /**
  * An HTTP/1.1 request whose head or body framing is refused: answered with `status` (400, or
  * 431 for a head over the limits) and the connection closed.

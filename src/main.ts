@@ -1,6 +1,7 @@
 /**
  * The command line: `kube-crl-proxy [flags]` runs the proxy; subcommands run the demo, the
- * inspection tools and the CRL tool. Configuration errors print one line naming the flag and exit 2.
+ * inspection tools and the CRL tool. Configuration errors are listed at once, one line each
+ * naming the flag, exit 2.
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -69,7 +70,7 @@ export function buildCli(argv: string[]): Argv {
       .version(VERSION)
       .wrap(Math.min(120, process.stdout.columns ?? 100))
       .fail((message, err) => {
-        // yargs wraps errors thrown while reading --config as YError with the same message.
+        // The run command and check-config list their own problems; this is for the others.
         if (err instanceof ConfigError || err?.name === 'YError') fail(err.message);
         if (err) throw err;
         fail(message ?? 'invalid arguments');

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, ConfigErrors, errorMessage } from '../errors.js';
+import { ConfigError, ConfigErrors, errorMessage, fileErrorMessage } from '../errors.js';
 import { type Config, defaultArgs, resolveConfig } from './config.js';
 import { RUN_OPTIONS } from './options.js';
 
@@ -28,7 +28,7 @@ export function readConfigFile(path: string): ConfigFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    return refused(`cannot read: ${errorMessage(err)}`);
+    return refused(`cannot read: ${fileErrorMessage(err)}`);
   }
   let parsed: unknown;
   try {
@@ -91,10 +91,14 @@ export function gatherSettings(line: CommandLine): Settings {
   const known = [...Object.keys(RUN_OPTIONS), ...Object.keys(line.ownFlags)];
   const typed = new Set<string>();
   const problems: ConfigError[] = [];
-  for (const token of flagTokens(line.argv)) {
+  for (const { token, value } of flagTokens(line.argv)) {
     const name = canonicalName(token, known, booleans);
     if (name !== null) {
       typed.add(name);
+      // yargs would give such a flag its default; kube's flag parser refuses it.
+      if (value === null && !booleans.has(name) && name !== 'help') {
+        problems.push(new ConfigError(name, 'needs a value', token));
+      }
       continue;
     }
     const bare = token.replace(/^-+/, '');
@@ -147,12 +151,23 @@ export function loadConfig(settings: Settings): Config {
   throw new ConfigErrors(problems.map((err) => settings.relabel(err)));
 }
 
-/** Each flag token as typed, without its `=value`; none after `--`. */
-function flagTokens(argv: readonly string[]): string[] {
+/**
+ * Each flag token as typed, without its `=value`, and its value: after `=`, or the next token
+ * when that is not a flag; null when there is none. None after `--`.
+ */
+function flagTokens(argv: readonly string[]): { token: string; value: string | null }[] {
   const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end))
-    .filter((token) => token.startsWith('-') && token !== '-')
-    .map((token) => token.split('=')[0] as string);
+  const tokens = end === -1 ? argv : argv.slice(0, end);
+  // As yargs reads them: `-` (stdin) and negative numbers are values.
+  const isFlag = (token: string | undefined) =>
+    token?.startsWith('-') === true && token !== '-' && !/^-\d/.test(token);
+  return tokens.flatMap((token, i) => {
+    if (!isFlag(token)) return [];
+    const equals = token.indexOf('=');
+    if (equals >= 0) return [{ token: token.slice(0, equals), value: token.slice(equals + 1) }];
+    const next = tokens[i + 1];
+    return [{ token, value: next === undefined || isFlag(next) ? null : next }];
+  });
 }
 
 /**
