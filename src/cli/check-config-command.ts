@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { type CrlUrls, type InputFiles, resolveConfig } from '../config/config.js';
+import type { Config, CrlUrls, InputFiles } from '../config/config.js';
 import { gatherSettings, loadConfig, type Settings } from '../config/sources.js';
 import { ConfigError, ConfigErrors, InputError } from '../errors.js';
 import { reloadCredentials } from '../pki/credentials.js';
@@ -49,14 +49,15 @@ interface Findings {
 }
 
 async function checkConfig(settings: Settings): Promise<number> {
+  let config: Config | null = null;
   let configErrors: readonly ConfigError[] = [];
   try {
-    loadConfig(settings);
+    config = loadConfig(settings);
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
     configErrors = err.errors;
   }
-  const findings = await findProblems(settings, configErrors);
+  const findings = await findProblems(settings, config?.crlUrls ?? null, configErrors);
   for (const line of findings.checked) process.stdout.write(`${line}\n`);
   for (const warning of findings.warnings) {
     process.stderr.write(`kube-crl-proxy: warning: ${warning}\n`);
@@ -76,10 +77,12 @@ async function checkConfig(settings: Settings): Promise<number> {
 /**
  * Every problem of a configuration: those of its flags and `--config` file (`configErrors`, from
  * loadConfig), then those of the inputs the flags that passed name, each loaded once through
- * the proxy's own loaders.
+ * the proxy's own loaders. The --crl-url CRLs are fetched only for a valid configuration
+ * (`urls` from its Config).
  */
 export async function findProblems(
   settings: Settings,
+  urls: CrlUrls | null,
   configErrors: readonly ConfigError[],
 ): Promise<Findings> {
   const { args } = settings;
@@ -93,8 +96,12 @@ export async function findProblems(
     !badFlags.has('crl-file') &&
     !URL_FLAGS.some((f) => badFlags.has(f))
   ) {
-    const urls = findings.problems.length === 0 ? resolveConfig(args).crlUrls : null;
-    caSubjects = await checkTrust(args, urls, findings, now);
+    caSubjects = await checkTrust(
+      args,
+      findings.problems.length === 0 ? urls : null,
+      findings,
+      now,
+    );
   }
   if (!badFlags.has('deny-file'))
     checkDeny(stringArg(args, 'deny-file'), caSubjects, findings, now);

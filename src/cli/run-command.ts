@@ -38,7 +38,7 @@ async function run(parsed: Record<string, unknown>): Promise<void> {
     // The inputs of the flags that passed are loaded too, so a file problem shows at once;
     // --print-config reads no file.
     if (parsed['print-config'] === true) failWith(err.errors);
-    failWith((await findProblems(settings, err.errors)).problems);
+    failWith((await findProblems(settings, null, err.errors)).problems);
   }
   if (parsed['print-config'] === true) {
     process.stdout.write(printConfigText(settings));
