@@ -9,10 +9,10 @@ import { checkCertCommand } from './cli/check-cert-command.js';
 import { checkConfigCommand } from './cli/check-config-command.js';
 import { crlCommand } from './cli/crl-command.js';
 import { demoCommand } from './cli/demo-command.js';
-import { fail } from './cli/exit.js';
+import { fail, failWith } from './cli/exit.js';
 import { inspectCrlCommand } from './cli/inspect-crl-command.js';
 import { runCommand } from './cli/run-command.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, ConfigErrors } from './errors.js';
 import { VERSION } from './version.js';
 
 /** Every command, in --help order. */
@@ -71,6 +71,7 @@ export function buildCli(argv: string[]): Argv {
       .wrap(Math.min(120, process.stdout.columns ?? 100))
       .fail((message, err) => {
         // The run command and check-config list their own problems; this is for the others.
+        if (err instanceof ConfigErrors) failWith(err.errors);
         if (err instanceof ConfigError || err?.name === 'YError') fail(err.message);
         if (err) throw err;
         fail(message ?? 'invalid arguments');

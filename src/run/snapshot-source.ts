@@ -112,8 +112,9 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 
   /**
-   * First load, then watching. Every refused input is a ConfigError here (all of them at once): nothing is in force to
-   * fall back on, and kube-apiserver too refuses to start on an input it cannot use.
+   * First load, then watching. Every refused input is a ConfigError here, all of them at once
+   * (ConfigErrors): nothing is in force to fall back on, and kube-apiserver too refuses to start
+   * on an input it cannot use.
    */
   async start(): Promise<SnapshotData> {
     this.attempted = fingerprintInputs(this.paths);
