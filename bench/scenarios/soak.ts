@@ -45,7 +45,7 @@ const PODS = 10;
 const STREAM_POD = 'shell';
 const EVENTS_PER_SECOND = 4;
 const RSS_EVERY_MS = 10_000;
-/** A cut later than this after the CRL file changed is late (DESIGN.md: within 1 s). */
+/** A cut later than this after the CRL file changed is late (docs/revocation.md: within a second). */
 const CUT_DEADLINE_MS = 1_000;
 /** |RSS slope| at or under this is flat. */
 const FLAT_MB_PER_MIN = 1;

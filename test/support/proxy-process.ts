@@ -21,18 +21,20 @@ export function binNodeFlags(bin = BIN): string[] {
   return (match[1] ?? '').split(' ').filter(Boolean);
 }
 
+/** PATH with the directory of the node that runs the tests first: the binary's `#!` finds it. */
+export const PATH_WITH_TEST_NODE = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
+
 /**
  * Runs the binary as an operator's shell would (its own `#!` line and flags), on the node that
- * runs the tests: that node's directory comes first on PATH.
+ * runs the tests.
  */
-function spawnBin(
+export function spawnBin(
   args: string[],
   env: Readonly<Record<string, string>> = {},
 ): ChildProcessByStdio<null, Readable, Readable> {
-  const path = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
   return spawn(BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PATH: path, ...env },
+    env: { ...process.env, PATH: PATH_WITH_TEST_NODE, ...env },
   });
 }
 
