@@ -41,9 +41,10 @@ export function buildRevision(rev: string): ProxyBuild {
     encoding: 'utf8',
   }).trim();
   const dir = trackDir(mkdtempSync(join(tmpdir(), `kcp-bench-build-${commit}-`)));
-  // Everything tsconfig.json compiles that the revision has (older ones lack scripts/).
-  const paths = ['src', 'test', 'bin', 'scripts', 'tsconfig.json', 'package.json'].filter((path) =>
-    existsAt(commit, path),
+  // Everything tsconfig.json compiles that the revision has (older ones lack scripts/; test/
+  // imports bench/).
+  const paths = ['src', 'test', 'bench', 'bin', 'scripts', 'tsconfig.json', 'package.json'].filter(
+    (path) => existsAt(commit, path),
   );
   execFileSync('sh', ['-c', `git archive ${commit} ${paths.join(' ')} | tar -x -C ${dir}`], {
     cwd: REPO_ROOT,

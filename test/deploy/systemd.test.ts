@@ -12,7 +12,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
-import { binNodeFlags } from '../support/proxy-process.js';
+import { binLauncher } from '../support/proxy-process.js';
 import {
   EXAMPLE_CONFIG,
   flagNames,
@@ -108,7 +108,10 @@ describe('systemd unit', () => {
     assert.equal(path?.split('=')[1]?.split(':')[0], dirname(INSTALLED_BIN));
     assert.equal(execStartArgs()[0], INSTALLED_BIN);
     assert.ok(!directives('Environment').some((e) => e.startsWith('NODE_OPTIONS=')));
-    assert.deepEqual(binNodeFlags(), ['--v8-pool-size=1', '--max-semi-space-size=2']);
+    assert.deepEqual(binLauncher(), {
+      env: { MALLOC_MMAP_THRESHOLD_: '1048576' },
+      nodeFlags: ['--v8-pool-size=1', '--max-semi-space-size=2', '--expose-gc'],
+    });
   });
 
   test('every flag exists; keys come from the credentials it loads; readiness polls metrics-listen', () => {
