@@ -8,10 +8,10 @@
  * verifyPeer, which maps it and runs the CA, validity, CRL and identity checks.
  */
 import type { X509Certificate } from 'node:crypto';
-import { stringify as toYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
 import type { Policy } from '../config/config.js';
 import { RUN_OPTIONS } from '../config/options.js';
+import { toYaml } from '../config/yaml.js';
 import { errorMessage, InputError } from '../errors.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { readBlocksOf } from '../pki/files.js';

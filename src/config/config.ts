@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import type { Options } from 'yargs';
 import { ConfigError, errorMessage } from '../errors.js';
 import { REQUIRED_RUN_OPTIONS, RUN_OPTIONS, type RunOptionName } from './options.js';
 import { resolveTlsPolicy, type TlsPolicy } from './tls-policy.js';
+import { parseYaml } from './yaml.js';
 
 export type Policy = 'reject' | 'allow';
 export type RejectMode = 'http' | 'close';
