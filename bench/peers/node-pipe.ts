@@ -1,13 +1,23 @@
 /** Starts the Node TLS byte pipe (node-pipe-server.ts) pinned to the proxy core. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Launcher } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
 import type { NodePipeConfig } from './node-pipe-server.js';
 import type { ProxyPeer } from './types.js';
 
-export async function startNodePipe(pki: BenchPki, upstreamPort: number): Promise<ProxyPeer> {
+/**
+ * `launcher`: the node flags and environment to run it with; Node's defaults when absent (the
+ * throughput scenarios), kube-crl-proxy's own in the memory scenario, so that the two differ
+ * by their code alone.
+ */
+export async function startNodePipe(
+  pki: BenchPki,
+  upstreamPort: number,
+  launcher: Launcher = { env: {}, nodeFlags: [] },
+): Promise<ProxyPeer> {
   const files = pki.test.files;
   const config: NodePipeConfig = {
     // The leaf with its issuer (the cluster CA), as kube-crl-proxy serves it: with the leaf
@@ -25,10 +35,16 @@ export async function startNodePipe(pki: BenchPki, upstreamPort: number): Promis
   };
   const script = fileURLToPath(new URL('./node-pipe-server.js', import.meta.url));
   const [command, args] = pinnedCommand(String(PROXY_CORE), process.execPath, [
+    ...launcher.nodeFlags,
     script,
     JSON.stringify(config),
   ]);
-  const child = trackChild(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(
+    spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...launcher.env },
+    }),
+  );
   let output = '';
   child.stderr?.on('data', (d: Buffer) => {
     output += d;

@@ -10,15 +10,18 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
 
+/** How node is started: environment variables and node flags. */
+export interface Launcher {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeFlags: readonly string[];
+}
+
 /**
  * The binary's `#!/usr/bin/env -S [NAME=value …] node [--flag …]` line: the environment and the
  * node flags every launcher applies, for callers that must start node themselves (the bench
  * pins it with taskset).
  */
-export function binLauncher(bin = BIN): {
-  readonly env: Readonly<Record<string, string>>;
-  readonly nodeFlags: readonly string[];
-} {
+export function binLauncher(bin = BIN): Launcher {
   const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
   const match = /^#!\/usr\/bin\/env -S ((?:\w+=\S* )*)node((?: --[\w=-]+)*)$/.exec(shebang);
   if (match === null) throw new Error(`${bin}: unexpected first line ${JSON.stringify(shebang)}`);
