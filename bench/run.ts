@@ -32,6 +32,7 @@ import { checkTools } from './support/tools.js';
 const SCENARIOS: Record<string, string> = {
   handshake: '(a) new mTLS connections: openssl s_time -new, handshake only and with one GET',
   h1: '(b) HTTP/1.1 keep-alive GETs with a client certificate',
+  h10: "(b′) HTTP/1.0 GETs with Connection: keep-alive (ab -k's requests) with a client certificate",
   h2: '(c) HTTP/2 multiplexed GETs with a client certificate',
   watch: '(d) watch fan-out: thousands of HTTP/2 watches, events per second, RSS per watch',
   exec: '(e) exec (WebSocket) and port-forward (SPDY/3.1) byte throughput: MB/s and CPU per MB',
@@ -47,7 +48,7 @@ const SCENARIOS: Record<string, string> = {
 /** Run only when named in --only. */
 const ON_DEMAND = new Set(['soak']);
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--soak-minutes N] [--proxy-rev REV] [--publish]
+const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--rounds N] [--soak-minutes N] [--proxy-rev REV] [--proxy-node NODE] [--publish]
 ${Object.entries(SCENARIOS)
   .map(([id, what]) => `  ${id.padEnd(10)} ${what}`)
   .join('\n')}`;
@@ -57,6 +58,8 @@ function parseOptions(): {
   only: string[];
   publish: boolean;
   proxyRev: string | null;
+  /** The node binary the proxy (and node-tls-pipe) run on, e.g. /usr/bin/node for Node 20. */
+  proxyNode: string;
 } {
   const { values } = parseArgs({
     options: {
@@ -66,6 +69,7 @@ function parseOptions(): {
       'soak-minutes': { type: 'string' },
       publish: { type: 'boolean', default: false },
       'proxy-rev': { type: 'string' },
+      'proxy-node': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,13 +91,14 @@ function parseOptions(): {
     only,
     publish: values.publish,
     proxyRev: values['proxy-rev'] ?? null,
+    proxyNode: values['proxy-node'] ?? process.execPath,
   };
 }
 
 /** Resolves with the exit code: 1 when a checking scenario failed. */
 async function main(): Promise<number> {
   const started = performance.now();
-  const { options, only, publish, proxyRev } = parseOptions();
+  const { options, only, publish, proxyRev, proxyNode } = parseOptions();
   checkTools();
   installCleanupHandlers();
   // Before pinning: nproc counts the cores this process may use.
@@ -102,7 +107,8 @@ async function main(): Promise<number> {
   const selected = new Set(
     only.length > 0 ? only : Object.keys(SCENARIOS).filter((id) => !ON_DEMAND.has(id)),
   );
-  const build = proxyRev === null ? workingTreeBuild() : buildRevision(proxyRev);
+  const build =
+    proxyRev === null ? workingTreeBuild(proxyNode) : buildRevision(proxyRev, proxyNode);
   const pki = await makeBenchPki();
   const ctx: BenchContext = {
     pki,
@@ -141,7 +147,7 @@ async function main(): Promise<number> {
     }
   };
   try {
-    if (['handshake', 'h1', 'h2', 'paired'].some((id) => selected.has(id)))
+    if (['handshake', 'h1', 'h10', 'h2', 'paired'].some((id) => selected.has(id)))
       await attempt('requests', () => requestScenarios(ctx, selected));
     if (selected.has('watch')) await attempt('watch', async () => [await watchFanoutScenario(ctx)]);
     if (selected.has('exec')) await attempt('exec', () => execStreamScenarios(ctx));

@@ -1,6 +1,12 @@
 /**
- * Named error types, in one place. Each carries a stable `code`; callers branch on the type,
- * never on message text.
+ * The errors that cross module boundaries: what the CLI, the snapshot source and the proxy
+ * layers catch and act on. Each carries a stable `code`; callers branch on the type, never on
+ * message text.
+ *
+ * Errors of one parser stay with that parser and are turned into one of these where they leave
+ * it, so a parser can be read and tested alone: DerError (pki/der.ts), PemError (pki/pem.ts),
+ * CrlError (pki/crl.ts), InvalidStringError and InvalidNameError (pki/names.ts), HpackError
+ * (proxy/h2/hpack.ts), FileWriteError (cli/atomic-file.ts). They too carry a stable `code`.
  */
 
 /** Bad configuration: printed as one line naming the flag, exit code 2, before listening. */
@@ -19,17 +25,26 @@ export class ConfigError extends Error {
  * The inputs that are loaded, checked and kept (or refused) each on its own: a refused input
  * keeps its last good value and holds back no other.
  */
-export const INPUTS = ['client-ca', 'crl', 'serving', 'proxy-client', 'upstream-ca'] as const;
+export const INPUTS = [
+  'client-ca',
+  'crl',
+  'serving',
+  'proxy-client',
+  'upstream-ca',
+  'deny',
+] as const;
 export type InputName = (typeof INPUTS)[number];
 
 const INPUT_OF_FLAG: Readonly<Record<string, InputName>> = {
   'client-ca-file': 'client-ca',
   'crl-file': 'crl',
+  'crl-url': 'crl',
   'tls-cert-file': 'serving',
   'tls-private-key-file': 'serving',
   'proxy-client-cert-file': 'proxy-client',
   'proxy-client-key-file': 'proxy-client',
   'upstream-ca-file': 'upstream-ca',
+  'deny-file': 'deny',
 };
 
 /** A watched input that failed to load; its last good value stays in force. */

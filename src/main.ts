@@ -5,16 +5,19 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { checkCertCommand } from './cli/check-cert-command.js';
+import { checkConfigCommand } from './cli/check-config-command.js';
 import { crlCommand } from './cli/crl-command.js';
 import { demoCommand } from './cli/demo-command.js';
 import { fail } from './cli/exit.js';
 import { inspectCrlCommand } from './cli/inspect-crl-command.js';
 import { runCommand } from './cli/run-command.js';
 import { ConfigError } from './errors.js';
+import { VERSION } from './version.js';
 
 /** Every command, in --help order. */
 export const COMMANDS: readonly CommandModule[] = [
   runCommand,
+  checkConfigCommand,
   demoCommand as unknown as CommandModule,
   checkCertCommand as unknown as CommandModule,
   inspectCrlCommand as unknown as CommandModule,
@@ -38,6 +41,10 @@ export function buildCli(argv: string[]): Argv {
       'show the effective configuration and exit',
     )
     .example(
+      '$0 check-config --config=/etc/kube-crl-proxy/config.yaml',
+      'load every input of that configuration once and list every problem, without listening',
+    )
+    .example(
       '$0 check-cert alice.crt --config=/etc/kube-crl-proxy/config.yaml',
       'would alice.crt be accepted by that configuration, and as whom?',
     )
@@ -56,7 +63,7 @@ export function buildCli(argv: string[]): Argv {
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(VERSION)
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .fail((message, err) => {
       // yargs wraps errors thrown while reading --config as YError with the same message.

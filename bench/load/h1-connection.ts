@@ -1,7 +1,9 @@
 /**
  * A minimal HTTP/1.1 keep-alive client connection for load: one request in flight (as
  * kubectl and client-go do on HTTP/1.1), a pre-built request, responses framed by
- * Content-Length or chunked encoding, nothing else parsed.
+ * Content-Length or chunked encoding, nothing else parsed. It speaks HTTP/1.0 with
+ * `Connection: keep-alive` as ab -k does when asked: the connection then persists only while
+ * responses say keep-alive.
  */
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { openTls } from './tls-client.js';
@@ -9,11 +11,14 @@ import { openTls } from './tls-client.js';
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
-export function getRequest(path: string, host: string): Buffer {
-  return Buffer.from(
-    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: kubectl/v1.32.4 (linux/amd64) kubernetes/bench\r\nAccept: application/json, */*\r\n\r\n`,
-    'latin1',
-  );
+export type H1Version = '1.1' | '1.0';
+
+export function getRequest(path: string, host: string, version: H1Version = '1.1'): Buffer {
+  const request =
+    version === '1.1'
+      ? `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: kubectl/v1.32.4 (linux/amd64) kubernetes/bench\r\nAccept: application/json, */*\r\n\r\n`
+      : `GET ${path} HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: ${host}\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n`;
+  return Buffer.from(request, 'latin1');
 }
 
 export interface H1Handlers {
@@ -41,6 +46,7 @@ export class H1Connection {
   constructor(
     options: ConnectionOptions,
     private readonly handlers: H1Handlers,
+    private readonly version: H1Version = '1.1',
   ) {
     this.socket = openTls(options);
     this.socket.once('secureConnect', () => handlers.onReady(this));
@@ -88,7 +94,9 @@ export class H1Connection {
         if (end < 0) return -1;
         const head = buf.toString('latin1', 0, end);
         this.status = Number(head.slice(9, 12));
-        this.closeAfter = /\r\nconnection:\s*close/i.test(head);
+        this.closeAfter =
+          /\r\nconnection:\s*close/i.test(head) ||
+          (this.version === '1.0' && !/\r\nconnection:[^\r]*keep-alive/i.test(head));
         const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
         if (length !== null) this.state = { kind: 'length', remaining: Number(length[1]) };
         else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) this.state = { kind: 'chunked' };
@@ -125,7 +133,8 @@ export class H1Connection {
   private complete(): void {
     this.state = { kind: 'head' };
     this.inFlight = false;
-    this.handlers.onResponse(this, this.status);
+    // Ended first, so that no next request is sent on a connection the server closes.
     if (this.closeAfter) this.socket.end();
+    this.handlers.onResponse(this, this.status);
   }
 }

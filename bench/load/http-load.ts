@@ -1,21 +1,22 @@
 /**
  * The request load generator (a child process on the load core): `connections` TLS
- * connections with a client certificate, HTTP/1.1 keep-alive (one request in flight each) or
+ * connections with a client certificate, HTTP/1.1 keep-alive or HTTP/1.0 with `Connection:
+ * keep-alive` (one request in flight each; a connection the server closes is opened again) or
  * HTTP/2 (`streams` in flight each), GETs of one path, closed loop. Bounded by time and count.
  * Reports completions, latency percentiles and its own CPU time for the measured window.
  */
 
-import { getRequest, H1Connection } from './h1-connection.js';
+import { getRequest, H1Connection, type H1Version } from './h1-connection.js';
 import { getHeaderBlock, H2Connection } from './h2-connection.js';
 import { childMain, type FromChild, nextMessage } from './ipc.js';
 import { type ClientIdentity, LOAD_HOST, tlsOptions } from './tls-client.js';
 
 export interface HttpLoadConfig {
-  readonly protocol: 'h1' | 'h2';
+  readonly protocol: 'h1' | 'h1.0' | 'h2';
   readonly identity: ClientIdentity;
   readonly path: string;
   readonly connections: number;
-  /** Requests in flight per connection (HTTP/2 only; HTTP/1.1 is always 1). */
+  /** Requests in flight per connection (HTTP/2 only; HTTP/1.x is always 1). */
   readonly streams: number;
   readonly warmupMs: number;
   readonly durationMs: number;
@@ -32,6 +33,7 @@ export interface HttpLoadResult {
   readonly maxMs: number;
   /** CPU seconds the generator itself used in the window. */
   readonly generatorCpuSeconds: number;
+  /** Connections opened again after the server (or an error) closed one. */
   readonly reconnects: number;
 }
 
@@ -113,9 +115,9 @@ interface Driver {
   closeAll(): void;
 }
 
-function driveH1(config: HttpLoadConfig, ctl: Controller): Driver {
+function driveH1(config: HttpLoadConfig, ctl: Controller, version: H1Version): Driver {
   const options = tlsOptions(config.identity, 'http/1.1');
-  const request = getRequest(config.path, `${LOAD_HOST}:${config.identity.port}`);
+  const request = getRequest(config.path, `${LOAD_HOST}:${config.identity.port}`, version);
   const startedAt = new WeakMap<H1Connection, number>();
   const live = new Set<H1Connection>();
   let reconnects = 0;
@@ -144,11 +146,12 @@ function driveH1(config: HttpLoadConfig, ctl: Controller): Driver {
       if (inFlight) ctl.end(startedAt.get(c) ?? performance.now(), false);
       if (!ctl.stopping) {
         reconnects++;
-        live.add(new H1Connection(options, handlers));
+        live.add(new H1Connection(options, handlers, version));
       }
     },
   };
-  for (let i = 0; i < config.connections; i++) live.add(new H1Connection(options, handlers));
+  for (let i = 0; i < config.connections; i++)
+    live.add(new H1Connection(options, handlers, version));
   return {
     started,
     reconnects: () => reconnects,
@@ -231,7 +234,10 @@ function driveH2(config: HttpLoadConfig, ctl: Controller): Driver {
 
 async function run(config: HttpLoadConfig, send: (msg: FromChild<unknown>) => void) {
   const ctl = new Controller(config);
-  const driver = config.protocol === 'h1' ? driveH1(config, ctl) : driveH2(config, ctl);
+  const driver =
+    config.protocol === 'h2'
+      ? driveH2(config, ctl)
+      : driveH1(config, ctl, config.protocol === 'h1' ? '1.1' : '1.0');
   await driver.started;
   await new Promise((r) => setTimeout(r, config.warmupMs));
   const go = nextMessage('go');

@@ -50,11 +50,7 @@ export async function startKubeCrlProxy(
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];
-  const [command, argv] = pinnedCommand(cpuList, process.execPath, [
-    ...nodeFlags,
-    build.bin,
-    ...args,
-  ]);
+  const [command, argv] = pinnedCommand(cpuList, build.node, [...nodeFlags, build.bin, ...args]);
   const child = trackChild(
     spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,7 @@ import type { NodePipeConfig } from './node-pipe-server.js';
 import type { ProxyPeer } from './types.js';
 
 /**
+ * `node`: the node binary kube-crl-proxy runs on in this run, so the floor is that runtime's.
  * `launcher`: the node flags and environment to run it with; Node's defaults when absent (the
  * throughput scenarios), kube-crl-proxy's own in the memory scenario, so that the two differ
  * by their code alone.
@@ -16,6 +17,7 @@ import type { ProxyPeer } from './types.js';
 export async function startNodePipe(
   pki: BenchPki,
   upstreamPort: number,
+  node: string,
   launcher: Launcher = { env: {}, nodeFlags: [] },
 ): Promise<ProxyPeer> {
   const files = pki.test.files;
@@ -34,7 +36,7 @@ export async function startNodePipe(
     proxyClientKeyFile: files.proxyClientKey,
   };
   const script = fileURLToPath(new URL('./node-pipe-server.js', import.meta.url));
-  const [command, args] = pinnedCommand(String(PROXY_CORE), process.execPath, [
+  const [command, args] = pinnedCommand(String(PROXY_CORE), node, [
     ...launcher.nodeFlags,
     script,
     JSON.stringify(config),

@@ -93,8 +93,8 @@ async function changeCrl(
       loadMetricMs = seconds === null ? null : seconds * 1000;
       // The histogram records the intervals of a 10 ms timer: an idle loop reads ~10 ms as
       // min and max. The worst delay is the longest interval less the shortest.
-      const max = metricValue(metrics, 'kube_crl_proxy_nodejs_eventloop_lag_max_seconds');
-      const min = metricValue(metrics, 'kube_crl_proxy_nodejs_eventloop_lag_min_seconds');
+      const max = metricValue(metrics, 'nodejs_eventloop_lag_max_seconds');
+      const min = metricValue(metrics, 'nodejs_eventloop_lag_min_seconds');
       eventLoopMaxMs = max === null || min === null ? null : (max - min) * 1000;
     }
     const result = await probe.done(observeMs + 30_000);
@@ -246,7 +246,7 @@ function reloadResult(rounds: ReadonlyArray<{ peer: string; round: ReloadRound }
     },
     ratios: [],
     notes: [
-      'Change = the CRL file replaced by rename (the new CRL adds the victim serial), then SIGHUP to kube-crl-proxy (row "no SIGHUP": the file change alone, seen by the watcher); reload wall = change → log line `snapshot in force`; load metric = kube_crl_proxy_crl_last_load_duration_seconds; event loop worst delay = the longest interval of the 10 ms monitoring timer of the main thread less its shortest, from the change to the swap (kube_crl_proxy_nodejs_eventloop_lag_max_seconds − _min_seconds, scraped right before the change and right after).',
+      'Change = the CRL file replaced by rename (the new CRL adds the victim serial), then SIGHUP to kube-crl-proxy (row "no SIGHUP": the file change alone, seen by the watcher); reload wall = change → log line `snapshot in force`; load metric = kube_crl_proxy_crl_last_load_duration_seconds; event loop worst delay = the longest interval of the 10 ms monitoring timer of the main thread less its shortest, from the change to the swap (nodejs_eventloop_lag_max_seconds − _min_seconds, scraped right before the change and right after).',
       'Probe: one keep-alive HTTP/1.1 client, next GET 1 ms after the previous was sent; "during" = requests overlapping the reload. The proxy and its CRL worker thread share core 0.',
       'New conn: a victim connection every 20 ms, refused = 401 or closed before an answer. Open conn: the victim keep-alive connection doing a GET every 10 ms.',
       'HAProxy reads crl-file only at start (or on a reload / runtime-API commit): after the same file change it keeps accepting and serving the revoked certificate.',

@@ -30,7 +30,7 @@ export async function startNginxStack(
     started.push(await startHaproxy(pki, { upstreamPort: nginx.port, maxconn: haproxyMaxconn }));
     for (const peer of started) await checkPeer(pki, peer, WHOAMI_PATH, 'bench-user');
     // Not a proxy (no identity, nothing sanitised): what node:tls alone costs, in the same run.
-    const pipe = await startNodePipe(pki, nginx.port);
+    const pipe = await startNodePipe(pki, nginx.port, ctx.build.node);
     started.push(pipe);
     await checkPeer(pki, pipe, WHOAMI_PATH, null);
     const direct = directPeer(nginx);

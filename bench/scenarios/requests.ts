@@ -1,6 +1,7 @@
 /**
  * (a) new mTLS connections (openssl s_time -new: handshake only, and with one request),
- * (b) keep-alive GETs over HTTP/1.1, (c) multiplexed GETs over HTTP/2; all with a client
+ * (b) keep-alive GETs over HTTP/1.1, (b′) HTTP/1.0 GETs with `Connection: keep-alive` (as
+ * ab -k and monitoring probes send them), (c) multiplexed GETs over HTTP/2; all with a client
  * certificate, against nginx through each peer.
  */
 import type { HttpLoadConfig } from '../load/http-load.js';
@@ -86,14 +87,35 @@ function handshakeNotes(figures: readonly PeerFigures[], withRequest: boolean): 
 /** Connections × streams of the request load: many in flight, as the apiserver's clients keep. */
 const LOAD_SHAPE = {
   h1: { connections: 20, streams: 1 },
+  'h1.0': { connections: 10, streams: 1 },
   h2: { connections: 10, streams: 10 },
 } as const;
 
-/** One window of keep-alive (h1) or multiplexed (h2) GETs against `peer`. */
+type RequestProtocol = keyof typeof LOAD_SHAPE;
+
+const SCENARIO: Record<RequestProtocol, { id: string; title: string; load: string }> = {
+  h1: {
+    id: 'h1-keepalive',
+    title: '(b) HTTP/1.1 keep-alive GET',
+    load: 'raw HTTP/1.1',
+  },
+  'h1.0': {
+    id: 'h10-keepalive',
+    title: '(b′) HTTP/1.0 keep-alive GET (ab -k)',
+    load: 'raw HTTP/1.0 with `Connection: Keep-Alive` as ab -k sends it; a connection the peer closes is opened again;',
+  },
+  h2: {
+    id: 'h2-multiplexed',
+    title: '(c) HTTP/2 GET',
+    load: 'raw HTTP/2 frames, pre-encoded HPACK',
+  },
+};
+
+/** One window of keep-alive (h1, h1.0) or multiplexed (h2) GETs against `peer`. */
 export async function requestRound(
   ctx: BenchContext,
   peer: Peer,
-  protocol: 'h1' | 'h2',
+  protocol: RequestProtocol,
 ): Promise<Round> {
   const config: HttpLoadConfig = {
     protocol,
@@ -118,18 +140,15 @@ export async function requestRound(
 export async function requestScenario(
   ctx: BenchContext,
   peers: readonly Peer[],
-  protocol: 'h1' | 'h2',
+  protocol: RequestProtocol,
 ): Promise<ScenarioResult> {
   const { connections, streams } = LOAD_SHAPE[protocol];
-  const id = protocol === 'h1' ? 'h1-keepalive' : 'h2-multiplexed';
-  const title =
-    protocol === 'h1'
-      ? `(b) HTTP/1.1 keep-alive GET, ${connections} connections`
-      : `(c) HTTP/2 GET, ${connections} connections × ${streams} streams`;
+  const { id, load } = SCENARIO[protocol];
+  const title = `${SCENARIO[protocol].title}, ${connections} connections${streams > 1 ? ` × ${streams} streams` : ''}`;
   const figures = await measurePeers(ctx, id, peers, (peer) => requestRound(ctx, peer, protocol));
   const direct = figures.find((f) => f.peer === 'direct');
   const notes = [
-    `bench/load/http-load (raw ${protocol === 'h1' ? 'HTTP/1.1' : 'HTTP/2 frames, pre-encoded HPACK'} over node:tls, client certificate), closed loop, ${connections * streams} requests in flight.`,
+    `bench/load/http-load (${load} over node:tls, client certificate), closed loop, ${connections * streams} requests in flight.`,
   ];
   if (figures.some((f) => f.peer === 'node-tls-pipe')) notes.push(PIPE_NOTE);
   if (direct !== undefined)
@@ -149,6 +168,7 @@ export async function requestScenarios(
     const results: ScenarioResult[] = [];
     if (which.has('handshake')) results.push(...(await handshakeScenarios(ctx, stack.peers)));
     if (which.has('h1')) results.push(await requestScenario(ctx, stack.peers, 'h1'));
+    if (which.has('h10')) results.push(await requestScenario(ctx, stack.peers, 'h1.0'));
     if (which.has('h2')) results.push(await requestScenario(ctx, stack.peers, 'h2'));
     if (which.has('paired')) results.push(await pairedScenario(ctx, stack.peers));
     return results;

@@ -213,8 +213,7 @@ export async function soakScenario(ctx: BenchContext): Promise<ScenarioResult> {
     const wallSeconds = (epochNow() - startedAt) / 1000;
     const core0Other = Math.max(0, (window.coreBusy[PROXY_CORE] ?? 0) - proxyCpu / window.seconds);
     const metricsAtEnd = await scrape(proxy.metricsUrl);
-    const lag = (stat: string) =>
-      metricValue(metricsAtEnd, `kube_crl_proxy_nodejs_eventloop_lag_${stat}_seconds`);
+    const lag = (stat: string) => metricValue(metricsAtEnd, `nodejs_eventloop_lag_${stat}_seconds`);
     const eventLoopLagMs = {
       p99: (lag('p99') ?? Number.NaN) * 1000,
       max: (lag('max') ?? Number.NaN) * 1000,

@@ -16,11 +16,18 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export interface ProxyBuild {
   /** The script to run with node. */
   readonly bin: string;
-  /** "working tree" or the revision and its commit. */
+  /** "working tree" or the revision and its commit, and the node it runs on. */
   readonly label: string;
+  /** The node binary kube-crl-proxy and node-tls-pipe run on (--proxy-node; default this one). */
+  readonly node: string;
 }
 
-export function workingTreeBuild(): ProxyBuild {
+/** `node` and its version, e.g. "node v26.10.0". */
+export function nodeLabel(node: string): string {
+  return `node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()}`;
+}
+
+export function workingTreeBuild(node = process.execPath): ProxyBuild {
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bin'], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
@@ -31,18 +38,19 @@ export function workingTreeBuild(): ProxyBuild {
   }).trim();
   return {
     bin: join(REPO_ROOT, 'bin', 'kube-crl-proxy'),
-    label: `working tree at ${head}${dirty === '' ? '' : ' + uncommitted changes in src/'}`,
+    label: `working tree at ${head}${dirty === '' ? '' : ' + uncommitted changes in src/'}, ${nodeLabel(node)}`,
+    node,
   };
 }
 
-export function buildRevision(rev: string): ProxyBuild {
+export function buildRevision(rev: string, node = process.execPath): ProxyBuild {
   const commit = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
   }).trim();
   const dir = trackDir(mkdtempSync(join(tmpdir(), `kcp-bench-build-${commit}-`)));
-  // Everything tsconfig.json compiles that the revision has (older ones lack scripts/; test/
-  // imports bench/).
+  // Everything tsconfig.json compiles that the revision has (older ones lack scripts/); test/bench
+  // imports bench/.
   const paths = ['src', 'test', 'bench', 'bin', 'scripts', 'tsconfig.json', 'package.json'].filter(
     (path) => existsAt(commit, path),
   );
@@ -54,7 +62,11 @@ export function buildRevision(rev: string): ProxyBuild {
     cwd: dir,
     stdio: 'inherit',
   });
-  return { bin: join(dir, 'bin', 'kube-crl-proxy'), label: `${rev} (${commit})` };
+  return {
+    bin: join(dir, 'bin', 'kube-crl-proxy'),
+    label: `${rev} (${commit}), ${nodeLabel(node)}`,
+    node,
+  };
 }
 
 function existsAt(commit: string, path: string): boolean {

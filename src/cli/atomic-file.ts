@@ -22,6 +22,7 @@ import {
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
+import { syncDirectory } from '../pki/files.js';
 
 export class FileWriteError extends Error {
   readonly code = 'ERR_FILE_WRITE';
@@ -98,16 +99,6 @@ function keepModeAndOwner(fd: number, existing: Stats | null, path: string): voi
       path,
       `cannot keep its owner ${existing.uid}:${existing.gid} (${errorMessage(err)}); run as root or as its owner`,
     );
-  }
-}
-
-/** The rename is durable only once the directory entry is on disk too. */
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

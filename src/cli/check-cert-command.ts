@@ -5,33 +5,44 @@
  * Nothing is re-implemented: the trust inputs load through the proxy's own loadTrustData (so a
  * configuration the proxy would refuse is refused here too, exit 2), the handshake's chain
  * check is done offline (tls/offline-chain.ts) and its result goes through the proxy's own
- * verifyPeer, which maps it and runs the CA, validity, CRL and identity checks.
+ * verifyPeer, which maps it and runs the CA, validity, CRL, deny-file and identity checks.
  */
-import type { X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { Argv, CommandModule } from 'yargs';
-import type { Policy } from '../config/config.js';
+import { type Policy, parseCrlUrl } from '../config/config.js';
 import { RUN_OPTIONS } from '../config/options.js';
 import { toYaml } from '../config/yaml.js';
-import { errorMessage, InputError } from '../errors.js';
-import { parseCertificate } from '../pki/certificate.js';
+import { ConfigError, errorMessage, InputError } from '../errors.js';
+import { parseCertificate, readCertificateFields } from '../pki/certificate.js';
+import { DenyList, denyWarnings, loadDenyFile } from '../pki/deny-list.js';
 import { readBlocksOf } from '../pki/files.js';
 import { goStringText, quoteGoString } from '../pki/names.js';
-import { loadTrustData, type TrustData, TrustStore } from '../pki/trust.js';
+import { type CrlUrlSource, loadTrustData, type TrustData } from '../pki/trust.js';
+import { TrustStore } from '../pki/trust-store.js';
+import { isoTime } from '../time.js';
 import { verifyChainOffline } from '../tls/offline-chain.js';
 import { type Handshake, type Identity, type Verdict, verifyPeer } from '../tls/verify.js';
+import { cachedCopyPath } from '../watcher/crl-url-poller.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
   configFileKeys,
   INSPECTION_GROUP,
-  isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
   parseAt,
 } from './inspect-common.js';
 
 /** The flags of the proxy that decide a certificate's fate, shared with `run` and `--config`. */
-const TRUST_KEYS = ['client-ca-file', 'crl-file', 'crl-missing-policy', 'crl-expired-policy'];
+const TRUST_KEYS = [
+  'client-ca-file',
+  'crl-file',
+  'crl-url',
+  'crl-cache-dir',
+  'crl-missing-policy',
+  'crl-expired-policy',
+  'deny-file',
+];
 
 export const CHECK_CERT_OPTIONS = {
   'client-ca-file': {
@@ -39,8 +50,21 @@ export const CHECK_CERT_OPTIONS = {
     describe: 'PEM bundle of the CAs that sign client certificates (as the proxy uses it)',
   },
   'crl-file': RUN_OPTIONS['crl-file'],
+  'crl-url': {
+    ...RUN_OPTIONS['crl-url'],
+    describe:
+      "the proxy's --crl-url: the last good copy the proxy keeps in --crl-cache-dir is read (nothing is fetched); repeatable",
+  },
+  'crl-cache-dir': {
+    ...RUN_OPTIONS['crl-cache-dir'],
+    describe: "the proxy's --crl-cache-dir, where the copies of the --crl-url CRLs are",
+  },
   'crl-missing-policy': RUN_OPTIONS['crl-missing-policy'],
   'crl-expired-policy': RUN_OPTIONS['crl-expired-policy'],
+  'deny-file': {
+    ...RUN_OPTIONS['deny-file'],
+    describe: "the proxy's deny file: a certificate it names is refused (reason denied)",
+  },
   at: AT_OPTION,
   output: OUTPUT_OPTION,
   config: {
@@ -54,15 +78,16 @@ export const CHECK_CERT_OPTIONS = {
 export const CHECK_CERT_JSON_FIELDS: Readonly<Record<string, string>> = {
   outcome: '"accepted" or "refused"',
   reason:
-    "null when accepted; else the proxy's reason, as in the metric label (revoked, unknown_ca, cert_expired, cert_not_yet_valid, crl_missing, crl_expired, invalid_purpose, invalid_cert, invalid_identity)",
+    "null when accepted; else the proxy's reason, as in the metric label (revoked, unknown_ca, cert_expired, cert_not_yet_valid, crl_missing, crl_expired, invalid_purpose, invalid_cert, invalid_identity, denied)",
   message: 'null when accepted; else the message of the 401 Status a client would get',
   identity:
     'null when refused; else { user, groups }: what the apiserver would see (X-Remote-User, one X-Remote-Group per group); a byte that is not part of valid UTF-8 (a T61String above 0x7F) is written as U+FFFD here and as \\xHH in the text output',
   certificate:
-    '{ file, subject, issuer, serial (uppercase hex), notBefore, notAfter (RFC 3339), sha256Fingerprint }',
+    '{ file, subject, issuer, serial (uppercase hex), notBefore, notAfter (RFC 3339), sha256Fingerprint, spkiSha256 (lowercase hex: the SHA-256 of the SubjectPublicKeyInfo DER, as a --deny-file spki entry takes it) }',
   checkedAt: 'the time of the check (RFC 3339): now, or --at',
   clientCaFile: 'the CA bundle used',
   crls: 'every CRL loaded: [{ file, issuer, crlNumber (decimal string or null), thisUpdate, nextUpdate (or null), entries }]',
+  denyFile: 'the deny file used, or null',
   warnings: 'what the proxy would log as warnings while loading these inputs',
 };
 
@@ -70,8 +95,11 @@ interface CheckCertArgs {
   readonly cert: string;
   readonly 'client-ca-file'?: string;
   readonly 'crl-file': string[];
+  readonly 'crl-url': string[];
+  readonly 'crl-cache-dir'?: string;
   readonly 'crl-missing-policy': Policy;
   readonly 'crl-expired-policy': Policy;
+  readonly 'deny-file'?: string;
   readonly at?: string;
   readonly output: OutputFormat;
 }
@@ -107,6 +135,7 @@ function checkCert(args: CheckCertArgs): number {
   const certs = readClientCertificates(args.cert);
   const leaf = certs[0] as X509Certificate;
   const trust = loadTrust(args, now);
+  const deny = loadDeny(args['deny-file']);
   const chain = verifyChainOffline({
     leaf,
     untrusted: certs.slice(1),
@@ -116,6 +145,7 @@ function checkCert(args: CheckCertArgs): number {
   const verdict = verifyPeer(
     handshakeResult(leaf, chain.error),
     trust,
+    deny,
     {
       requireClientCert: true,
       crlMissingPolicy: args['crl-missing-policy'],
@@ -123,7 +153,7 @@ function checkCert(args: CheckCertArgs): number {
     },
     now,
   );
-  const report = reportOf(args.cert, leaf, verdict, trust.data, now);
+  const report = reportOf(args.cert, leaf, verdict, trust.data, deny, now);
   process.stdout.write(
     args.output === 'json'
       ? `${JSON.stringify(report, null, 2)}\n`
@@ -143,9 +173,35 @@ function loadTrust(args: CheckCertArgs, now: number): TrustStore {
     const inputs = {
       clientCaFile,
       crlFiles: args['crl-file'],
+      crlUrls: cachedCopies(args),
       crlMissingPolicy: args['crl-missing-policy'],
     };
     return new TrustStore(loadTrustData(inputs, null, now));
+  } catch (err) {
+    if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The copies of the --crl-url CRLs the proxy keeps (the proxy's last good CRL of each). */
+function cachedCopies(args: CheckCertArgs): CrlUrlSource[] {
+  const urls = args['crl-url'];
+  if (urls.length === 0) return [];
+  const dir = args['crl-cache-dir'];
+  if (dir === undefined || dir === '') fail('--crl-cache-dir: is required with --crl-url');
+  try {
+    return urls.map(parseCrlUrl).map((url) => ({ url, path: cachedCopyPath(dir, url) }));
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+/** The deny list exactly as the proxy loads it; a file it would refuse exits 2. */
+function loadDeny(file: string | undefined): DenyList {
+  if (file === undefined || file === '') return DenyList.EMPTY;
+  try {
+    return new DenyList(loadDenyFile(file));
   } catch (err) {
     if (err instanceof InputError) fail(`the proxy would not start: ${err.message}`);
     throw err;
@@ -189,6 +245,7 @@ export interface CheckCertReport {
     readonly notBefore: string;
     readonly notAfter: string;
     readonly sha256Fingerprint: string;
+    readonly spkiSha256: string;
   };
   readonly checkedAt: string;
   readonly clientCaFile: string;
@@ -200,6 +257,7 @@ export interface CheckCertReport {
     readonly nextUpdate: string | null;
     readonly entries: number;
   }[];
+  readonly denyFile: string | null;
   readonly warnings: readonly string[];
 }
 
@@ -208,6 +266,7 @@ function reportOf(
   leaf: X509Certificate,
   verdict: Verdict,
   data: TrustData,
+  deny: DenyList,
   now: number,
 ): CheckCertReport {
   const cert = parseCertificate(leaf.raw);
@@ -230,6 +289,9 @@ function reportOf(
       notBefore: isoTime(cert.notBefore),
       notAfter: isoTime(cert.notAfter),
       sha256Fingerprint: cert.fingerprint256,
+      spkiSha256: createHash('sha256')
+        .update(readCertificateFields(cert.der).subjectPublicKeyInfo)
+        .digest('hex'),
     },
     checkedAt: isoTime(now),
     clientCaFile: data.clientCaFile,
@@ -241,7 +303,11 @@ function reportOf(
       nextUpdate: crl.nextUpdate === null ? null : isoTime(crl.nextUpdate),
       entries: crl.entries,
     })),
-    warnings: data.warnings,
+    denyFile: deny.data?.file ?? null,
+    warnings: [
+      ...data.warnings,
+      ...(deny.data === null ? [] : denyWarnings(deny.data, data.caSubjects, now)),
+    ],
   };
 }
 
@@ -256,6 +322,7 @@ function text(report: CheckCertReport, identity: Identity | null): string {
     checkedAt: report.checkedAt,
     clientCaFile: report.clientCaFile,
     crls: report.crls,
+    ...(report.denyFile === null ? {} : { denyFile: report.denyFile }),
   });
   const warnings = report.warnings.map((w) => `warning: ${w}\n`).join('');
   return `${head}${warnings}${indent(details)}`;

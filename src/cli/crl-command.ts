@@ -22,9 +22,10 @@ import {
 import { readBlocksOf, readInput } from '../pki/files.js';
 import { type PemBlock, toPem } from '../pki/pem.js';
 import { parseSerialText, serialHex } from '../pki/revocation-set.js';
+import { isoTime } from '../time.js';
 import { FileWriteError, withFileLock, writeFileAtomically, writeTarget } from './atomic-file.js';
 import { EXIT_OK, fail } from './exit.js';
-import { isoTime, OUTPUT_OPTION, type OutputFormat, readCrls } from './inspect-common.js';
+import { OUTPUT_OPTION, type OutputFormat, readCrls } from './inspect-common.js';
 
 const GROUP = 'CRL:';
 
@@ -365,7 +366,7 @@ function revokeReport(requests: readonly Request[], issued: IssuedCrl): string {
 
 function writtenLine(path: string, issued: IssuedCrl): string {
   const { crl } = issued;
-  return `wrote ${path}: CRL number ${issued.crlNumber} of "${crl.issuer}", ${crl.entries.count} entries, thisUpdate ${isoTime(crl.thisUpdate)}, nextUpdate ${crl.nextUpdate === null ? 'none' : isoTime(crl.nextUpdate)}\n`;
+  return `wrote ${path}: CRL number ${issued.crlNumber} of "${crl.issuer}", ${crl.entries.count} ${crl.entries.count === 1 ? 'entry' : 'entries'}, thisUpdate ${isoTime(crl.thisUpdate)}, nextUpdate ${crl.nextUpdate === null ? 'none' : isoTime(crl.nextUpdate)}\n`;
 }
 
 export interface CrlListReport {

@@ -2,7 +2,7 @@
  * What the inspection commands (check-cert, inspect-crl, crl list) share: `--at`, `--output`,
  * reading the proxy's own `--config` file and CRL files, and how times are printed.
  */
-import { readConfigFile } from '../config/config.js';
+import { parseRfc3339, readConfigFile } from '../config/config.js';
 import { ConfigError, errorMessage, InputError } from '../errors.js';
 import { type ParsedCrl, parseCrl } from '../pki/crl.js';
 import { readBlocksOf } from '../pki/files.js';
@@ -28,21 +28,12 @@ export const AT_OPTION = {
   describe: 'check as of this time instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)',
 } as const;
 
-/** RFC 3339 date-time: a date, a time, and an explicit offset (no local-time guesses). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-
 /** `--at` as ms since the epoch; now when absent. Bad input exits 2. */
 export function parseAt(value: string | undefined): number {
   if (value === undefined) return Date.now();
-  const ms = RFC3339.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms))
-    fail(`--at: "${value}" is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)`);
+  const ms = parseRfc3339(value);
+  if (ms === null) fail(`--at: "${value}" is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)`);
   return ms;
-}
-
-/** Times as the proxy prints them: RFC 3339 in UTC, whole seconds when they are whole. */
-export function isoTime(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { errorMessage, InputError } from '../errors.js';
 import { type Certificate, parseCertificate } from '../pki/certificate.js';
-import { type ParsedCrl, verifyCrlSignature } from '../pki/crl.js';
+import type { ParsedCrl } from '../pki/crl.js';
 import { expandCrlPaths, readBlocksOf } from '../pki/files.js';
 import {
   buildRevocationSet,
@@ -19,10 +19,11 @@ import {
   serialBytes,
   serialHex,
 } from '../pki/revocation-set.js';
+import { crlSigner } from '../pki/trust.js';
+import { isoTime } from '../time.js';
 import { EXIT_NO, EXIT_OK, fail } from './exit.js';
 import {
   AT_OPTION,
-  isoTime,
   OUTPUT_OPTION,
   type OutputFormat,
   parseAt,
@@ -213,33 +214,16 @@ function reportOf(
 
 const NOT_CHECKED: SignatureStatus = { status: 'not_checked', by: null, problem: null };
 
-/** The proxy's rule: a CA whose subject is the CRL's issuer (and key id, when both have one). */
+/** The proxy's own rule (trust.ts crlSigner). */
 function signatureStatus(crl: ParsedCrl, cas: readonly Certificate[]): SignatureStatus {
-  const issuerDer = Buffer.from(crl.issuerDer);
-  const named = cas.filter((ca) => ca.subjectDer.equals(issuerDer));
-  if (named.length === 0) return invalid(`issuer "${crl.issuer}" is not a CA of --client-ca-file`);
-  for (const ca of named) {
-    if (
-      crl.authorityKeyId !== null &&
-      ca.subjectKeyId !== null &&
-      crl.authorityKeyId !== ca.subjectKeyId
-    )
-      continue;
-    try {
-      if (verifyCrlSignature(crl, ca.x509.publicKey)) {
-        return {
-          status: 'verified',
-          by: { subject: ca.subject, sha256Fingerprint: ca.fingerprint256 },
-          problem: null,
-        };
-      }
-    } catch (err) {
-      return invalid(errorMessage(err));
-    }
-  }
-  return invalid(
-    `signature does not verify against any CA of --client-ca-file named "${crl.issuer}"`,
-  );
+  const signer = crlSigner(crl, cas);
+  if ('problem' in signer) return invalid(signer.problem);
+  const ca = cas[signer.index] as Certificate;
+  return {
+    status: 'verified',
+    by: { subject: ca.subject, sha256Fingerprint: ca.fingerprint256 },
+    problem: null,
+  };
 }
 
 function invalid(problem: string): SignatureStatus {

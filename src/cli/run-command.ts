@@ -2,7 +2,7 @@
  * `kube-crl-proxy [flags]`: run the proxy (one process, or a cluster with --workers).
  */
 import cluster from 'node:cluster';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -12,10 +12,9 @@ import { type RunningProxy, startSingle } from '../run/single.js';
 import { fail } from './exit.js';
 import { printConfigText } from './print-config.js';
 
-export const runCommand: CommandModule = {
-  command: '$0',
-  describe: 'run the proxy',
-  builder: (y) =>
+/** The run flags and `--config`, read exactly as the run command reads them. */
+export function withRunFlags(y: Argv): Argv {
+  return (
     y
       .options(RUN_OPTIONS)
       .config('config', (path: string) => readConfigFile(path))
@@ -25,12 +24,19 @@ export const runCommand: CommandModule = {
         group: GROUPS.process,
         describe: 'YAML or JSON file with the same keys as the flags; flags override it',
       })
-      .option('print-config', {
-        type: 'boolean',
-        group: GROUPS.process,
-        describe:
-          'print the effective configuration (flags > --config file > defaults) as YAML, with file paths but never their contents, and exit without listening',
-      }),
+  );
+}
+
+export const runCommand: CommandModule = {
+  command: '$0',
+  describe: 'run the proxy',
+  builder: (y) =>
+    withRunFlags(y).option('print-config', {
+      type: 'boolean',
+      group: GROUPS.process,
+      describe:
+        'print the effective configuration (flags > --config file > defaults) as YAML, with file paths but never their contents, and exit without listening',
+    }),
   handler: (args) => run(args as Record<string, unknown>),
 };
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import type { Options } from 'yargs';
 import { ConfigError, errorMessage } from '../errors.js';
 import { REQUIRED_RUN_OPTIONS, RUN_OPTIONS, type RunOptionName } from './options.js';
@@ -12,7 +13,8 @@ import { resolveTlsPolicy, type TlsPolicy } from './tls-policy.js';
 import { parseYaml } from './yaml.js';
 
 export type Policy = 'reject' | 'allow';
-export type RejectMode = 'http' | 'close';
+/** How a refused client is told (--reject-mode); `http` is the former name of `status`. */
+export type RejectMode = 'alert' | 'status' | 'close';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface HostPort {
@@ -39,9 +41,23 @@ export interface InputFiles {
   readonly tlsPrivateKeyFile: string;
   readonly clientCaFile: string;
   readonly crlFiles: readonly string[];
+  /** null: no deny file. */
+  readonly denyFile: string | null;
   readonly upstreamCaFile: string;
   readonly proxyClientCertFile: string;
   readonly proxyClientKeyFile: string;
+}
+
+/** --crl-url and its settings. */
+export interface CrlUrls {
+  /** Each URL as the WHATWG parser writes it (its `href`): the name in logs, metrics and the cache. */
+  readonly urls: readonly string[];
+  /** CAs of the https:// servers; null when every URL is http://. */
+  readonly caFile: string | null;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly cacheDir: string;
 }
 
 export interface Limits {
@@ -65,6 +81,8 @@ export interface Config {
   readonly tls: TlsPolicy;
   readonly crlMissingPolicy: Policy;
   readonly crlExpiredPolicy: Policy;
+  /** null without --crl-url. */
+  readonly crlUrls: CrlUrls | null;
   readonly upstream: UpstreamTarget;
   readonly upstreamPoolSize: number;
   readonly upstreamTimeoutMs: number;
@@ -136,12 +154,13 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       tlsPrivateKeyFile: str(args, 'tls-private-key-file'),
       clientCaFile: str(args, 'client-ca-file'),
       crlFiles: strList(args, 'crl-file'),
+      denyFile: optionalPath(args, 'deny-file'),
       upstreamCaFile: str(args, 'upstream-ca-file'),
       proxyClientCertFile: str(args, 'proxy-client-cert-file'),
       proxyClientKeyFile: str(args, 'proxy-client-key-file'),
     },
     requireClientCert: args['require-client-cert'] === true,
-    rejectMode: oneOf('reject-mode', ['http', 'close'] as const, args['reject-mode']),
+    rejectMode: parseRejectMode(args['reject-mode']),
     tls: resolveTlsPolicy(str(args, 'tls-min-version'), str(args, 'tls-cipher-suites')),
     crlMissingPolicy: oneOf(
       'crl-missing-policy',
@@ -153,6 +172,7 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
       ['reject', 'allow'] as const,
       args['crl-expired-policy'],
     ),
+    crlUrls: resolveCrlUrls(args),
     upstream: parseUpstream(str(args, 'upstream')),
     upstreamPoolSize: parseCount('upstream-pool-size', args['upstream-pool-size'], 0, 64),
     upstreamTimeoutMs: parseDuration('upstream-timeout', str(args, 'upstream-timeout')),
@@ -186,10 +206,14 @@ export function resolveConfig(given: Readonly<Record<string, unknown>>): Config 
     workers: parseWorkers(str(args, 'workers')),
     logLevel: oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, args['log-level']),
   };
-  if (config.files.crlFiles.length === 0 && config.crlMissingPolicy === 'reject') {
+  if (
+    config.files.crlFiles.length === 0 &&
+    config.crlUrls === null &&
+    config.crlMissingPolicy === 'reject'
+  ) {
     throw new ConfigError(
       'crl-file',
-      'no CRL given; every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
+      'no CRL given (--crl-file or --crl-url); every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
     );
   }
   return deepFreeze(config);
@@ -200,6 +224,75 @@ function str(args: Readonly<Record<string, unknown>>, name: RunOptionName): stri
   if (typeof value === 'number') return String(value);
   if (typeof value !== 'string')
     throw new ConfigError(name, `expected a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function resolveCrlUrls(args: Readonly<Record<string, unknown>>): CrlUrls | null {
+  const urls = strList(args, 'crl-url').map(parseCrlUrl);
+  const duplicate = urls.find((url, i) => urls.indexOf(url) !== i);
+  if (duplicate !== undefined) throw new ConfigError('crl-url', `${duplicate} is given twice`);
+  const caFile = optionalPath(args, 'crl-url-ca-file');
+  const cacheDir = optionalPath(args, 'crl-cache-dir');
+  const settings = {
+    intervalMs: parseDuration('crl-url-interval', str(args, 'crl-url-interval')),
+    timeoutMs: parseDuration('crl-url-timeout', str(args, 'crl-url-timeout')),
+    maxBytes: parseCount('crl-url-max-bytes', args['crl-url-max-bytes'], 1024, 2 ** 30),
+  };
+  if (settings.intervalMs < 1000) throw new ConfigError('crl-url-interval', 'must be 1s or more');
+  if (settings.timeoutMs <= 0) throw new ConfigError('crl-url-timeout', 'must be longer than 0');
+  if (urls.length === 0) return null;
+  if (cacheDir === null) {
+    throw new ConfigError(
+      'crl-cache-dir',
+      'is required with --crl-url: the last good CRL of each URL is kept there, so a restart while its server is down still enforces it',
+    );
+  }
+  if (strList(args, 'crl-file').some((path) => resolve(path) === resolve(cacheDir))) {
+    throw new ConfigError(
+      'crl-cache-dir',
+      `${cacheDir} is also a --crl-file directory: the cache holds files that are not CRLs; use a directory of its own`,
+    );
+  }
+  if (caFile === null && urls.some((url) => url.startsWith('https:'))) {
+    throw new ConfigError(
+      'crl-url-ca-file',
+      'is required with an https:// --crl-url: the CRL server is verified against it (system CAs are not used)',
+    );
+  }
+  return { urls, caFile, cacheDir, ...settings };
+}
+
+/**
+ * An http:// or https:// URL without credentials (it is shown in logs and metrics), as the
+ * WHATWG parser writes it, without its fragment: the URL's name everywhere, its cache included.
+ */
+export function parseCrlUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('crl-url', `"${value}" is not a URL (e.g. http://pki.example/ca.crl)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError('crl-url', `${value}: must be http:// or https://, got ${url.protocol}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(
+      'crl-url',
+      `${url.protocol}//…@${url.host}: credentials in the URL would be shown in logs and metrics`,
+    );
+  }
+  url.hash = '';
+  return url.href;
+}
+
+/** A path flag that may be left out; an empty value (as a --config file can give) is none. */
+function optionalPath(args: Readonly<Record<string, unknown>>, name: RunOptionName): string | null {
+  const value = args[name];
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') {
+    throw new ConfigError(name, `expected a file path, got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
@@ -219,6 +312,11 @@ function oneOf<T extends string>(name: string, allowed: readonly T[], value: unk
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
     return value as T;
   throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+function parseRejectMode(value: unknown): RejectMode {
+  const mode = oneOf('reject-mode', ['alert', 'status', 'close', 'http'] as const, value);
+  return mode === 'http' ? 'status' : mode;
 }
 
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -301,6 +399,38 @@ export function parseDuration(name: string, value: string, { days = false } = {}
     throw new ConfigError(name, `"${value}" is not a duration (e.g. ${examples})`);
   }
   return Math.round(Number(match[1]) * (UNIT_MS[unit] as number));
+}
+
+/** RFC 3339 date-time: a date, a time, and an explicit offset (no local-time guesses). */
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 time as ms since the epoch, or null when it is not one. Fields out of range (a
+ * 30 February, a 60th second) are refused, as Go's time.Parse refuses them, rather than rolled
+ * over as Date.parse would.
+ */
+export function parseRfc3339(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const field = (i: number) => Number(m[i] ?? 0);
+  const [year, month, day] = [field(1), field(2), field(3)];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth ||
+    field(4) > 23 ||
+    field(5) > 59 ||
+    field(6) > 59 ||
+    field(9) > 23 ||
+    field(10) > 59
+  ) {
+    return null;
+  }
+  const ms = Date.parse(text.replace(' ', 'T').toUpperCase());
+  return Number.isNaN(ms) ? null : ms;
 }
 
 function positiveDuration(name: RunOptionName, args: Readonly<Record<string, unknown>>): number {

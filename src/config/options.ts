@@ -52,10 +52,10 @@ export const RUN_OPTIONS = {
   },
   'reject-mode': {
     group: GROUPS.tls,
-    choices: ['http', 'close'],
-    default: 'http',
+    choices: ['alert', 'status', 'close', 'http'],
+    default: 'alert',
     describe:
-      'http: answer a rejected client with 401 and a Status naming the reason, then close; close: drop it after the handshake',
+      'alert: a refused TLS 1.3 client gets a TLS alert naming the reason right after the handshake (TLS 1.2: as status); status: its first request gets 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status',
   },
   'tls-min-version': {
     group: GROUPS.tls,
@@ -78,6 +78,45 @@ export const RUN_OPTIONS = {
     default: [] as string[],
     describe: 'CRL file (PEM or DER, one or more CRLs) or directory of CRL files; repeatable',
   },
+  'crl-url': {
+    group: GROUPS.revocation,
+    type: 'string',
+    array: true,
+    default: [] as string[],
+    describe:
+      'URL of a CRL (http://, or https:// verified against --crl-url-ca-file), fetched at start, every --crl-url-interval and ahead of its nextUpdate; checked as a --crl-file is; repeatable',
+  },
+  'crl-url-ca-file': {
+    group: GROUPS.revocation,
+    type: 'string',
+    describe:
+      'PEM bundle of the CAs that sign the https:// CRL servers (hostname verified; no system CAs); required with an https:// --crl-url',
+  },
+  'crl-url-interval': {
+    group: GROUPS.revocation,
+    type: 'string',
+    default: '5m',
+    describe:
+      'how often each --crl-url is fetched (conditional requests: a 304 keeps the copy in force)',
+  },
+  'crl-url-timeout': {
+    group: GROUPS.revocation,
+    type: 'string',
+    default: '30s',
+    describe: 'a fetch (connect, redirects, headers and body) must finish within this',
+  },
+  'crl-url-max-bytes': {
+    group: GROUPS.revocation,
+    type: 'number',
+    default: 64 * 1024 * 1024,
+    describe: 'largest CRL accepted from a --crl-url (the default fits 1M entries)',
+  },
+  'crl-cache-dir': {
+    group: GROUPS.revocation,
+    type: 'string',
+    describe:
+      'directory where the last good CRL of each --crl-url is kept, so a restart while its server is down still enforces it; required with --crl-url',
+  },
   'crl-missing-policy': {
     group: GROUPS.revocation,
     choices: ['reject', 'allow'],
@@ -91,6 +130,12 @@ export const RUN_OPTIONS = {
     default: 'reject',
     describe:
       'a CRL past its nextUpdate: reject the certificates of its issuer or keep using the stale CRL',
+  },
+  'deny-file': {
+    group: GROUPS.revocation,
+    type: 'string',
+    describe:
+      'YAML list of emergency locks (users, groups, certificates, keys), hot-reloaded: clients it names are refused (reason denied) and their open connections closed (docs/revocation-inputs.md)',
   },
   upstream: {
     group: GROUPS.upstream,

@@ -61,6 +61,8 @@ export interface CertOptions extends NameSpec {
   /** Hex serial; random 16 bytes when absent. */
   readonly serial?: string;
   readonly keyAlgorithm?: KeyAlgorithm;
+  /** Certify the key of this certificate instead of a new one (a re-issue for the same key). */
+  readonly keyOf?: IssuedCert;
   /** Names exactly as encoded, in place of the usual ones (tests of how names are decoded). */
   readonly names?: RawNames;
 }
@@ -232,8 +234,8 @@ export class Authority {
   }
 
   async issue(options: CertOptions = {}): Promise<IssuedCert> {
-    const keyAlgorithm = options.keyAlgorithm ?? 'ec';
-    const keys = await generateKeys(keyAlgorithm);
+    const keyAlgorithm = options.keyOf?.keyAlgorithm ?? options.keyAlgorithm ?? 'ec';
+    const keys = options.keyOf?.cryptoKeys ?? (await generateKeys(keyAlgorithm));
     const usage = options.usage ?? 'client';
     const ekus: string[] = [];
     if (usage.includes('server')) ekus.push(EKU_SERVER);

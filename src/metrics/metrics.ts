@@ -12,14 +12,29 @@ import { collectTallies } from './tally.js';
  * each worker has its own and the primary aggregates them on the admin port.
  */
 export const servingRegistry = new Registry();
-collectDefaultMetrics({ register: servingRegistry, prefix: 'kube_crl_proxy_' });
+// prom-client's process_* and nodejs_* under their standard names (no prefix): the names
+// every Node.js dashboard queries.
+collectDefaultMetrics({ register: servingRegistry });
+// Gauges named _total, which Prometheus reserves for counters (`promtool check metrics` flags
+// them); the same numbers are the sum over `type` of nodejs_active_handles, _requests and
+// _resources.
+for (const name of [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+]) {
+  servingRegistry.removeSingleMetric(name);
+}
+
+/** Our own metrics' prefix; the rest of servingRegistry is prom-client's process metrics. */
+export const METRIC_PREFIX = 'kube_crl_proxy_';
 
 /** Metrics of the process that loads the inputs and answers on the admin port. */
 export const controlRegistry = new Registry();
 
 export const handshakes = new Counter({
   name: 'kube_crl_proxy_handshakes_total',
-  help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, ...).',
+  help: 'Client TLS connections by verdict: outcome="accepted" (reason "client_cert" or "no_cert") or "rejected" with the reason (revoked, unknown_ca, cert_expired, no_cert, crl_missing, crl_expired, denied, ...).',
   labelNames: ['outcome', 'reason'] as const,
   registers: [servingRegistry],
   collect: collectTallies,
@@ -58,6 +73,34 @@ export const crlNextUpdate = new Gauge({
   registers: [controlRegistry],
 });
 
+export const crlThisUpdate = new Gauge({
+  name: 'kube_crl_proxy_crl_this_update_timestamp_seconds',
+  help: 'thisUpdate of the CRL in force per issuing CA, as a Unix timestamp: time() minus it is the age of the revocation data enforced.',
+  labelNames: ['issuer'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlFetches = new Counter({
+  name: 'kube_crl_proxy_crl_url_fetches_total',
+  help: 'Fetches of --crl-url CRLs by result: success (a new CRL put in force), not_modified (HTTP 304: the copy in force is current), failure (no answer, an HTTP error, a limit passed, or a CRL refused by the checks; the copy in force stays).',
+  labelNames: ['result'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlLastSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_url_last_success_timestamp_seconds',
+  help: 'Unix time of the last fetch of this --crl-url that gave the copy in force (a new CRL put in force, or a 304); after a restart from the cached copy, the time that copy was fetched.',
+  labelNames: ['url'] as const,
+  registers: [controlRegistry],
+});
+
+export const crlUrlLastFetchSuccess = new Gauge({
+  name: 'kube_crl_proxy_crl_url_last_fetch_success',
+  help: '1 when the last fetch of this --crl-url gave the copy in force (success or not_modified), 0 when it failed (the copy in force stays).',
+  labelNames: ['url'] as const,
+  registers: [controlRegistry],
+});
+
 export const crlLastSuccess = new Gauge({
   name: 'kube_crl_proxy_crl_last_success_timestamp_seconds',
   help: 'Unix time of the last load that accepted the CRLs (the crl input).',
@@ -84,7 +127,7 @@ export const crlLastReloadSuccess = new Gauge({
 
 export const inputLastReloadSuccess = new Gauge({
   name: 'kube_crl_proxy_input_last_reload_success',
-  help: '1 when the last load of this input succeeded (or found it unchanged), 0 while its files are refused and its last good value stays in force. input: client-ca, crl, serving, proxy-client, upstream-ca.',
+  help: '1 when the last load of this input succeeded (or found it unchanged), 0 while its files are refused and its last good value stays in force. input: client-ca, crl, serving, proxy-client, upstream-ca, deny (only with --deny-file).',
   labelNames: ['input'] as const,
   registers: [controlRegistry],
 });
@@ -111,7 +154,7 @@ export const snapshotGeneration = new Gauge({
 
 export const revokedConnectionsClosed = new Counter({
   name: 'kube_crl_proxy_revoked_connections_closed_total',
-  help: 'Open client connections closed because a new snapshot no longer accepts their certificate.',
+  help: 'Open client connections closed because their certificate is no longer accepted: a new snapshot (a CRL, the CA bundle or the deny file changed), a CRL past its nextUpdate, or a certificate expired.',
   registers: [servingRegistry],
 });
 

@@ -166,6 +166,8 @@ export interface CertificateFields {
   readonly signatureAlgorithm: string;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** DER of the SubjectPublicKeyInfo (a view into the certificate's bytes). */
+  readonly subjectPublicKeyInfo: Buffer;
 }
 
 export function readCertificateFields(der: Buffer): CertificateFields {
@@ -174,13 +176,18 @@ export function readCertificateFields(der: Buffer): CertificateFields {
   const serialTlv = all[first];
   const algorithm = all[first + 1];
   const validity = all[first + 3];
+  const publicKeyInfo = all[first + 5];
   if (
+    publicKeyInfo?.tag !== Tag.sequence ||
     serialTlv === undefined ||
     algorithm?.tag !== Tag.sequence ||
     validity === undefined ||
     validity.tag !== Tag.sequence
   ) {
-    throw new DerError('TBSCertificate is missing serialNumber, signature or validity', 0);
+    throw new DerError(
+      'TBSCertificate is missing serialNumber, signature, validity or subjectPublicKeyInfo',
+      0,
+    );
   }
   const algorithmOid = children(der, algorithm)[0];
   if (algorithmOid === undefined) throw new DerError('AlgorithmIdentifier without OID', 0);
@@ -227,6 +234,7 @@ export function readCertificateFields(der: Buffer): CertificateFields {
     signatureAlgorithm: readOid(der, algorithmOid),
     notBefore: readTime(der, notBefore),
     notAfter: readTime(der, notAfter),
+    subjectPublicKeyInfo: der.subarray(publicKeyInfo.start, publicKeyInfo.end),
   };
 }
 

@@ -47,6 +47,20 @@ type ProxyClient = Pick<
 >;
 type UpstreamCa = Pick<Credentials, 'upstreamCaPem' | 'upstreamCaNotAfter'>;
 
+/** Whether two credentials serve clients with the same certificate chain and key. */
+export function sameServing(a: Credentials, b: Credentials): boolean {
+  return a.servingCertPem === b.servingCertPem && a.servingKeyPem === b.servingKeyPem;
+}
+
+/** Whether two credentials reach the apiserver the same way (front-proxy pair, upstream CA). */
+export function sameUpstreamSide(a: Credentials, b: Credentials): boolean {
+  return (
+    a.proxyClientCertPem === b.proxyClientCertPem &&
+    a.proxyClientKeyPem === b.proxyClientKeyPem &&
+    a.upstreamCaPem === b.upstreamCaPem
+  );
+}
+
 /** Loads every credential input; throws the first problem (the first load: nothing to keep). */
 export function loadCredentials(files: InputFiles): Credentials {
   const { credentials, problems } = reloadCredentials(files, null);

@@ -1,7 +1,16 @@
 /**
- * Reading input files, with errors that name the flag the file came from.
+ * Reading input files, with errors that name the flag the file came from; and making the
+ * files the proxy writes durable.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage, InputError } from '../errors.js';
 import { type PemBlock, readBlocks } from './pem.js';
@@ -126,4 +135,14 @@ export function expandCrlPaths(
     }
   }
   return { files, failures };
+}
+
+/** A rename into `dir` is durable only once the directory entry is on disk too. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

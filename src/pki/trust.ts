@@ -1,16 +1,13 @@
 /**
  * The trust inputs — the client CA bundle and the CRLs — turned into TrustData: plain,
- * transferable data (CA DERs and one RevocationSet per CA) built in a worker thread by
- * `loadTrustData`, and read on the serving path through a TrustStore.
+ * transferable data (CA DERs and one RevocationSet per CA) built in the trust worker by
+ * `evaluateTrust` (and `loadTrustData` where nothing is in force), and read on the serving
+ * path through a TrustStore (trust-store.ts).
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { errorMessage, InputError } from '../errors.js';
-import {
-  type Certificate,
-  type CertificateFields,
-  keyUsageBits,
-  parseCertificate,
-} from './certificate.js';
+import { isoTime } from '../time.js';
+import { type Certificate, parseCertificate } from './certificate.js';
 import {
   CrlError,
   type ParsedCrl,
@@ -21,12 +18,7 @@ import {
 import { DerError } from './der.js';
 import { blocksIn, expandCrlPaths, readInput } from './files.js';
 import { PemError } from './pem.js';
-import {
-  buildRevocationSet,
-  type RevocationSet,
-  revokedAt,
-  serialBytes,
-} from './revocation-set.js';
+import { buildRevocationSet, type RevocationSet } from './revocation-set.js';
 
 /** A CRL whose thisUpdate is further ahead than this is refused (clock skew allowance). */
 const MAX_FUTURE_SKEW_MS = 5 * 60_000;
@@ -65,6 +57,11 @@ export interface TrustData {
   readonly warnings: readonly string[];
   /** SHA-256 of the bytes this was read from (readTrustFiles). */
   readonly inputDigest: string;
+  /**
+   * SHA-256 of the bytes of each CRL source (file, or --crl-url) whose CRLs are in force: a
+   * fetched CRL is kept as the URL's last good copy only when its digest is here.
+   */
+  readonly crlDigests: Readonly<Record<string, string>>;
 }
 
 /** What a reload needs from the snapshot in force (not its serial buffers). */
@@ -93,11 +90,22 @@ export function baselineOf(data: TrustData): TrustBaseline {
 export interface TrustInputs {
   readonly clientCaFile: string;
   readonly crlFiles: readonly string[];
+  /**
+   * The CRLs of --crl-url, each read from `path` (its cached copy, or a fetch not yet accepted)
+   * and named by its URL in problems, summaries and digests.
+   */
+  readonly crlUrls?: readonly CrlUrlSource[];
   readonly crlMissingPolicy: 'reject' | 'allow';
+}
+
+export interface CrlUrlSource {
+  readonly url: string;
+  readonly path: string;
 }
 
 const CLIENT_CA = 'client-ca-file';
 const CRL_FILE = 'crl-file';
+const CRL_URL = 'crl-url';
 
 /**
  * The result of reading the trust inputs against the snapshot in force. Each input stands
@@ -160,8 +168,8 @@ export function evaluateTrust(
   const perCa = new Map<number, { crls: ParsedCrl[]; files: string[] }>();
   const summaries: CrlSummary[] = [];
   const refusedFiles = new Set(files.unreadable);
-  for (const { file, bytes } of files.crls) {
-    const crls = tried(problems, () => readCrlFile(file, bytes, cas, now, warnings));
+  for (const { file, flag, bytes } of files.crls) {
+    const crls = tried(problems, () => readCrlFile(flag, file, bytes, cas, now, warnings));
     if (crls === null) {
       refusedFiles.add(file);
       continue;
@@ -211,7 +219,7 @@ export function evaluateTrust(
           new InputError(
             CRL_FILE,
             null,
-            `no CRL for CA "${ca.subject}" of --client-ca-file (--crl-missing-policy=reject): its certificates are refused; add its CRL or set --crl-missing-policy=allow`,
+            `no CRL for CA "${ca.subject}" of --client-ca-file, so its certificates are refused (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow`,
           ),
         );
       } else {
@@ -222,7 +230,8 @@ export function evaluateTrust(
       return;
     }
     const merged = mergeIssuer(caIndex, group.crls, group.files);
-    const rollback = inForce === undefined ? null : rollbackProblem(inForce, ca, merged);
+    const rollback =
+      inForce === undefined ? null : rollbackProblem(inForce, ca, merged, flagOf(files, merged));
     if (rollback !== null) {
       problems.push(rollback);
       held.push(caIndex);
@@ -231,6 +240,11 @@ export function evaluateTrust(
     issuers.push(merged);
   });
 
+  const notInForce = new Set(held.flatMap((caIndex) => perCa.get(caIndex)?.files ?? []));
+  const crlDigests: Record<string, string> = {};
+  for (const { file, sha256 } of files.crls) {
+    if (!refusedFiles.has(file) && !notInForce.has(file)) crlDigests[file] = sha256;
+  }
   return {
     data: {
       clientCaFile: inputs.clientCaFile,
@@ -241,10 +255,17 @@ export function evaluateTrust(
       crls: summaries,
       warnings,
       inputDigest: files.digest,
+      crlDigests,
     },
     problems,
     held,
   };
+}
+
+/** The flag that names the first source of `issuer` (for its rollback problem). */
+function flagOf(files: TrustFiles, issuer: IssuerRevocations): string {
+  const first = issuer.files[0];
+  return files.crls.find((c) => c.file === first)?.flag ?? CRL_FILE;
 }
 
 /**
@@ -268,6 +289,12 @@ export function withHeldRevocations(
   }
   const keptFiles = new Set(kept.flatMap((i) => i.files));
   const loadedFiles = new Set(data.crls.map((c) => c.file));
+  const crlDigests = { ...data.crlDigests };
+  for (const file of keptFiles) {
+    const digest = inForce.crlDigests[file];
+    if (digest === undefined) delete crlDigests[file];
+    else crlDigests[file] = digest;
+  }
   return {
     ...data,
     issuers: [...data.issuers, ...kept].sort((a, b) => a.caIndex - b.caIndex),
@@ -275,6 +302,7 @@ export function withHeldRevocations(
       ...data.crls,
       ...inForce.crls.filter((c) => keptFiles.has(c.file) && !loadedFiles.has(c.file)),
     ],
+    crlDigests,
   };
 }
 
@@ -295,21 +323,22 @@ function tried<T>(problems: InputError[], read: () => T): T | null {
 
 /** Every CRL of one file with the CA that signed it; any problem refuses the whole file. */
 function readCrlFile(
+  flag: string,
   file: string,
   bytes: Buffer,
   cas: readonly Certificate[],
   now: number,
   warnings: string[],
 ): { crl: ParsedCrl; caIndex: number }[] {
-  return blocksIn(CRL_FILE, file, bytes, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)').map(
+  return blocksIn(flag, file, bytes, ['X509 CRL'], 'CRL (PEM "X509 CRL" block or DER)').map(
     (block) => {
-      const crl = parseCrlOf(file, block.der);
-      const caIndex = findSigner(crl, cas, file);
+      const crl = parseCrlOf(flag, file, block.der);
+      const caIndex = findSigner(flag, crl, cas, file);
       if (crl.thisUpdate > now + MAX_FUTURE_SKEW_MS) {
         throw new InputError(
-          CRL_FILE,
+          flag,
           file,
-          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${iso(crl.thisUpdate)})`,
+          `CRL of "${crl.issuer}" is not valid yet (thisUpdate ${isoTime(crl.thisUpdate)})`,
         );
       }
       if (crl.nextUpdate !== null && crl.nextUpdate < now)
@@ -323,14 +352,20 @@ function readCrlFile(
 export interface TrustFiles {
   /** null when it could not be read (the problem is in `problems`). */
   readonly caBundle: Buffer | null;
-  readonly crls: ReadonlyArray<{ readonly file: string; readonly bytes: Buffer }>;
-  /** CRL files (or named CRL paths) that could not be read. */
+  /** Each CRL source read: its name (a path, or the URL), the flag that named it, its bytes. */
+  readonly crls: ReadonlyArray<{
+    readonly file: string;
+    readonly flag: string;
+    readonly bytes: Buffer;
+    readonly sha256: string;
+  }>;
+  /** CRL sources (or named CRL paths) that could not be read. */
   readonly unreadable: readonly string[];
   readonly problems: readonly InputError[];
   /**
-   * SHA-256 of the policy, then of each file's path, length and bytes (the CA bundle, then each
-   * CRL file), or of why it could not be read: two loads with the same digest read the same
-   * bytes from the same files.
+   * SHA-256 of the policy, then of each source's name, length and SHA-256 (the CA bundle, then
+   * each CRL file, then each URL's copy), or of why it could not be read: two loads with the
+   * same digest read the same bytes from the same sources.
    */
   readonly digest: string;
 }
@@ -340,23 +375,30 @@ export interface TrustFiles {
  * is that of the data in force, a load would find exactly that data again: its checks depend
  * on the bytes, and on the time only for CRLs not valid yet, which cannot become so later. So
  * the reload that follows one change twice (a SIGHUP and the watcher's event) costs a read and
- * a hash, not a parse.
+ * a hash, not a parse. A URL's CRL is named by its URL, not by the file it is read from: its
+ * cached copy and a fetch of the same bytes are the same input.
  */
 export function readTrustFiles(inputs: TrustInputs): TrustFiles {
   const digest = createHash('sha256').update(
-    `kube-crl-proxy inputs v2\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
+    `kube-crl-proxy inputs v3\ncrl-missing-policy=${inputs.crlMissingPolicy}\n`,
   );
   const problems: InputError[] = [];
   const unreadable: string[] = [];
-  const read = (flag: string, file: string): Buffer | null => {
+  const crls: { file: string; flag: string; bytes: Buffer; sha256: string }[] = [];
+  const read = (flag: string, name: string, path = name): Buffer | null => {
     try {
-      const bytes = readInput(flag, file);
-      digest.update(`${Buffer.byteLength(file)}:${file}:${bytes.length}:`).update(bytes);
+      const bytes = readInput(flag, path);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      digest.update(`${Buffer.byteLength(name)}:${name}:${bytes.length}:${sha256}\n`);
+      if (flag !== CLIENT_CA) crls.push({ file: name, flag, bytes, sha256 });
       return bytes;
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      digest.update(`${Buffer.byteLength(file)}:${file}:!${err.problem}\n`);
-      problems.push(err);
+      digest.update(`${Buffer.byteLength(name)}:${name}:!${err.problem}\n`);
+      problems.push(
+        path === name ? err : new InputError(flag, name, `cannot read ${path}: ${err.problem}`),
+      );
+      if (flag !== CLIENT_CA) unreadable.push(name);
       return null;
     }
   };
@@ -367,17 +409,13 @@ export function readTrustFiles(inputs: TrustInputs): TrustFiles {
     problems.push(failure);
     unreadable.push(failure.file as string);
   }
-  const crls: { file: string; bytes: Buffer }[] = [];
-  for (const file of listing.files) {
-    const bytes = read(CRL_FILE, file);
-    if (bytes === null) unreadable.push(file);
-    else crls.push({ file, bytes });
-  }
+  for (const file of listing.files) read(CRL_FILE, file);
+  for (const { url, path } of inputs.crlUrls ?? []) read(CRL_URL, url, path);
   return { caBundle, crls, unreadable, problems, digest: digest.digest('hex') };
 }
 
 function expiryWarning(file: string, issuer: string, nextUpdate: number): string {
-  return `${file}: CRL of "${issuer}" expired at ${iso(nextUpdate)} (--crl-expired-policy applies)`;
+  return `${file}: CRL of "${issuer}" expired at ${isoTime(nextUpdate)} (--crl-expired-policy applies)`;
 }
 
 /** `data`'s warnings as a load at `now` would give them: CRLs expired since are added. */
@@ -389,10 +427,6 @@ export function warningsAt(data: TrustData, now: number): readonly string[] {
     if (!data.warnings.includes(warning)) added.push(warning);
   }
   return added.length === 0 ? data.warnings : [...data.warnings, ...added];
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
 function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certificate[] {
@@ -422,30 +456,32 @@ function readCaBundle(file: string, bytes: Buffer, warnings: string[]): Certific
   return cas;
 }
 
-function parseCrlOf(file: string, der: Buffer): ParsedCrl {
+function parseCrlOf(flag: string, file: string, der: Buffer): ParsedCrl {
   try {
     return parseCrl(der);
   } catch (err) {
     if (err instanceof DerError || err instanceof CrlError || err instanceof PemError) {
-      throw new InputError(CRL_FILE, file, `invalid CRL: ${err.message}`);
+      throw new InputError(flag, file, `invalid CRL: ${err.message}`);
     }
     throw err;
   }
 }
 
-/** The CA of the bundle that signed `crl`: same subject bytes, and the signature verifies. */
-function findSigner(crl: ParsedCrl, cas: readonly Certificate[], file: string): number {
+/**
+ * The CA of `cas` that signed `crl` — same subject bytes, same key identifier when both have
+ * one, and the signature verifies — or why there is none (worded for --client-ca-file).
+ */
+export function crlSigner(
+  crl: ParsedCrl,
+  cas: readonly Certificate[],
+): { readonly index: number } | { readonly problem: string } {
   const issuerDer = Buffer.from(crl.issuerDer);
   const candidates = cas.flatMap((ca, i) => (ca.subjectDer.equals(issuerDer) ? [i] : []));
   if (candidates.length === 0) {
-    throw new InputError(
-      CRL_FILE,
-      file,
-      `CRL issuer "${crl.issuer}" is not a CA of --client-ca-file`,
-    );
+    return { problem: `CRL issuer "${crl.issuer}" is not a CA of --client-ca-file` };
   }
-  for (const i of candidates) {
-    const ca = cas[i] as Certificate;
+  for (const index of candidates) {
+    const ca = cas[index] as Certificate;
     if (
       crl.authorityKeyId !== null &&
       ca.subjectKeyId !== null &&
@@ -453,16 +489,25 @@ function findSigner(crl: ParsedCrl, cas: readonly Certificate[], file: string): 
     )
       continue;
     try {
-      if (verifyCrlSignature(crl, ca.x509.publicKey)) return i;
+      if (verifyCrlSignature(crl, ca.x509.publicKey)) return { index };
     } catch (err) {
-      throw new InputError(CRL_FILE, file, errorMessage(err));
+      return { problem: errorMessage(err) };
     }
   }
-  throw new InputError(
-    CRL_FILE,
-    file,
-    `CRL signature of "${crl.issuer}" does not verify against any CA of --client-ca-file`,
-  );
+  return {
+    problem: `CRL signature of "${crl.issuer}" does not verify against any CA of --client-ca-file`,
+  };
+}
+
+function findSigner(
+  flag: string,
+  crl: ParsedCrl,
+  cas: readonly Certificate[],
+  file: string,
+): number {
+  const signer = crlSigner(crl, cas);
+  if ('problem' in signer) throw new InputError(flag, file, signer.problem);
+  return signer.index;
 }
 
 function mergeIssuer(
@@ -493,179 +538,23 @@ function rollbackProblem(
   before: TrustBaseline['issuers'][number],
   ca: Certificate,
   issuer: IssuerRevocations,
+  flag: string,
 ): InputError | null {
   const file = issuer.files[0] ?? null;
   if (before.crlNumber !== null && issuer.crlNumber !== null) {
     if (BigInt(issuer.crlNumber) >= BigInt(before.crlNumber)) return null;
     return new InputError(
-      CRL_FILE,
+      flag,
       file,
       `CRL number ${issuer.crlNumber} of "${ca.subject}" is lower than the one in force (${before.crlNumber}): refusing a rollback`,
     );
   }
   if (issuer.thisUpdate >= before.thisUpdate) return null;
   return new InputError(
-    CRL_FILE,
+    flag,
     file,
-    `CRL of "${ca.subject}" is older (thisUpdate ${iso(issuer.thisUpdate)}) than the one in force (${iso(before.thisUpdate)}): refusing a rollback`,
+    `CRL of "${ca.subject}" is older (thisUpdate ${isoTime(issuer.thisUpdate)}) than the one in force (${isoTime(before.thisUpdate)}): refusing a rollback`,
   );
-}
-
-// ---- serving side ---------------------------------------------------------------------------
-
-export interface CaEntry {
-  readonly cert: Certificate;
-  readonly serialBytes: Uint8Array;
-  /** The CA of the bundle that issued this one (null for roots and for CAs whose issuer is absent). */
-  parent: CaEntry | null;
-  readonly revocations: IssuerRevocations | null;
-  /** No keyUsage, or one with keyCertSign (what X509_check_issued asks of an issuer). */
-  readonly signsCertificates: boolean;
-  /** Its public key's type (`ec`, `rsa`, …), matched against a subject's signature algorithm. */
-  readonly keyType: string;
-}
-
-/** What `issuerOfPeer` reads from a client certificate. */
-export interface IssuedCertificate {
-  readonly der: Buffer;
-  readonly fields: CertificateFields;
-}
-
-/** Key types that can make each signature algorithm (as OpenSSL's check_sig_alg_match). */
-const SIGNATURE_KEY_TYPES: Readonly<Record<string, readonly string[]>> = {
-  '1.2.840.10045.4.3.2': ['ec'],
-  '1.2.840.10045.4.3.3': ['ec'],
-  '1.2.840.10045.4.3.4': ['ec'],
-  '1.2.840.113549.1.1.11': ['rsa'],
-  '1.2.840.113549.1.1.12': ['rsa'],
-  '1.2.840.113549.1.1.13': ['rsa'],
-  '1.2.840.113549.1.1.10': ['rsa', 'rsa-pss'],
-  '1.3.101.112': ['ed25519'],
-};
-
-/** keyCertSign in the first byte of a keyUsage BIT STRING. */
-const KEY_CERT_SIGN = 0x04;
-
-/** Longer issuer chains (or loops) are left to OpenSSL. */
-const MAX_ISSUER_CHAIN = 8;
-
-/** Read-only view of TrustData for the per-connection check. Built once per snapshot. */
-export class TrustStore {
-  private readonly bySubject = new Map<string, CaEntry[]>();
-  /** Keyed by the subject Name's DER bytes (latin1), for the per-connection issuer match. */
-  private readonly bySubjectDer = new Map<string, CaEntry[]>();
-  readonly entries: readonly CaEntry[];
-  /** The CA bundle for the TLS server's `ca` option (chain verification by OpenSSL). */
-  readonly caPem: string;
-
-  /**
-   * `previous`: the store this one replaces. When the CA bundle is byte-for-byte the same (a
-   * CRL-only change, the common reload), its parsed certificates are reused instead of parsed
-   * again on the event loop's thread.
-   */
-  constructor(
-    readonly data: TrustData,
-    previous: TrustStore | null = null,
-  ) {
-    const revocationsByCa = new Map(data.issuers.map((i) => [i.caIndex, i]));
-    const same = previous !== null && sameDers(previous.data.caDers, data.caDers);
-    this.entries = data.caDers.map((der, i) => {
-      const revocations = revocationsByCa.get(i) ?? null;
-      const reused = same ? previous.entries[i] : undefined;
-      if (reused !== undefined) return { ...reused, parent: null, revocations };
-      const cert = parseCertificate(Buffer.from(der));
-      const usage = keyUsageBits(cert.der);
-      return {
-        cert,
-        serialBytes: serialBytes(cert.serial),
-        parent: null,
-        revocations,
-        signsCertificates: usage === null || (usage & KEY_CERT_SIGN) !== 0,
-        keyType: cert.x509.publicKey.asymmetricKeyType ?? 'unknown',
-      };
-    });
-    this.caPem = same ? previous.caPem : this.entries.map((e) => e.cert.x509.toString()).join('');
-    for (const entry of this.entries) {
-      addTo(this.bySubject, entry.cert.x509.subject, entry);
-      addTo(this.bySubjectDer, entry.cert.subjectDer.toString('latin1'), entry);
-    }
-    for (const entry of this.entries) {
-      if (!entry.cert.selfIssued) entry.parent = this.issuerOf(entry.cert.x509);
-    }
-  }
-
-  /**
-   * The CA of this bundle that issued a client certificate. When exactly one CA matches on
-   * what OpenSSL's X509_check_issued compares — the issuer Name (here its bytes), the key
-   * identifiers, keyCertSign, the key type for the signature algorithm — that is the answer
-   * without decoding the certificate; anything less clear-cut goes to OpenSSL's own check.
-   */
-  issuerOfPeer(peer: IssuedCertificate): CaEntry | null {
-    const { fields } = peer;
-    const keyTypes = SIGNATURE_KEY_TYPES[fields.signatureAlgorithm];
-    const sameName = this.bySubjectDer.get(fields.issuerDer.toString('latin1')) ?? [];
-    const matches = sameName.filter(
-      (ca) =>
-        ca.signsCertificates &&
-        keyTypes?.includes(ca.keyType) === true &&
-        (fields.authorityKeyId === null ||
-          ca.cert.subjectKeyId === null ||
-          ca.cert.subjectKeyId === fields.authorityKeyId),
-    );
-    if (matches.length === 1 && !fields.authorityKeyIdNamesIssuer) return matches[0] as CaEntry;
-    let x509: X509Certificate;
-    try {
-      x509 = new X509Certificate(peer.der);
-    } catch {
-      return null;
-    }
-    return this.issuerOf(x509);
-  }
-
-  /** The CA of this bundle that issued `cert` (name and key identifier match), if any. */
-  issuerOf(cert: {
-    readonly issuer: string;
-    checkIssued(other: Certificate['x509']): boolean;
-  }): CaEntry | null {
-    const candidates = this.bySubject.get(cert.issuer);
-    if (candidates === undefined) return null;
-    if (candidates.length === 1) {
-      const only = candidates[0] as CaEntry;
-      return cert.checkIssued(only.cert.x509) ? only : null;
-    }
-    return candidates.find((c) => cert.checkIssued(c.cert.x509)) ?? null;
-  }
-
-  /**
-   * The certificates OpenSSL's automatic chain building adds after `cert` from this bundle
-   * (ssl_add_cert_chain: its issuer, that one's issuer, … up to a self-issued CA, the anchor
-   * included), when every step is unambiguous: exactly one certificate of the bundle carries
-   * the issuer Name, and it issued the one below (X509_check_issued). null otherwise, and
-   * for a self-issued `cert` (OpenSSL sends it alone).
-   */
-  issuerChainOf(cert: X509Certificate): X509Certificate[] | null {
-    if (cert.issuer === cert.subject) return null;
-    const chain: X509Certificate[] = [];
-    for (let below = cert; chain.length < MAX_ISSUER_CHAIN; ) {
-      const named = this.bySubject.get(below.issuer);
-      const issuer = named?.length === 1 ? (named[0] as CaEntry) : null;
-      if (issuer === null || !below.checkIssued(issuer.cert.x509)) return null;
-      chain.push(issuer.cert.x509);
-      if (issuer.cert.selfIssued) return chain;
-      below = issuer.cert.x509;
-    }
-    return null;
-  }
-
-  static revokedAt(entry: CaEntry, serial: Uint8Array): number {
-    return entry.revocations === null ? -1 : revokedAt(entry.revocations.set, serial);
-  }
-}
-
-function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [value]);
-  else list.push(value);
 }
 
 /** Whether two DER lists hold the same bytes in the same order. */

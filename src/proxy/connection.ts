@@ -7,9 +7,22 @@ import { activeConnections, revokedConnectionsClosed } from '../metrics/metrics.
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Identity, PeerCert, Verdict } from '../tls/verify.js';
 import { ConnectionHeaders, type IdentityHeaderRules } from './headers.js';
+import { type StatusResponse, unauthorized } from './status.js';
 import type { UpstreamRole } from './upstream.js';
 
 export type ClientProtocol = 'h2' | 'http/1.1';
+
+/** Why an open connection is closed from outside its requests. */
+export interface Cut {
+  /** For the log and, bounded, the HTTP/2 GOAWAY's debug data. */
+  readonly reason: string;
+  /**
+   * What the client is told where its protocol has room: the 401 Status a refused request
+   * gets (a certificate no longer accepted); null when nothing is told (shutdown,
+   * --reject-mode=close).
+   */
+  readonly status: StatusResponse | null;
+}
 
 let nextId = 1;
 
@@ -23,8 +36,11 @@ export class ClientConnection {
   readonly id = nextId++;
   private address: string | null = null;
   private own: ConnectionHeaders | null = null;
-  /** How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both sides). */
-  private terminator: (reason: string) => void;
+  /**
+   * How the forwarder that owns the connection closes it (h2: GOAWAY first; tunnels: both
+   * sides), telling the client the cut's Status where it can.
+   */
+  private terminator: (cut: Cut) => void;
   /**
    * How it winds down for a shutdown: no new request, watches ended cleanly, in-flight
    * requests finished; the connection closes by itself when done. Tunnels wait for the deadline.
@@ -62,7 +78,7 @@ export class ClientConnection {
     return this.identity === null ? 'anonymous' : 'front-proxy';
   }
 
-  setTerminator(terminator: (reason: string) => void): void {
+  setTerminator(terminator: (cut: Cut) => void): void {
     this.terminator = terminator;
   }
 
@@ -70,10 +86,10 @@ export class ClientConnection {
     this.drainer = drainer;
   }
 
-  terminate(reason: string): void {
+  terminate(cut: Cut): void {
     if (this.closed) return;
     this.closed = true;
-    this.terminator(reason);
+    this.terminator(cut);
   }
 
   drain(): void {
@@ -117,11 +133,13 @@ export class ConnectionRegistry {
 
   /**
    * Re-decides every certificate with open connections (once per certificate, not per
-   * connection) and closes the connections of those now refused. Returns how many closed.
+   * connection) and closes the connections of those now refused, telling their clients why
+   * when `tell`. Returns how many closed.
    */
   closeRefused(
     decide: (peer: PeerCert) => Verdict,
     onClose: (peer: PeerCert, verdict: Verdict, count: number) => void,
+    tell: boolean,
   ): number {
     let closed = 0;
     for (const [key, entry] of [...this.byCert]) {
@@ -130,8 +148,11 @@ export class ConnectionRegistry {
       const connections = [...entry.connections];
       this.byCert.delete(key);
       onClose(entry.peer, verdict, connections.length);
+      // The Status a refused request gets (reject.ts), whatever the reason.
+      const status = tell ? unauthorized(verdict.message) : null;
+      const cut: Cut = { reason: verdict.message, status };
       for (const conn of connections) {
-        conn.terminate(verdict.message);
+        conn.terminate(cut);
         closed++;
       }
     }

@@ -4,7 +4,7 @@
  * `Forwarder` so the HTTP/1.1 and HTTP/2 paths can be replaced under the same tests.
  */
 import type { TLSSocket } from 'node:tls';
-import type { Config } from '../config/config.js';
+import type { Config, RejectMode } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { activeUpgrades, zeroSeries } from '../metrics/metrics.js';
 import type { AcceptedVerdict, ConnectionHandler, RejectedVerdict } from '../tls/listener.js';
@@ -26,6 +26,7 @@ export class ProxyLayer implements ConnectionHandler {
   readonly registry = new ConnectionRegistry();
   private readonly forwarders: Record<ClientProtocol, Forwarder>;
   private readonly rejecter: Rejecter;
+  private readonly rejectMode: RejectMode;
 
   constructor(
     config: Config,
@@ -39,6 +40,7 @@ export class ProxyLayer implements ConnectionHandler {
       h2: new H2Forwarder({ upstream, rules, limits: config.limits, log }),
     };
     this.rejecter = new Rejecter(config.rejectMode);
+    this.rejectMode = config.rejectMode;
     zeroSeries(activeUpgrades, [{ kind: 'websocket' }, { kind: 'spdy' }]);
   }
 
@@ -62,19 +64,28 @@ export class ProxyLayer implements ConnectionHandler {
     this.rejecter.reject(socket, verdict);
   }
 
-  /** After a snapshot swap: closes the open connections of every certificate now refused. */
+  /**
+   * After a snapshot swap: closes the open connections of every certificate now refused,
+   * telling each client why where its protocol has room, unless refusals are to tell nothing
+   * (--reject-mode=close).
+   */
   closeRefused(decide: (peer: PeerCert) => Verdict): number {
-    return this.registry.closeRefused(decide, (peer, verdict, count) => {
-      if (verdict.outcome !== 'rejected') return;
-      this.log.warn(
-        {
-          reason: verdict.reason,
-          serial: peer.serial,
-          subject: peer.subject.split('\n').join(', '),
-          connections: count,
-        },
-        `closing open connections: ${verdict.message}`,
-      );
-    });
+    const tell = this.rejectMode !== 'close';
+    return this.registry.closeRefused(
+      decide,
+      (peer, verdict, count) => {
+        if (verdict.outcome !== 'rejected') return;
+        this.log.warn(
+          {
+            reason: verdict.reason,
+            serial: peer.serial,
+            subject: peer.subject.split('\n').join(', '),
+            connections: count,
+          },
+          `closing open connections: ${verdict.message}`,
+        );
+      },
+      tell,
+    );
   }
 }

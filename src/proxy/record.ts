@@ -18,9 +18,12 @@ const counted: Record<ClientProtocol, Map<string, Map<number, Tally>>> = {
   'http/1.1': new Map(),
 };
 
+/** `started` of a request whose duration is not measured (watches, logs -f, upgrades). */
+export const UNTIMED = -1;
+
 /**
- * Counts a request in requests_total and, unless `started` is -1 (watches, logs -f), its
- * duration.
+ * Counts a request in requests_total and, unless `started` is UNTIMED (watches, logs -f,
+ * upgrades), its duration.
  */
 export function recordRequest(
   protocol: ClientProtocol,

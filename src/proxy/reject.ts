@@ -1,7 +1,8 @@
 /**
- * The rejection contract (DESIGN.md): a refused client finished its TLS handshake (Node cannot
- * send a certificate alert), so it gets, for its first request, 401 with a Kubernetes Status
- * naming the reason, then the connection closes. Nothing is sent upstream. With
+ * The HTTP side of the rejection contract. Under --reject-mode=status a refused client, whose
+ * TLS handshake is complete, gets for its first request 401 with a Kubernetes Status naming the
+ * reason, then the connection closes; under --reject-mode=alert so does every client the TLS
+ * layer could not send an alert to (TLS 1.2: tls/refusal.ts). Nothing is sent upstream. With
  * --reject-mode=close the connection is dropped right after the handshake instead.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

@@ -13,6 +13,8 @@ export type StatusReason =
 
 export interface StatusResponse {
   readonly code: number;
+  /** The Status's message (also in the body), for the places that carry only text. */
+  readonly message: string;
   readonly body: string;
 }
 
@@ -30,7 +32,7 @@ export function statusResponse(
     reason,
     code,
   });
-  return { code, body };
+  return { code, message, body };
 }
 
 export function unauthorized(message: string): StatusResponse {

@@ -10,11 +10,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { activeUpgrades, methodLabel, requests, upstreamErrors } from '../metrics/metrics.js';
+import { upstreamErrors } from '../metrics/metrics.js';
 import { request } from '../node-http.js';
 import type { ClientConnection } from './connection.js';
 import {
@@ -24,6 +23,7 @@ import {
   sanitizeRequestHeaders,
   sanitizeResponseHeaders,
 } from './headers.js';
+import { recordRequest, UNTIMED } from './record.js';
 import {
   badGateway,
   badRequest,
@@ -31,6 +31,7 @@ import {
   type StatusResponse,
   upstreamUnavailable,
 } from './status.js';
+import { Tunnel } from './tunnel.js';
 import type { Upstream } from './upstream.js';
 
 export type UpgradeKind = 'websocket' | 'spdy';
@@ -65,17 +66,22 @@ export function upgradeKind(upgradeHeader: string | undefined): UpgradeKind | nu
   return null;
 }
 
+/** How far an upgrade has come, for a cut: answered by the apiserver, tunnelled. */
+interface Progress {
+  answered: boolean;
+  tunnel: Tunnel | null;
+}
+
 export class UpgradeForwarder {
   constructor(private readonly options: UpgradeOptions) {}
 
   forward(client: ClientConnection, req: UpgradeRequest, socket: Duplex, head: Buffer): void {
     // Nothing the client sends goes anywhere until the apiserver has said 101.
     socket.pause();
-    const method = methodLabel(req.method);
     const kind = upgradeKind(req.upgrade);
     if (kind === null) {
-      requests.inc({ method, code: '400', protocol: 'http/1.1' });
       refuse(
+        req,
         socket,
         null,
         badRequest(`unsupported upgrade protocol "${req.upgrade}" (only websocket and SPDY/3.1)`),
@@ -84,8 +90,7 @@ export class UpgradeForwarder {
     }
     if (req.hasBody) {
       // A body on an upgrade request could be read as the first tunnel bytes upstream.
-      requests.inc({ method, code: '400', protocol: 'http/1.1' });
-      refuse(socket, null, badRequest('upgrade requests must not carry a body'));
+      refuse(req, socket, null, badRequest('upgrade requests must not carry a body'));
       return;
     }
     const headers = sanitizeRequestHeaders(req.headers, client.identity, this.options.rules, {
@@ -100,26 +105,30 @@ export class UpgradeForwarder {
     // terminating chunk, which the apiserver would read as the first bytes of the tunnel.
     if (req.method !== 'GET' && req.method !== 'HEAD') framed.push(['Content-Length', '0']);
     let upstreamSocket: TLSSocket | null = null;
-    client.setTerminator(() => {
-      socket.destroy();
+    const progress: Progress = { answered: false, tunnel: null };
+    // Cut before the apiserver answered: the upgrade request gets the cut's Status instead.
+    client.setTerminator((cut) => {
+      if (progress.tunnel !== null) {
+        progress.tunnel.cut(cut.status);
+        return;
+      }
       upstreamSocket?.destroy();
+      if (cut.status === null || progress.answered) socket.destroy();
+      else refuse(req, socket, null, cut.status);
     });
     // A tunnel cannot be wound down from outside its protocol: on shutdown it keeps going until
     // the grace period ends (most exec and port-forward sessions finish by then).
     client.setDrainer(() => {});
     this.options.upstream.dialFresh('http/1.1', client.upstreamRole).then(
       (dialled) => {
-        if (socket.destroyed) {
+        if (socket.destroyed || socket.writableEnded) {
           dialled.destroy();
           return;
         }
         upstreamSocket = dialled;
-        this.exchange(req, framed, kind, socket, head, dialled);
+        this.exchange(req, framed, kind, socket, head, dialled, progress);
       },
-      (err: Error) => {
-        requests.inc({ method, code: '503', protocol: 'http/1.1' });
-        refuse(socket, null, upstreamUnavailable(errorMessage(err)));
-      },
+      (err: Error) => refuse(req, socket, null, upstreamUnavailable(errorMessage(err))),
     );
   }
 
@@ -131,8 +140,8 @@ export class UpgradeForwarder {
     socket: Duplex,
     clientHead: Buffer,
     upstreamSocket: TLSSocket,
+    progress: Progress,
   ): void {
-    const method = methodLabel(req.method);
     const upstreamRequest = request({
       createConnection: () => upstreamSocket,
       method: req.method,
@@ -142,9 +151,9 @@ export class UpgradeForwarder {
     });
     const timer = setTimeout(() => {
       upstreamErrors.inc({ kind: 'timeout' });
-      requests.inc({ method, code: '504', protocol: 'http/1.1' });
       upstreamRequest.destroy();
       refuse(
+        req,
         socket,
         upstreamSocket,
         upstreamUnavailable(
@@ -161,28 +170,32 @@ export class UpgradeForwarder {
       'upgrade',
       (response: IncomingMessage, tunnelSocket: Duplex, upstreamHead: Buffer) => {
         clearTimeout(timer);
-        requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
+        progress.answered = true;
         const problem = switchingProblem(response, kind);
         if (problem !== null) {
           upstreamErrors.inc({ kind: 'protocol' });
           this.options.log.warn({ problem }, 'upstream upgrade answer refused');
           refuse(
+            req,
             socket,
             tunnelSocket,
             badGateway(`invalid upgrade response from the apiserver: ${problem}`),
           );
           return;
         }
+        recordRequest('http/1.1', req.method, 101, UNTIMED);
         socket.write(responseHead(response, pairsFromRaw(response.rawHeaders)));
-        if (upstreamHead.length > 0) socket.write(upstreamHead);
         if (clientHead.length > 0) tunnelSocket.write(clientHead);
-        tunnel(socket, tunnelSocket, kind);
+        const tunnel = new Tunnel(socket, tunnelSocket, kind, subprotocolOf(response));
+        progress.tunnel = tunnel;
+        tunnel.start(upstreamHead);
       },
     );
 
     upstreamRequest.on('response', (response: IncomingMessage) => {
       clearTimeout(timer);
-      requests.inc({ method, code: String(response.statusCode), protocol: 'http/1.1' });
+      progress.answered = true;
+      recordRequest('http/1.1', req.method, response.statusCode ?? 502, UNTIMED);
       relayRefusal(response, socket, upstreamSocket);
     });
 
@@ -192,8 +205,8 @@ export class UpgradeForwarder {
       const upstreamError =
         err instanceof UpstreamError ? err : new UpstreamError('reset', errorMessage(err));
       upstreamErrors.inc({ kind: upstreamError.kind });
-      requests.inc({ method, code: '502', protocol: 'http/1.1' });
       refuse(
+        req,
         socket,
         upstreamSocket,
         badGateway(`upgrade request failed: ${upstreamError.message}`),
@@ -220,31 +233,10 @@ function responseHead(response: IncomingMessage, headers: Array<[string, string]
   return `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n${lines}\r\n`;
 }
 
-/** Bytes both ways until either side ends; then both are closed. */
-function tunnel(client: Duplex, upstream: Duplex, kind: UpgradeKind): void {
-  activeUpgrades.inc({ kind });
-  let open = 2;
-  const finish = (err: Error | null | undefined) => {
-    if (err) {
-      client.destroy();
-      upstream.destroy();
-    }
-    if (--open === 0) {
-      client.destroy();
-      upstream.destroy();
-    }
-  };
-  let counted = true;
-  const uncount = () => {
-    if (!counted) return;
-    counted = false;
-    activeUpgrades.dec({ kind });
-  };
-  client.once('close', uncount);
-  upstream.once('close', uncount);
-  pipeline(client, upstream, finish);
-  pipeline(upstream, client, finish);
-  client.resume();
+/** The WebSocket subprotocol the apiserver chose ('' for none). */
+function subprotocolOf(response: IncomingMessage): string {
+  const value = response.headers['sec-websocket-protocol'];
+  return typeof value === 'string' ? value.trim() : '';
 }
 
 /**
@@ -285,10 +277,16 @@ function relayRefusal(response: IncomingMessage, client: Duplex, upstream: Duple
   });
 }
 
-/** Answers the client ourselves and closes both sides. */
-function refuse(client: Duplex, upstream: Duplex | null, status: StatusResponse): void {
+/** Answers the client ourselves (counted as the request's answer) and closes both sides. */
+function refuse(
+  req: UpgradeRequest,
+  client: Duplex,
+  upstream: Duplex | null,
+  status: StatusResponse,
+): void {
   upstream?.destroy();
-  if (client.destroyed) return;
+  if (client.destroyed || client.writableEnded) return;
+  recordRequest('http/1.1', req.method, status.code, UNTIMED);
   client.end(rawStatusResponse(status, true));
   closeSoon(client);
 }

@@ -6,19 +6,22 @@
  * metrics aggregated.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry } from 'prom-client';
 import type { Config, HostPort } from '../config/config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AdminServer } from '../metrics/admin.js';
 import { controlRegistry, servingRegistry } from '../metrics/metrics.js';
+import {
+  labelProcessMetrics,
+  type MetricsJson,
+  workerProcessName,
+} from '../metrics/per-process.js';
 import { Upstream } from '../proxy/upstream.js';
 import { upstreamReadiness } from './readiness.js';
 import { ProxyServer } from './server.js';
 import type { RunningProxy } from './single.js';
 import { type SnapshotData, SnapshotSource } from './snapshot-source.js';
-
-type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 type ToWorker =
   | { readonly type: 'snapshot'; readonly data: SnapshotData }
@@ -27,7 +30,7 @@ type ToPrimary =
   | { readonly type: 'hello' }
   | { readonly type: 'listening'; readonly address: HostPort }
   | { readonly type: 'listen-failed'; readonly error: string }
-  | { readonly type: 'metrics'; readonly requestId: number; readonly metrics: WorkerMetrics };
+  | { readonly type: 'metrics'; readonly requestId: number; readonly metrics: MetricsJson };
 
 /** A worker that does not answer a metrics request within this is left out of that scrape. */
 const METRICS_TIMEOUT_MS = 2_000;
@@ -42,9 +45,12 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
   let stopping = false;
   const listening = new Set<number>();
   let firstAddress: HostPort | null = null;
+  /** Worker id → slot (1..N): a replacement takes its predecessor's slot and metric label. */
+  const slots = new Map<number, number>();
 
-  const fork = (): Promise<HostPort> => {
+  const fork = (slot: number): Promise<HostPort> => {
     const worker = cluster.fork();
+    slots.set(worker.id, slot);
     return new Promise((resolve, reject) => {
       worker.on('message', (message: ToPrimary) => {
         // The worker says hello once it listens for messages (earlier ones would be lost).
@@ -64,12 +70,13 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
       });
       worker.once('exit', (code, signal) => {
         listening.delete(worker.id);
+        slots.delete(worker.id);
         reject(new Error(`worker exited with ${code ?? signal} before listening`));
         if (stopping) return;
         log.error({ worker: worker.id, code, signal }, 'worker exited; starting a replacement');
         setTimeout(() => {
           if (!stopping)
-            fork().catch((err) =>
+            fork(slot).catch((err) =>
               log.error({ err: errorMessage(err) }, 'replacement worker failed'),
             );
         }, RESPAWN_DELAY_MS).unref();
@@ -95,7 +102,9 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
   };
 
   try {
-    const addresses = await Promise.all(Array.from({ length: config.workers }, () => fork()));
+    const addresses = await Promise.all(
+      Array.from({ length: config.workers }, (_, i) => fork(i + 1)),
+    );
     firstAddress = addresses[0] as HostPort;
   } catch (err) {
     await stopWorkers();
@@ -121,17 +130,21 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
       ? `${listening.size} of ${config.workers} workers are serving`
       : null,
   );
-  // Workers' serving metrics summed, plus the primary's own (it loads the inputs: its CPU and
-  // memory count too, and its serving counters are all zero).
+  // Workers' serving metrics summed with the primary's (all zero: it serves no client); the
+  // process metrics of each process apart, the primary's included (it loads the inputs).
   const metrics = {
     contentType: controlRegistry.contentType,
     async metrics() {
+      const workers = await collectWorkerMetrics();
       const parts = [
         await controlRegistry.getMetricsAsJSON(),
-        await servingRegistry.getMetricsAsJSON(),
-        ...(await collectWorkerMetrics()),
+        labelProcessMetrics(await servingRegistry.getMetricsAsJSON(), 'primary'),
+        ...workers.flatMap(({ workerId, metrics }) => {
+          const slot = slots.get(workerId);
+          return slot === undefined ? [] : [labelProcessMetrics(metrics, workerProcessName(slot))];
+        }),
       ];
-      return AggregatorRegistry.aggregate(parts as WorkerMetrics[]).metrics();
+      return AggregatorRegistry.aggregate(parts as MetricsJson[]).metrics();
     },
   };
   const admin = new AdminServer(config.metricsListen, metrics, readiness, log);
@@ -173,7 +186,7 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
 let metricsRequests = 0;
 
 /** Asks every live worker for its serving metrics (as JSON, for prom-client's aggregation). */
-function collectWorkerMetrics(): Promise<WorkerMetrics[]> {
+function collectWorkerMetrics(): Promise<{ workerId: number; metrics: MetricsJson }[]> {
   const requestId = ++metricsRequests;
   const workers = Object.values(cluster.workers ?? {}).filter(
     (w): w is Worker => w?.isConnected() === true,
@@ -181,11 +194,11 @@ function collectWorkerMetrics(): Promise<WorkerMetrics[]> {
   return Promise.all(
     workers.map(
       (worker) =>
-        new Promise<WorkerMetrics>((resolve) => {
-          const done = (metrics: WorkerMetrics) => {
+        new Promise<{ workerId: number; metrics: MetricsJson }>((resolve) => {
+          const done = (metrics: MetricsJson) => {
             clearTimeout(timer);
             worker.off('message', onMessage);
-            resolve(metrics);
+            resolve({ workerId: worker.id, metrics });
           };
           const onMessage = (message: ToPrimary) => {
             if (message.type === 'metrics' && message.requestId === requestId)
@@ -215,7 +228,7 @@ export function startWorker(config: Config, log: Logger): Promise<{ close(): Pro
           reply({
             type: 'metrics',
             requestId: message.requestId,
-            metrics: metrics as WorkerMetrics,
+            metrics: metrics as MetricsJson,
           }),
         );
         return;

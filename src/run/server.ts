@@ -1,12 +1,14 @@
 /**
  * A serving process: the client listener, the proxy layer and the upstream connections, all
- * reading one current snapshot that `apply` replaces by reference. After each swap — and
+ * reading one current snapshot (trust store and deny list) that `apply` replaces by reference. After each swap — and
  * when a CRL passes its nextUpdate, and every few seconds for certificates that expire — the
  * open connections are judged again and those now refused are closed.
  */
 import type { Config, HostPort } from '../config/config.js';
 import { type Logger, RateLimitedLog } from '../log.js';
-import { TrustStore } from '../pki/trust.js';
+import { sameUpstreamSide } from '../pki/credentials.js';
+import { DenyList } from '../pki/deny-list.js';
+import { TrustStore } from '../pki/trust-store.js';
 import { ProxyLayer } from '../proxy/proxy.js';
 import { Upstream } from '../proxy/upstream.js';
 import { ClientListener } from '../tls/listener.js';
@@ -20,6 +22,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ProxyServer {
   private trust: TrustStore;
+  private deny: DenyList;
   private data: SnapshotData;
   private readonly listener: ClientListener;
   private readonly proxy: ProxyLayer;
@@ -36,6 +39,7 @@ export class ProxyServer {
   ) {
     this.data = data;
     this.trust = new TrustStore(data.trust);
+    this.deny = new DenyList(data.deny);
     this.policy = {
       requireClientCert: config.requireClientCert,
       crlMissingPolicy: config.crlMissingPolicy,
@@ -56,7 +60,9 @@ export class ProxyServer {
         limits: config.limits,
         tls: config.tls,
         policy: this.policy,
+        rejectMode: config.rejectMode,
         trust: () => this.trust,
+        deny: () => this.deny,
         handler: this.proxy,
         log,
         rejectLog: this.rejectLog,
@@ -102,15 +108,10 @@ export class ProxyServer {
     const previous = this.data;
     this.data = data;
     this.trust = new TrustStore(data.trust, this.trust);
+    if (data.deny?.digest !== this.deny.data?.digest) this.deny = new DenyList(data.deny);
     this.listener.update(data.credentials, this.trust);
-    const c = data.credentials;
-    const p = previous.credentials;
-    if (
-      c.proxyClientCertPem !== p.proxyClientCertPem ||
-      c.proxyClientKeyPem !== p.proxyClientKeyPem ||
-      c.upstreamCaPem !== p.upstreamCaPem
-    ) {
-      this.upstream.setCredentials(c);
+    if (!sameUpstreamSide(data.credentials, previous.credentials)) {
+      this.upstream.setCredentials(data.credentials);
     }
     const closed = this.closeRefused('snapshot');
     this.scheduleExpiry();
@@ -118,9 +119,9 @@ export class ProxyServer {
   }
 
   private closeRefused(cause: 'snapshot' | 'crl-expiry' | 'periodic'): number {
-    const trust = this.trust;
+    const { trust, deny } = this;
     const closed = this.proxy.closeRefused((peer) =>
-      checkCertificate(peer, trust, this.policy, Date.now()),
+      checkCertificate(peer, trust, deny, this.policy, Date.now()),
     );
     if (closed > 0 && cause !== 'snapshot')
       this.log.info({ cause, closedConnections: closed }, 'closed connections no longer accepted');
@@ -160,7 +161,8 @@ export class ProxyServer {
     for (const connection of open) connection.drain();
     const finished = await this.proxy.registry.waitUntilEmpty(graceMs);
     const leftover = this.proxy.registry.connections();
-    for (const connection of leftover) connection.terminate('shutdown grace period over');
+    for (const connection of leftover)
+      connection.terminate({ reason: 'shutdown grace period over', status: null });
     this.upstream.close();
     this.log.info(
       { connections: open.length, closedAtDeadline: finished ? 0 : leftover.length, graceMs },
@@ -173,7 +175,7 @@ export class ProxyServer {
     this.stopTimers();
     this.listener.stopAccepting();
     for (const connection of this.proxy.registry.connections())
-      connection.terminate('shutting down');
+      connection.terminate({ reason: 'shutting down', status: null });
     this.upstream.close();
   }
 

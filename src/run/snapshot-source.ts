@@ -1,7 +1,8 @@
 /**
- * The one owner of the inputs: loads them (CRLs in a worker thread), watches them, and
- * publishes each new snapshot. Each input — the client CA bundle, the CRLs, the serving pair,
- * the front-proxy-client pair, the upstream CA bundle — is loaded and checked on its own: one
+ * The one owner of the inputs: loads them (CRLs and the deny file in a worker thread), watches
+ * them, and publishes each new snapshot. Each input — the client CA bundle, the CRLs, the
+ * serving pair, the front-proxy-client pair, the upstream CA bundle, the deny file — is loaded
+ * and checked on its own: one
  * that is refused keeps its last good value while the others' changes apply, so no single bad
  * file can freeze revocation. A refusal is logged once per distinct problem, counted, and
  * retried when the files change.
@@ -17,15 +18,23 @@ import {
   crlLastSuccess,
   crlNextUpdate,
   crlReloads,
+  crlThisUpdate,
   inputLastReloadSuccess,
   inputLastSuccess,
   snapshotGeneration,
   snapshotLoadDuration,
   zeroSeries,
 } from '../metrics/metrics.js';
-import { type Credentials, reloadCredentials } from '../pki/credentials.js';
+import {
+  type Credentials,
+  reloadCredentials,
+  sameServing,
+  sameUpstreamSide,
+} from '../pki/credentials.js';
+import { type DenyData, denyWarnings } from '../pki/deny-list.js';
 import { sameDers, type TrustData } from '../pki/trust.js';
 import { TrustLoader } from '../pki/trust-loader.js';
+import { CrlUrlPoller } from '../watcher/crl-url-poller.js';
 import { fingerprintInputs, InputWatcher, type WatchSignal } from '../watcher/input-watcher.js';
 
 /** Everything that changes at run time, as plain data (sent as is to cluster workers). */
@@ -33,13 +42,18 @@ export interface SnapshotData {
   readonly generation: number;
   readonly credentials: Credentials;
   readonly trust: TrustData;
+  /** The deny list in force; null without --deny-file. */
+  readonly deny: DenyData | null;
   readonly loadedAt: number;
   /** Wall time the load took (read, parse, verify, index). */
   readonly loadSeconds: number;
 }
 
-/** 'event': the watcher saw a change; 'poll': its periodic check; 'signal': SIGHUP. */
-export type ReloadCause = WatchSignal | 'signal';
+/**
+ * 'event': the watcher saw a change; 'poll': its periodic check; 'signal': SIGHUP; 'fetch': a
+ * --crl-url gave a CRL to check (or its state changed).
+ */
+export type ReloadCause = WatchSignal | 'signal' | 'fetch';
 
 interface SourceEvents {
   snapshot: [SnapshotData];
@@ -49,6 +63,7 @@ interface SourceEvents {
 interface Loaded {
   readonly credentials: Credentials | null;
   readonly trust: TrustData | null;
+  readonly deny: DenyData | null;
   readonly problems: readonly InputError[];
   readonly loadSeconds: number;
 }
@@ -56,6 +71,7 @@ interface Loaded {
 export class SnapshotSource extends EventEmitter<SourceEvents> {
   private readonly loader = new TrustLoader();
   private readonly paths: readonly string[];
+  private readonly urls: CrlUrlPoller | null;
   private watcher: InputWatcher | null = null;
   private snapshot: SnapshotData | null = null;
   /** Fingerprint of the files at the last load attempt, good or bad. */
@@ -79,10 +95,15 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
       f.tlsPrivateKeyFile,
       f.clientCaFile,
       ...f.crlFiles,
+      ...(f.denyFile === null ? [] : [f.denyFile]),
       f.upstreamCaFile,
       f.proxyClientCertFile,
       f.proxyClientKeyFile,
     ];
+    this.urls =
+      config.crlUrls === null
+        ? null
+        : new CrlUrlPoller(config.crlUrls, log, () => void this.reload('fetch'));
   }
 
   get current(): SnapshotData {
@@ -96,17 +117,24 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
    */
   async start(): Promise<SnapshotData> {
     this.attempted = fingerprintInputs(this.paths);
-    const loaded = await this.load(null);
+    await this.urls?.start();
+    let loaded = await this.load(null, true);
+    if (this.urls?.distrustRefusedCopies(loaded.problems) === true) {
+      loaded = await this.load(null, true);
+    }
     const [problem] = loaded.problems;
     if (problem !== undefined || loaded.credentials === null || loaded.trust === null) {
       crlReloads.inc({ result: 'failure' });
       crlLastReloadSuccess.set(0);
+      this.urls?.close();
       await this.loader.close();
       throw (problem ?? new InputError('client-ca-file', null, 'nothing loaded')).toConfigError();
     }
     this.snapshot = this.publishable(loaded, null) as SnapshotData;
     this.record(loaded, 'start');
     this.announce(this.snapshot);
+    // CRLs fetched at start for URLs that had a cached copy: checked against it (rollback).
+    if (this.urls?.waiting === true) await this.reload('fetch');
     this.watcher = new InputWatcher({
       paths: this.paths,
       onSignal: (signal) => this.reload(signal),
@@ -121,6 +149,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
    * Calls during a load are coalesced into one more load after it, so the last state wins.
    */
   reload(cause: ReloadCause): Promise<void> {
+    if (cause === 'signal') this.urls?.refresh();
     if (this.running !== null) {
       if (this.again === null || this.again === 'poll') this.again = cause;
       return this.running;
@@ -153,26 +182,41 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
 
   private announce(snapshot: SnapshotData): void {
     recordSnapshotMetrics(snapshot);
-    const { generation, loadSeconds, trust, credentials } = snapshot;
-    this.log.info({ generation, loadSeconds, crls: crlSummary(trust) }, 'inputs loaded');
-    for (const warning of [...credentials.warnings, ...trust.warnings]) {
+    this.urls?.inForce(snapshot.trust);
+    const { generation, loadSeconds, trust, credentials, deny } = snapshot;
+    this.log.info(
+      {
+        generation,
+        loadSeconds,
+        crls: crlSummary(trust),
+        ...(deny === null ? {} : { deny: { file: deny.file, entries: deny.entries.length } }),
+      },
+      'inputs loaded',
+    );
+    const denied = deny === null ? [] : denyWarnings(deny, trust.caSubjects, Date.now());
+    for (const warning of [...credentials.warnings, ...trust.warnings, ...denied]) {
       this.log.warn({ generation }, warning);
     }
   }
 
-  /** Reads every input; each refused one falls back on its value in `previous`. */
-  private async load(previous: SnapshotData | null): Promise<Loaded> {
+  /**
+   * Reads every input; each refused one falls back on its value in `previous`. `preferCopies`:
+   * a --crl-url is read from its cached copy even when a fetched CRL waits (the first load).
+   */
+  private async load(previous: SnapshotData | null, preferCopies = false): Promise<Loaded> {
     const started = performance.now();
     const { credentials, problems } = reloadCredentials(
       this.config.files,
       previous?.credentials ?? null,
     );
     let trust: TrustData | null = previous?.trust ?? null;
+    const urls = this.urls?.sources(preferCopies) ?? { sources: [], staged: [] };
     try {
       const loaded = await this.loader.load(
         {
           clientCaFile: this.config.files.clientCaFile,
           crlFiles: this.config.files.crlFiles,
+          crlUrls: urls.sources,
           crlMissingPolicy: this.config.crlMissingPolicy,
         },
         previous?.trust ?? null,
@@ -186,23 +230,52 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
           : new InputError('crl-file', null, `trust loader failed: ${errorMessage(err)}`),
       ];
     }
+    this.urls?.settle(urls.staged, trust, this.trustProblems);
+    const { deny, problems: denyProblems } = await this.loadDeny(previous?.deny ?? null);
+    const known = new Set(this.trustProblems.map((p) => p.message));
+    const urlProblems = (this.urls?.refusals() ?? []).filter((p) => !known.has(p.message));
     return {
       credentials,
       trust,
-      problems: [...problems, ...this.trustProblems],
+      deny,
+      problems: [...problems, ...this.trustProblems, ...urlProblems, ...denyProblems],
       loadSeconds: Number(((performance.now() - started) / 1000).toFixed(3)),
     };
   }
 
+  /** The deny list to put in force: the file's, or `previous` when it is refused. */
+  private async loadDeny(
+    previous: DenyData | null,
+  ): Promise<{ deny: DenyData | null; problems: InputError[] }> {
+    const file = this.config.files.denyFile;
+    if (file === null) return { deny: null, problems: [] };
+    try {
+      return { deny: await this.loader.loadDeny(file, previous), problems: [] };
+    } catch (err) {
+      const problem =
+        err instanceof InputError
+          ? err
+          : new InputError('deny-file', file, `deny loader failed: ${errorMessage(err)}`);
+      return { deny: previous, problems: [problem] };
+    }
+  }
+
   /** The snapshot to put in force after `previous`, or null when nothing changed. */
   private publishable(loaded: Loaded, previous: SnapshotData | null): SnapshotData | null {
-    const { credentials, trust } = loaded;
+    const { credentials, trust, deny } = loaded;
     if (credentials === null || trust === null) return null;
-    if (previous !== null && sameContent(previous, credentials, trust)) return null;
+    if (
+      previous !== null &&
+      previous.deny?.digest === deny?.digest &&
+      sameContent(previous, credentials, trust)
+    ) {
+      return null;
+    }
     return {
       generation: (previous?.generation ?? 0) + 1,
       credentials,
       trust,
+      deny,
       loadedAt: Date.now(),
       loadSeconds: loaded.loadSeconds,
     };
@@ -214,6 +287,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     crlLastReloadSuccess.set(loaded.problems.length === 0 ? 1 : 0);
     let newlyRefused = false;
     for (const input of INPUTS) {
+      if (input === 'deny' && this.config.files.denyFile === null) continue;
       const refused = loaded.problems.filter((p) => p.input === input);
       inputLastReloadSuccess.set({ input }, refused.length === 0 ? 1 : 0);
       if (refused.length === 0) {
@@ -242,6 +316,7 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 
   async close(): Promise<void> {
+    this.urls?.close();
     await this.watcher?.close();
     await this.loader.close();
   }
@@ -258,16 +333,7 @@ function crlSummary(trust: TrustData) {
 
 /** Whether a load found exactly what is in force (then no new generation is made). */
 function sameContent(a: SnapshotData, cb: Credentials, tb: TrustData): boolean {
-  const ca = a.credentials;
-  if (
-    ca.servingCertPem !== cb.servingCertPem ||
-    ca.servingKeyPem !== cb.servingKeyPem ||
-    ca.proxyClientCertPem !== cb.proxyClientCertPem ||
-    ca.proxyClientKeyPem !== cb.proxyClientKeyPem ||
-    ca.upstreamCaPem !== cb.upstreamCaPem
-  ) {
-    return false;
-  }
+  if (!sameServing(a.credentials, cb) || !sameUpstreamSide(a.credentials, cb)) return false;
   const ta = a.trust;
   if (ta.issuers.length !== tb.issuers.length || !sameDers(ta.caDers, tb.caDers)) return false;
   return ta.issuers.every((ia, i) => {
@@ -291,11 +357,13 @@ function sameContent(a: SnapshotData, cb: Credentials, tb: TrustData): boolean {
 function recordSnapshotMetrics(snapshot: SnapshotData): void {
   crlEntries.reset();
   crlNextUpdate.reset();
+  crlThisUpdate.reset();
   const trust = snapshot.trust;
   const byCa = new Map(trust.issuers.map((i) => [i.caIndex, i]));
   trust.caSubjects.forEach((issuer, caIndex) => {
     const revocations = byCa.get(caIndex);
     crlEntries.set({ issuer }, revocations?.set.count ?? 0);
+    if (revocations !== undefined) crlThisUpdate.set({ issuer }, revocations.thisUpdate / 1000);
     if (revocations?.nextUpdate != null)
       crlNextUpdate.set({ issuer }, revocations.nextUpdate / 1000);
   });

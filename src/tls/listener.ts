@@ -1,7 +1,9 @@
 /**
  * The client-facing TLS listener: one port, ALPN h2 and http/1.1, a client certificate
  * requested but judged by us (verify.ts) on every connection.
- * Accepted connections go to a ConnectionHandler (the proxy); rejected ones to its reject path.
+ * Accepted connections go to a ConnectionHandler (the proxy). Rejected ones get a TLS alert
+ * under --reject-mode=alert when their protocol allows it (refusal.ts), else the handler's
+ * reject path.
  *
  * TLS sessions are never resumed. Stateless tickets are off (SSL_OP_NO_TICKET): OpenSSL builds
  * each by encoding the whole session, client certificate included, and decoding it again. Under
@@ -15,14 +17,17 @@
  */
 import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
-import type { HostPort, Limits } from '../config/config.js';
+import type { HostPort, Limits, RejectMode } from '../config/config.js';
 import type { TlsPolicy } from '../config/tls-policy.js';
 import { errorMessage } from '../errors.js';
 import type { Logger, RateLimitedLog } from '../log.js';
 import { connectionsDropped, handshakes, tlsErrors } from '../metrics/metrics.js';
 import { type Tally, tally } from '../metrics/tally.js';
 import type { Credentials } from '../pki/credentials.js';
-import type { TrustStore } from '../pki/trust.js';
+import type { DenyList } from '../pki/deny-list.js';
+import type { TrustStore } from '../pki/trust-store.js';
+import { alertFor } from './alert.js';
+import { AlertRefusals } from './refusal.js';
 import { certificateInSession } from './ssl-session.js';
 import {
   type Handshake,
@@ -47,7 +52,9 @@ export interface ListenerOptions {
   readonly limits: Limits;
   readonly tls: TlsPolicy;
   readonly policy: VerifyPolicy;
+  readonly rejectMode: RejectMode;
   readonly trust: () => TrustStore;
+  readonly deny: () => DenyList;
   readonly handler: ConnectionHandler;
   readonly log: Logger;
   readonly rejectLog: RateLimitedLog;
@@ -55,6 +62,8 @@ export interface ListenerOptions {
 
 export class ClientListener {
   private readonly server: Server;
+  /** Under --reject-mode=alert: what sends the alerts. */
+  private readonly alerts: AlertRefusals | null;
   /** The inputs of the secure context in force. */
   private contextInputs: ContextInputs;
   /** The handshake counters, as tallies (this is the per-connection path); every series from the start. */
@@ -81,6 +90,7 @@ export class ClientListener {
         handshakeTimeout: options.limits.tlsHandshakeTimeoutMs,
       }),
     );
+    this.alerts = options.rejectMode === 'alert' ? new AlertRefusals(this.server) : null;
     this.server.maxConnections = options.limits.maxConnections;
     this.server.on('drop', () => {
       connectionsDropped.inc();
@@ -139,12 +149,14 @@ export class ClientListener {
       verdict = verifyPeer(
         handshakeOf(socket),
         this.options.trust(),
+        this.options.deny(),
         this.options.policy,
         Date.now(),
       );
     } catch (err) {
       // A defect here must cost this connection, not the process and every other connection.
       this.options.log.error({ err: errorMessage(err) }, 'client connection refused: check failed');
+      this.alerts?.forget(socket);
       socket.destroy();
       return;
     }
@@ -160,9 +172,12 @@ export class ClientListener {
         },
         verdict.message,
       );
+      if (this.alerts?.refuse(socket, alertFor(verdict.reason))) return;
+      this.alerts?.forget(socket);
       this.options.handler.reject(socket, verdict);
       return;
     }
+    this.alerts?.forget(socket);
     (verdict.outcome === 'accepted' ? this.counted.clientCert : this.counted.noCert).inc();
     this.options.handler.accept(socket, verdict);
   }

@@ -18,6 +18,8 @@
 import { children, readSmallInteger, readTlv, seq, Tag, type Tlv } from '../pki/der.js';
 
 const SESSION_PEER_TAG = 0xa3;
+/** version, ssl_version, cipher, then session_id. */
+const SESSION_ID_FIELD = 3;
 const TLS1_3_VERSION = 0x0304;
 const NODE_ENVELOPE_PREFIX = Buffer.from('\0nodejs:tls:session:1\0', 'latin1');
 
@@ -57,6 +59,18 @@ export function certificateInSession(wrapped: Buffer): Buffer | null | undefined
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The session id in a session; empty until one is assigned, which for a TLS 1.3 server is when
+ * OpenSSL builds a NewSessionTicket (ssl_sess.c, ssl_get_new_session: "We generate the session
+ * id while constructing the NewSessionTicket in TLSv1.3"). undefined: unreadable.
+ */
+export function sessionIdOf(wrapped: Buffer): Buffer | undefined {
+  const session = unwrap(wrapped).encoding;
+  const id = fieldsOf(session)?.[SESSION_ID_FIELD];
+  if (id === undefined || id.tag !== Tag.octetString) return undefined;
+  return Buffer.from(session.subarray(id.contentStart, id.end));
 }
 
 /**

@@ -3,14 +3,17 @@
  *
  * OpenSSL has verified the chain against the client CA bundle (socket.authorized); everything
  * else is decided here, on every connection, resumed TLS sessions included: the issuer is a
- * CA of the current snapshot, the certificate is inside its validity window, and no CRL of its
- * chain revokes it. The same function re-checks live connections after each snapshot swap.
+ * CA of the current snapshot, the certificate is inside its validity window, no CRL of its
+ * chain revokes it, and no entry of the deny file names it. The same function re-checks live
+ * connections after each snapshot swap.
  */
 
 import type { Policy } from '../config/config.js';
 import { type CertificateFields, readCertificateFields } from '../pki/certificate.js';
+import { type DenyList, deniedMessage } from '../pki/deny-list.js';
 import { OID_COMMON_NAME, OID_ORGANIZATION } from '../pki/names.js';
-import { type CaEntry, TrustStore } from '../pki/trust.js';
+import { type CaEntry, TrustStore } from '../pki/trust-store.js';
+import { isoTime } from '../time.js';
 
 export type RejectReason =
   | 'revoked'
@@ -22,7 +25,8 @@ export type RejectReason =
   | 'crl_expired'
   | 'invalid_purpose'
   | 'invalid_cert'
-  | 'invalid_identity';
+  | 'invalid_identity'
+  | 'denied';
 
 export const REJECT_REASONS: readonly RejectReason[] = [
   'revoked',
@@ -35,6 +39,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'invalid_purpose',
   'invalid_cert',
   'invalid_identity',
+  'denied',
 ];
 
 /**
@@ -59,7 +64,7 @@ export interface PeerCert {
   /** One line, `CN=alice, O=dev`. */
   readonly subject: string;
   readonly issuer: string;
-  /** Groups the connections of one certificate in the registry. */
+  /** Groups the connections of one certificate in the registry: its DER, one char per byte. */
   readonly key: string;
   /** The identity it would be forwarded as, or why it cannot be (it depends on nothing else). */
   readonly identity: Identity | { readonly problem: string };
@@ -99,6 +104,7 @@ const MAX_GROUPS = 64;
 export function verifyPeer(
   handshake: Handshake,
   trust: TrustStore,
+  deny: DenyList,
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
@@ -127,8 +133,9 @@ export function verifyPeer(
   // Go's crypto/tls parses the client's certificates before it verifies anything, and a name
   // its parser refuses fails the handshake whatever the chain (parser.go, parseName).
   if (peer.fields.invalidName !== null) return identityVerdict(peer);
-  if (!handshake.authorized) return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN');
-  return checkCertificate(peer, trust, policy, now);
+  if (!handshake.authorized)
+    return chainFailure(peer, handshake.authorizationError ?? 'UNKNOWN', now);
+  return checkCertificate(peer, trust, deny, policy, now);
 }
 
 /**
@@ -150,7 +157,7 @@ export function peerOf(der: Buffer): PeerCert {
     serial: fields.serial,
     subject: fields.subject,
     issuer: fields.issuer,
-    key: `${fields.issuer}\u0000${fields.serial}`,
+    key,
     identity: identityOf(fields),
   };
   if (peerCache.size >= PEER_CACHE_LIMIT) peerCache.delete(peerCache.keys().next().value as string);
@@ -159,19 +166,25 @@ export function peerOf(der: Buffer): PeerCert {
 }
 
 /** OpenSSL's verify error codes, as Node reports them, mapped to our reasons. */
-function chainFailure(peer: PeerCert, code: string): Verdict {
+function chainFailure(peer: PeerCert, code: string, now: number): Verdict {
   const { subject, issuer } = peer;
+  // OpenSSL reports these for any certificate of the chain: when the client's own is within
+  // its validity, it is an issuing CA's.
   switch (code) {
     case 'CERT_HAS_EXPIRED':
       return reject(
         'cert_expired',
-        `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`,
+        now > peer.fields.notAfter
+          ? `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${subject}, serial ${peer.serial})`
+          : `a CA certificate of the client certificate's chain has expired (subject ${subject}, issuer ${issuer})`,
         peer,
       );
     case 'CERT_NOT_YET_VALID':
       return reject(
         'cert_not_yet_valid',
-        `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${subject})`,
+        now < peer.fields.notBefore
+          ? `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${subject})`
+          : `a CA certificate of the client certificate's chain is not valid yet (subject ${subject}, issuer ${issuer})`,
         peer,
       );
     case 'UNABLE_TO_GET_ISSUER_CERT':
@@ -203,11 +216,13 @@ function chainFailure(peer: PeerCert, code: string): Verdict {
 
 /**
  * Everything after the chain: current CA bundle, validity window, the revocation state of the
- * whole chain under the CRL policies, and an identity that can be forwarded as headers.
+ * whole chain under the CRL policies, the deny list, and an identity that can be forwarded as
+ * headers. A revoked certificate is refused as revoked whatever the deny list says.
  */
 export function checkCertificate(
   peer: PeerCert,
   trust: TrustStore,
+  deny: DenyList,
   policy: VerifyPolicy,
   now: number,
 ): Verdict {
@@ -222,14 +237,14 @@ export function checkCertificate(
   if (now > peer.fields.notAfter) {
     return reject(
       'cert_expired',
-      `client certificate expired at ${isoMs(peer.fields.notAfter)} (subject ${peer.subject}, serial ${peer.serial})`,
+      `client certificate expired at ${isoTime(peer.fields.notAfter)} (subject ${peer.subject}, serial ${peer.serial})`,
       peer,
     );
   }
   if (now < peer.fields.notBefore) {
     return reject(
       'cert_not_yet_valid',
-      `client certificate is not valid before ${isoMs(peer.fields.notBefore)} (subject ${peer.subject})`,
+      `client certificate is not valid before ${isoTime(peer.fields.notBefore)} (subject ${peer.subject})`,
       peer,
     );
   }
@@ -241,6 +256,8 @@ export function checkCertificate(
     now,
   );
   if (revocation !== null) return { ...revocation, peer };
+  const denied = deny.match(peer, now);
+  if (denied !== null) return reject('denied', deniedMessage(denied), peer);
   return identityVerdict(peer);
 }
 
@@ -278,7 +295,7 @@ function checkChainRevocation(
       ) {
         return rejection(
           'crl_expired',
-          `the CRL of ${ca.cert.subject}, the issuer of the ${what}, expired at ${isoMs(revocations.nextUpdate)} (--crl-expired-policy=reject)`,
+          `the CRL of ${ca.cert.subject}, the issuer of the ${what}, expired at ${isoTime(revocations.nextUpdate)} (--crl-expired-policy=reject)`,
         );
       }
       const at = TrustStore.revokedAt(ca, subjectSerial);
@@ -287,7 +304,7 @@ function checkChainRevocation(
           depth === 0 ? 'client certificate revoked' : `client certificate's issuing CA revoked`;
         return rejection(
           'revoked',
-          `${prefix} (serial ${subjectSerialText}, issuer ${ca.cert.subject}, revoked ${isoMs(at)})`,
+          `${prefix} (serial ${subjectSerialText}, issuer ${ca.cert.subject}, revoked ${isoTime(at)})`,
         );
       }
     }
@@ -358,8 +375,4 @@ function rejection(reason: RejectReason, message: string): Rejection {
 
 function reject(reason: RejectReason, message: string, peer: PeerCert): Verdict {
   return { outcome: 'rejected', reason, message, peer };
-}
-
-function isoMs(ms: number): string {
-  return new Date(ms).toISOString().replace('.000Z', 'Z');
 }

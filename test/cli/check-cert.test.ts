@@ -130,8 +130,10 @@ describe('check-cert', () => {
       'checkedAt',
       'clientCaFile',
       'crls',
+      'denyFile',
       'warnings',
     ]);
+    assert.equal(report.denyFile, null);
   });
 
   test('revoked: the exact message of the 401 Status', async () => {
@@ -222,7 +224,7 @@ describe('check-cert', () => {
     assert.equal(rejected.stdout, '');
     assert.match(
       rejected.stderr,
-      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+      /^kube-crl-proxy: the proxy would not start: --crl-file: no CRL for CA "CN=other-ca" of --client-ca-file, so its certificates are refused \(--crl-missing-policy=reject\)/,
     );
     const allowed = await runBin([
       'check-cert',

@@ -29,7 +29,8 @@ import { parseCertificate } from '../../src/pki/certificate.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { readBlocks } from '../../src/pki/pem.js';
 import { revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { makePki, type TestPki } from '../support/pki.js';
 import { type ExitResult, runBin } from '../support/proxy-process.js';
 

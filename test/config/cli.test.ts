@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { resolveConfig } from '../../src/config/config.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
 import { Authority, crlPem } from '../../src/demo/pki-factory.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
@@ -119,7 +120,7 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     await expectConfigError(
       withFlag('client-ca-file', bundle),
       'crl-file',
-      /no CRL for CA "CN=second-ca" of --client-ca-file \(--crl-missing-policy=reject\)/,
+      /no CRL for CA "CN=second-ca" of --client-ca-file, so its certificates are refused \(--crl-missing-policy=reject\)/,
     );
     const noCrl = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--crl-file='));
     await expectConfigError(noCrl, 'crl-file', /no CRL given/);
@@ -155,6 +156,65 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     const unknown = await runBin([...proxyArgs(pki, UPSTREAM), '--no-such-flag=1']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no-such-flag/);
+  });
+
+  test('--reject-mode: alert by default; http, the former name of status, is still status', () => {
+    const args = Object.fromEntries(
+      proxyArgs(pki, UPSTREAM).map((flag) => {
+        const [name = '', value = ''] = flag.slice(2).split(/=(.*)/s);
+        return [name, value];
+      }),
+    );
+    assert.equal(resolveConfig(args).rejectMode, 'alert');
+    for (const mode of ['alert', 'status', 'close'])
+      assert.equal(resolveConfig({ ...args, 'reject-mode': mode }).rejectMode, mode);
+    assert.equal(resolveConfig({ ...args, 'reject-mode': 'http' }).rejectMode, 'status');
+  });
+
+  test('--crl-url: a URL without credentials, over http(s), once; its settings', async () => {
+    const cache = `--crl-cache-dir=${join(pki.dir, 'url-cache')}`;
+    const url = (value: string, ...more: string[]) => [
+      ...withFlag('crl-url', value),
+      cache,
+      ...more,
+    ];
+    await expectConfigError(
+      url('ftp://pki.example/ca.crl'),
+      'crl-url',
+      /must be http:\/\/ or https:\/\//,
+    );
+    await expectConfigError(url('not a url'), 'crl-url', /is not a URL/);
+    await expectConfigError(
+      url('http://user:secret@pki.example/ca.crl'),
+      'crl-url',
+      /^kube-crl-proxy: --crl-url: http:\/\/…@pki\.example: credentials in the URL would be shown in logs and metrics$/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url=http://PKI.example/ca.crl#x'),
+      'crl-url',
+      /http:\/\/pki\.example\/ca\.crl is given twice/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url-interval=500ms'),
+      'crl-url-interval',
+      /must be 1s or more/,
+    );
+    const crlDir = join(pki.dir, 'crl-dir');
+    mkdirSync(crlDir, { recursive: true });
+    await expectConfigError(
+      [
+        ...withFlag('crl-url', 'http://pki.example/ca.crl'),
+        `--crl-file=${crlDir}/`,
+        `--crl-cache-dir=${crlDir}`,
+      ],
+      'crl-cache-dir',
+      /is also a --crl-file directory/,
+    );
+    await expectConfigError(
+      url('http://pki.example/ca.crl', '--crl-url-max-bytes=10'),
+      'crl-url-max-bytes',
+      /must be an integer from 1024/,
+    );
   });
 
   test('config file: flags win, unknown keys are errors', async () => {

@@ -10,6 +10,8 @@ export const RENEW_TIMER = repoFile('deploy/systemd/kube-crl-proxy-crl-renew.tim
 export const RENEW_CRONJOB = repoFile('deploy/kubernetes/crl-renew-cronjob.yaml');
 export const EXAMPLE_CONFIG = repoFile('deploy/kube-crl-proxy.example.yaml');
 export const GUIDE = repoFile('docs/kubeadm.md');
+export const KUBEADM_PATCHES = repoFile('deploy/kubeadm/patches');
+export const FIXTURES = repoFile('test/deploy/fixtures');
 export const REPO_BIN = repoFile('bin/kube-crl-proxy');
 
 /** `--name=value` or `--name` → name: the flags a piece of deployment uses. */

@@ -1,7 +1,8 @@
 /**
- * docs/kubeadm.md: its Kubernetes YAML passes Kubernetes' schema, its kube-crl-proxy command
- * lines use real flags, and its openssl CRL flow, run as written, produces a CRL the proxy
- * verifies and that revokes.
+ * docs/kubeadm.md: its Kubernetes YAML passes Kubernetes' schema, its kubeadm configuration
+ * carries what the steps rely on, its kube-crl-proxy command lines use real flags, and its
+ * openssl CRL flow, run as written, produces a CRL the proxy verifies and that revokes. The
+ * kubeadm patch files it installs: test/deploy/kubeadm-patches.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,11 @@ import { makePki, type TestPki } from '../support/pki.js';
 import { runBin } from '../support/proxy-process.js';
 import { flagNames, GUIDE } from './deploy-files.js';
 import { schemaProblems } from './kube-schema.js';
+
+interface KubeObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+}
 
 const OPENSSL = '/usr/bin/openssl';
 
@@ -35,26 +41,105 @@ function proxyCommandLines(): string[] {
     .filter((line) => line.startsWith('kube-crl-proxy '));
 }
 
+const SUBCOMMANDS = ['check-cert', 'inspect-crl', 'check-config'];
+
 const FLAGS_OF: Readonly<Record<string, ReadonlySet<string>>> = {
+  'check-config': new Set([...Object.keys(RUN_OPTIONS), 'config']),
   'check-cert': new Set([...Object.keys(CHECK_CERT_OPTIONS), 'o']),
   'inspect-crl': new Set([...Object.keys(INSPECT_CRL_OPTIONS), 'o']),
   run: new Set([...Object.keys(RUN_OPTIONS), 'config', 'print-config']),
 };
 
 describe('docs/kubeadm.md', () => {
-  test("every Kubernetes object passes Kubernetes' schema", () => {
-    const objects = blocks('yaml').flatMap((block) =>
-      parseAllDocuments(block).map((d) => d.toJS()),
+  /** The YAML documents of the guide, kubeadm's configuration kept apart. */
+  function yamlObjects(): { kube: KubeObject[]; kubeadm: KubeObject[] } {
+    const all = blocks('yaml').flatMap((block) =>
+      parseAllDocuments(block).map((d) => d.toJS() as KubeObject),
     );
+    const isKubeadm = (o: KubeObject) => o.apiVersion.startsWith('kubeadm.k8s.io/');
+    return { kube: all.filter((o) => !isKubeadm(o)), kubeadm: all.filter(isKubeadm) };
+  }
+
+  test("every Kubernetes object passes Kubernetes' schema", () => {
+    const objects = yamlObjects().kube;
     assert.ok(objects.length >= 4, 'EndpointSlice, policy, binding, DaemonSet');
     for (const object of objects) {
       assert.deepEqual(schemaProblems(object), [], JSON.stringify(object).slice(0, 80));
     }
-    const kinds = objects.map((o: { kind: string }) => o.kind);
+    const kinds = objects.map((o) => o.kind);
     assert.ok(
       kinds.includes('ValidatingAdmissionPolicy') &&
         kinds.includes('ValidatingAdmissionPolicyBinding'),
     );
+    const slice = objects.find((o) => o.kind === 'EndpointSlice') as unknown as {
+      metadata: { name: string; namespace: string; labels: Record<string, string> };
+      ports: { name: string; port: number }[];
+    };
+    // kube-apiserver's own slice name and label (section 4), on the proxy's port.
+    assert.deepEqual(
+      [
+        slice.metadata.name,
+        slice.metadata.namespace,
+        slice.metadata.labels['kubernetes.io/service-name'],
+      ],
+      ['kubernetes', 'default', 'kubernetes'],
+    );
+    assert.deepEqual(slice.ports, [{ name: 'https', port: 6443, protocol: 'TCP' }]);
+  });
+
+  test("kubeadm configuration: the node's address and name for the certificate; the patches for upgrades", () => {
+    const { kubeadm } = yamlObjects();
+    const init = kubeadm.find((o) => o.kind === 'InitConfiguration') as unknown as {
+      localAPIEndpoint: { advertiseAddress: string; bindPort: number };
+      nodeRegistration: { name: string };
+    };
+    assert.equal(init.localAPIEndpoint.advertiseAddress, '192.0.2.10');
+    assert.equal(init.localAPIEndpoint.bindPort, 6443, 'the proxy keeps 6443 for clients');
+    assert.ok(init.nodeRegistration.name);
+    const upgrade = kubeadm.find((o) => o.kind === 'UpgradeConfiguration') as unknown as {
+      apply: { patches: { directory: string } };
+      node: { patches: { directory: string } };
+    };
+    assert.equal(upgrade.apply.patches.directory, '/etc/kubernetes/kube-crl-proxy-patches');
+    assert.equal(upgrade.node.patches.directory, '/etc/kubernetes/kube-crl-proxy-patches');
+    for (const o of kubeadm) assert.equal(o.apiVersion, 'kubeadm.k8s.io/v1beta4');
+    const commands = blocks('sh').join('\n');
+    assert.match(commands, /kubeadm init phase certs apiserver --config \/root\/kubeadm\.yaml/);
+    assert.match(
+      commands,
+      /kubeadm init phase control-plane apiserver --config \/root\/kubeadm\.yaml --patches \/etc\/kubernetes\/kube-crl-proxy-patches/,
+    );
+    assert.match(
+      commands,
+      /openssl x509 -in \/etc\/kubernetes\/pki\/apiserver\.crt -noout -ext subjectAltName/,
+    );
+  });
+
+  test('the move: the proxy is started only after the apiserver has closed :6443; rollback in reverse', () => {
+    const step = (text: string, pattern: RegExp) => {
+      const i = text.split('\n').findIndex((l) => pattern.test(l));
+      assert.ok(i >= 0, String(pattern));
+      return i;
+    };
+    const move = blocks('sh')[0] ?? '';
+    const rollback =
+      blocks('sh').find((b) => b.includes('rm /etc/kubernetes/manifests/kube-crl-proxy.yaml')) ??
+      '';
+    const regenerate = step(move, /^kubeadm init phase control-plane apiserver .*--patches/);
+    const released = step(move, /^while ss -Hltn 'sport = :6443'/);
+    const start = step(
+      move,
+      /^cp deploy\/kubernetes\/kube-crl-proxy\.yaml \/etc\/kubernetes\/manifests\//,
+    );
+    assert.ok(regenerate < released && released < start);
+    const stop = step(rollback, /^rm \/etc\/kubernetes\/manifests\/kube-crl-proxy\.yaml/);
+    const freed = step(rollback, /^while ss -Hltn 'sport = :6443'/);
+    const stock = step(
+      rollback,
+      /^kubeadm init phase control-plane apiserver --config \/root\/kubeadm\.yaml$/,
+    );
+    assert.ok(stop < freed && freed < stock);
+    assert.match(rollback, /rm -r \/etc\/kubernetes\/kube-crl-proxy-patches/);
   });
 
   test('kube-crl-proxy command lines use existing flags', () => {
@@ -62,7 +147,7 @@ describe('docs/kubeadm.md', () => {
     assert.ok(lines.length >= 4);
     for (const line of lines) {
       const words = line.split(/\s+/);
-      const command = words[1] === 'check-cert' || words[1] === 'inspect-crl' ? words[1] : 'run';
+      const command = SUBCOMMANDS.includes(words[1] ?? '') ? (words[1] as string) : 'run';
       for (const flag of flagNames(words)) {
         assert.ok(FLAGS_OF[command]?.has(flag), `${line}: --${flag}`);
       }

@@ -1,8 +1,9 @@
 /**
  * deploy/kubernetes/kube-crl-proxy.yaml, the static pod: read by the real kubectl's client side,
- * checked against Kubernetes' schema, and consistent with the proxy's flags. The CRL renewal
- * CronJob (crl-renew-cronjob.yaml): Kubernetes' schema, its mounts fit its flags and the static
- * pod's, and its command runs.
+ * checked against Kubernetes' schema, and consistent with the proxy's flags: it mounts exactly
+ * the files the flags name, read-only, gives the drain its time, and keeps no privilege. The CRL
+ * renewal CronJob (crl-renew-cronjob.yaml): Kubernetes' schema, its mounts fit its flags and the
+ * static pod's, and its command runs.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
+import { parseDuration } from '../../src/config/config.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
@@ -26,9 +28,19 @@ import { runRenewAsDeployed } from './renew-run.js';
 interface Probe {
   readonly httpGet: { readonly host: string; readonly port: number; readonly path: string };
 }
+interface SecurityContext {
+  readonly runAsUser?: number;
+  readonly runAsGroup?: number;
+  readonly runAsNonRoot?: boolean;
+  readonly privileged?: boolean;
+  readonly allowPrivilegeEscalation?: boolean;
+  readonly readOnlyRootFilesystem?: boolean;
+  readonly capabilities?: { readonly drop?: readonly string[]; readonly add?: readonly string[] };
+}
 interface Container {
   readonly image: string;
   readonly args: readonly string[];
+  readonly securityContext: SecurityContext;
   readonly livenessProbe: Probe;
   readonly readinessProbe: Probe;
   readonly resources: { readonly requests: Record<string, string> };
@@ -44,7 +56,13 @@ interface StaticPod {
   readonly spec: {
     readonly hostNetwork: boolean;
     readonly priorityClassName: string;
+    readonly terminationGracePeriodSeconds?: number;
+    readonly securityContext: { readonly seccompProfile?: { readonly type: string } };
     readonly containers: readonly Container[];
+    readonly volumes: readonly {
+      readonly name: string;
+      readonly hostPath?: { readonly path: string; readonly type?: string };
+    }[];
   };
 }
 
@@ -127,10 +145,68 @@ describe('static pod manifest', () => {
     assert.ok(container.resources.requests.cpu && container.resources.requests.memory);
     const fileFlags = flagNames(container.args).filter((f) => f.endsWith('-file'));
     for (const flag of fileFlags) {
-      const mount = container.volumeMounts.find((m) => value(flag).startsWith(`${m.mountPath}/`));
+      const mount = container.volumeMounts.find(
+        (m) => value(flag) === m.mountPath || value(flag).startsWith(`${m.mountPath}/`),
+      );
       assert.ok(mount, `--${flag} is under a mount`);
       assert.equal(mount.readOnly, true, `--${flag} is mounted read-only`);
     }
+  });
+
+  test('it mounts only the files its flags name, each from the same host path, read-only', () => {
+    const pod = readManifest();
+    const container = pod.spec.containers[0] as Container;
+    const values = (flag: string) =>
+      container.args.filter((a) => a.startsWith(`--${flag}=`)).map((a) => a.slice(flag.length + 3));
+    const files = new Set(
+      flagNames(container.args)
+        .filter((f) => f.endsWith('-file') && f !== 'crl-file')
+        .flatMap(values),
+    );
+    const crlDirs = new Set(values('crl-file').map((d) => d.replace(/\/$/, '')));
+    const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
+    const mounted = container.volumeMounts.map((m) => {
+      const hostPath = volumes.get(m.name)?.hostPath;
+      assert.ok(hostPath, `${m.name} is a hostPath volume`);
+      assert.equal(hostPath.path, m.mountPath, `${m.name}: the host path, at the same place`);
+      assert.equal(m.readOnly, true, `${m.name} is read-only`);
+      const expectedType = crlDirs.has(m.mountPath) ? 'Directory' : 'File';
+      assert.equal(
+        hostPath.type,
+        expectedType,
+        `${m.name}: type ${expectedType}, so a missing one stops the pod`,
+      );
+      return m.mountPath;
+    });
+    assert.deepEqual(mounted.sort(), [...files, ...crlDirs].sort());
+    assert.equal(pod.spec.volumes.length, mounted.length, 'no volume left unmounted');
+    assert.ok(
+      !mounted.includes('/etc/kubernetes/pki'),
+      'never the whole PKI (ca.key, sa.key, etcd)',
+    );
+  });
+
+  test('terminationGracePeriodSeconds is above --shutdown-grace', () => {
+    const pod = readManifest();
+    const container = pod.spec.containers[0] as Container;
+    const grace = container.args.find((a) => a.startsWith('--shutdown-grace='));
+    assert.ok(grace, '--shutdown-grace is set in the manifest, beside the grace period');
+    const graceMs = parseDuration('shutdown-grace', grace.slice('--shutdown-grace='.length));
+    const period = pod.spec.terminationGracePeriodSeconds;
+    assert.ok(period !== undefined && period * 1000 > graceMs, `${period} s > ${graceMs} ms`);
+  });
+
+  test('no privilege: every capability dropped, no escalation, read-only root, RuntimeDefault seccomp', () => {
+    const pod = readManifest();
+    const security = (pod.spec.containers[0] as Container).securityContext;
+    assert.equal(pod.spec.securityContext.seccompProfile?.type, 'RuntimeDefault');
+    assert.deepEqual(security.capabilities?.drop, ['ALL']);
+    assert.equal(security.capabilities?.add, undefined);
+    assert.equal(security.allowPrivilegeEscalation, false);
+    assert.equal(security.readOnlyRootFilesystem, true);
+    assert.notEqual(security.privileged, true);
+    // Root, explicitly, for kubeadm's root-owned 0600 keys (docs/kubeadm.md shows the other way).
+    assert.equal(security.runAsUser, 0);
   });
 });
 

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { apiserverOptions, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, runBin, startProxyProcess } from '../support/proxy-process.js';
 
 let pki: TestPki;
@@ -25,11 +25,7 @@ before(async () => {
   pki = await makePki();
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {
@@ -81,8 +77,11 @@ describe('crl revoke with proxies running', () => {
     const renewed = await runBin(['crl', 'renew', ...signing]);
     assert.equal(renewed.code, 0, renewed.stderr);
 
+    // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
     const withCrl = (path: string) =>
-      proxyArgs(pki, fake.url).map((a) => (a.startsWith('--crl-file=') ? `--crl-file=${path}` : a));
+      proxyArgs(pki, fake.url, ['--reject-mode=status']).map((a) =>
+        a.startsWith('--crl-file=') ? `--crl-file=${path}` : a,
+      );
     for (const path of [crl, crlDir]) proxies.push(await startProxyProcess(withCrl(path)));
 
     const aliceSessions = await Promise.all(proxies.map((p) => open(p, alice)));

@@ -140,7 +140,7 @@ describe('SIGHUP', () => {
     pki.writeCrl({ revoked: [], crlNumber: 1 });
     const { readFileSync, writeFileSync } = await import('node:fs');
     writeFileSync(crlFile, readFileSync(pki.files.crl));
-    const proxy = await proxyWith([`--crl-file=${crlFile}`]);
+    const proxy = await proxyWith([`--crl-file=${crlFile}`, '--reject-mode=status']);
     const session = h2connect(proxy.url, {
       ca: pki.clusterCa.certPem,
       cert: alice.certPem,

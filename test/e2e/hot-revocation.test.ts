@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import {
   type LogLine,
   type ProxyProcess,
@@ -31,11 +31,7 @@ before(async () => {
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
   mallory = await pki.user('mallory');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {
@@ -44,8 +40,9 @@ after(async () => {
   pki?.cleanup();
 });
 
+/** Refusals are read as the 401 Status here; tls-alert.test.ts has the TLS alert. */
 async function startProxy(args: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(args);
+  const proxy = await startProxyProcess([...args, '--reject-mode=status']);
   proxies.push(proxy);
   return proxy;
 }
@@ -391,23 +388,26 @@ describe('open connections of newly revoked certificates are cut', () => {
 
 describe('CRL expiry', () => {
   test('when the CRL in force passes nextUpdate, --crl-expired-policy=reject applies at that moment', async () => {
-    const expiry = Date.now() + 4000;
-    const crlFile = pki.write(
-      'expiring.crl',
-      crlPem(
-        pki.clusterCa.crl({
-          revoked: [],
-          crlNumber: 1,
-          thisUpdate: new Date(Date.now() - 60_000),
-          nextUpdate: new Date(expiry),
-        }),
-      ),
-    );
+    const crlFile = pki.write('expiring.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
     const proxy = await startProxy(
       proxyArgs(pki, fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
     );
+    // The expiring CRL goes in once the proxy serves, so a slow start cannot eat its lifetime.
+    const expiry = Date.now() + 4000;
+    atomicWrite(
+      crlFile,
+      crlPem(
+        pki.clusterCa.crl({
+          revoked: [],
+          crlNumber: 2,
+          thisUpdate: new Date(Date.now() - 60_000),
+          nextUpdate: new Date(expiry),
+        }),
+      ),
+    );
+    await proxy.waitForLog(inForce(2), 3000);
     const { connect } = await import('node:http2');
     const session = connect(proxy.url, {
       ca: pki.clusterCa.certPem,

@@ -1,6 +1,7 @@
 /**
  * No single bad input freezes revocation (issue 17): each input — client CA bundle, CRLs,
- * serving pair, front-proxy-client pair, upstream CA — is loaded and kept on its own. For each
+ * serving pair, front-proxy-client pair, upstream CA, deny file — is loaded and kept on its
+ * own. For each
  * fault, a CRL change made while the fault is in place must still revoke a user with open
  * connections: new handshakes refused, open HTTP/1.1 and HTTP/2 connections cut, in the usual
  * time; the faulty input keeps its last good value (new connections and upstream connections
@@ -8,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { unlinkSync } from 'node:fs';
-import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
-import { RawTlsClient, requestH1 } from '../fake-apiserver/testkit.js';
-import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { requestH1 } from '../fake-apiserver/testkit.js';
+import { allClosed, openH1AndH2 } from '../support/connections.js';
+import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
@@ -21,6 +22,8 @@ let pki: TestPki;
 let fake: FakeApiserver;
 let alice: IssuedCert;
 let bob: IssuedCert;
+/** Denied by every setup's deny file: the list in force must hold through every fault. */
+let mallory: IssuedCert;
 const proxies: ProxyProcess[] = [];
 /** Time from the CRL write to bob's open connections being cut, per fault (reported). */
 const cutTimes: string[] = [];
@@ -29,11 +32,8 @@ before(async () => {
   pki = await makePki();
   alice = await pki.user('alice', ['dev']);
   bob = await pki.user('bob', ['ops']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  mallory = await pki.user('mallory', ['ops']);
+  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {
@@ -56,11 +56,13 @@ interface Setup {
     readonly proxyClientCert: string;
     readonly proxyClientKey: string;
     readonly otherCrl: string;
+    readonly deny: string;
   };
   crlNumber: number;
 }
 
 let setups = 0;
+const DENY_MALLORY = '- {user: mallory, reason: locked}\n';
 
 async function setUp(): Promise<Setup> {
   const n = ++setups;
@@ -76,6 +78,7 @@ async function setUp(): Promise<Setup> {
     upstreamCa: pki.write(`ind-${n}-upstream-ca.crt`, pki.clusterCa.certPem),
     proxyClientCert: pki.write(`ind-${n}-fpc.crt`, pki.frontProxyClient.certPem),
     proxyClientKey: pki.write(`ind-${n}-fpc.key`, pki.frontProxyClient.keyPem),
+    deny: pki.write(`ind-${n}-deny.yaml`, DENY_MALLORY),
   };
   const own: Record<string, string> = {
     'client-ca-file': files.clientCa,
@@ -85,7 +88,12 @@ async function setUp(): Promise<Setup> {
     'proxy-client-cert-file': files.proxyClientCert,
     'proxy-client-key-file': files.proxyClientKey,
   };
-  const args = proxyArgs(pki, fake.url, ['--upstream-pool-size=0']).flatMap((a) => {
+  const args = proxyArgs(pki, fake.url, [
+    '--upstream-pool-size=0',
+    `--deny-file=${files.deny}`,
+    // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
+    '--reject-mode=status',
+  ]).flatMap((a) => {
     const name = a.slice(2, a.indexOf('='));
     if (name === 'crl-file') return [`--crl-file=${files.crl}`, `--crl-file=${files.otherCrl}`];
     return own[name] === undefined ? [a] : [`--${name}=${own[name]}`];
@@ -108,24 +116,6 @@ function inputOk(proxy: ProxyProcess, input: string): Promise<number> {
   return scrapeMetric(proxy, `kube_crl_proxy_input_last_reload_success{input="${input}"}`);
 }
 
-/** bob's open connections: an HTTP/1.1 keep-alive connection and an HTTP/2 session. */
-async function openConnections(proxy: ProxyProcess): Promise<Promise<void>[]> {
-  const h1 = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, bob);
-  h1.socket.write('GET /api HTTP/1.1\r\nHost: x\r\n\r\n');
-  await h1.waitFor((text) => text.startsWith('HTTP/1.1 200'));
-  const h2 = await new Promise<ClientHttp2Session>((resolve, reject) => {
-    const session = h2connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: bob.certPem,
-      key: bob.keyPem,
-    });
-    session.once('connect', () => resolve(session));
-    session.once('error', reject);
-  });
-  h2.on('error', () => {});
-  return [h1.closed, new Promise<void>((resolve) => h2.once('close', () => resolve()))];
-}
-
 /**
  * Breaks one input, then revokes bob while it is broken; checks that the revocation applied
  * to new and open connections, that the broken input is reported and keeps its last good
@@ -140,28 +130,24 @@ async function revokeWhileBroken(
   const s = await setUp();
   const { proxy } = s;
   assert.equal(await status(proxy, bob), 200);
-  const closed = await openConnections(proxy);
+  const closed = await openH1AndH2(proxy.url, pki.clusterCa.certPem, bob);
   await breakIt(s);
   await eventually(async () => (await inputOk(proxy, input)) === 0, 5000, `${input} refused`);
   // The last good value of the broken input still serves: a new connection (and, with no
   // upstream pool, a new upstream connection) for alice.
   assert.equal(await status(proxy, alice), 200, `${label}: alice still served`);
+  assert.equal(await status(proxy, mallory), 401, `${label}: the deny list in force holds`);
 
   const started = Date.now();
   atomicWrite(
     s.files.crl,
     crlPem(pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: ++s.crlNumber })),
   );
-  await Promise.race([
-    Promise.all(closed),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error(`${label}: bob's connections still open after 5 s`)), 5000),
-    ),
-  ]);
-  const cutMs = Date.now() - started;
+  const cutMs = await allClosed(closed, started, `${label}: bob's`);
   cutTimes.push(`${label} → cut in ${cutMs} ms`);
   assert.equal(await status(proxy, bob), 401, `${label}: bob refused on a new connection`);
   assert.equal(await status(proxy, alice), 200, `${label}: alice still served`);
+  assert.equal(await status(proxy, mallory), 401, `${label}: mallory still denied`);
   if (input !== 'crl') {
     assert.equal(await inputOk(proxy, 'crl'), 1, `${label}: the CRL input was accepted`);
   }
@@ -224,6 +210,15 @@ describe('a CRL change applies while another input is refused', () => {
       'client-ca',
       (s) => atomicWrite(s.files.clientCa, pem.slice(0, pem.length / 2)),
       (s) => atomicWrite(s.files.clientCa, pem),
+    );
+  });
+
+  test('the deny file turned to garbage', async () => {
+    await revokeWhileBroken(
+      'deny file garbage',
+      'deny',
+      (s) => atomicWrite(s.files.deny, '- {user: mallory\n'),
+      (s) => atomicWrite(s.files.deny, DENY_MALLORY),
     );
   });
 

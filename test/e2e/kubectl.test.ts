@@ -9,13 +9,13 @@ import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.
 import {
   type KubectlEnv,
   killChild,
+  newKubectlEnv,
   OutputWatcher,
   requestH1,
   requestH2,
   runKubectl,
   spawnKubectl,
   TempDir,
-  writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
@@ -25,6 +25,8 @@ const TOKEN = 'robot-token-0123456789';
 let pki: TestPki;
 let fake: FakeApiserver;
 let proxy: ProxyProcess;
+/** The same with --reject-mode=status: refused clients get the 401 Status for their request. */
+let statusProxy: ProxyProcess;
 let tmp: TempDir;
 let alice: IssuedCert;
 let mallory: IssuedCert;
@@ -55,35 +57,24 @@ before(async () => {
       },
     },
   });
-  proxy = await startProxyProcess(proxyArgs(pki, fake.url));
+  [proxy, statusProxy] = await Promise.all([
+    startProxyProcess(proxyArgs(pki, fake.url)),
+    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=status'])),
+  ]);
 });
 
 after(async () => {
-  await proxy?.stop();
+  await Promise.all([proxy?.stop(), statusProxy?.stop()]);
   await fake?.close();
   await tmp?.remove();
   pki?.cleanup();
 });
 
-let envCount = 0;
-async function kubectlEnv(
+function kubectlEnv(
   user: { cert?: IssuedCert; token?: string },
-  options: { cacheDir?: string; http1?: boolean } = {},
+  options: { cacheDir?: string; http1?: boolean; server?: ProxyProcess } = {},
 ): Promise<KubectlEnv> {
-  envCount++;
-  const kubeconfig = await writeKubeconfig(
-    tmp,
-    proxy.url,
-    pki.clusterCa.certPem,
-    user,
-    `kubeconfig-${envCount}`,
-  );
-  return {
-    kubeconfig,
-    cacheDir: options.cacheDir ?? tmp.file(`cache-${envCount}`),
-    home: tmp.path,
-    ...(options.http1 === true ? { http1: true } : {}),
-  };
+  return newKubectlEnv(tmp, (options.server ?? proxy).url, pki.clusterCa.certPem, user, options);
 }
 
 const requestsSince = (mark: number) => fake.requests.slice(mark);
@@ -141,9 +132,20 @@ describe('kubectl through kube-crl-proxy', () => {
     });
   }
 
-  test('a revoked certificate: kubectl fails and shows the revocation (skipping discovery)', async () => {
+  test('a revoked certificate: kubectl prints the TLS alert, and nothing reaches the apiserver', async () => {
     const mark = fake.requests.length;
-    const result = await runKubectl(await kubectlEnv({ cert: mallory }), [
+    const result = await runKubectl(await kubectlEnv({ cert: mallory }), ['get', 'pods']);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /^Unable to connect to the server: remote error: tls: revoked certificate$/m,
+    );
+    assert.deepEqual(requestsSince(mark), [], 'nothing reached the apiserver');
+  });
+
+  test('--reject-mode=status, a revoked certificate: kubectl shows the revocation when it skips discovery', async () => {
+    const mark = fake.requests.length;
+    const result = await runKubectl(await kubectlEnv({ cert: mallory }, { server: statusProxy }), [
       'get',
       '--raw',
       '/api/v1/namespaces/default/pods',
@@ -158,21 +160,24 @@ describe('kubectl through kube-crl-proxy', () => {
     assert.deepEqual(requestsSince(mark), [], 'nothing reached the apiserver');
   });
 
-  test('a revoked certificate: cold cache shows the generic message, warm cache the reason', async () => {
-    const cold = await runKubectl(await kubectlEnv({ cert: mallory }), ['get', 'pods']);
+  test('--reject-mode=status, a revoked certificate: cold cache shows the generic message, warm cache the reason', async () => {
+    const cold = await runKubectl(await kubectlEnv({ cert: mallory }, { server: statusProxy }), [
+      'get',
+      'pods',
+    ]);
     assert.notEqual(cold.code, 0);
     assert.match(cold.stderr, /You must be logged in to the server/);
     // A returning user: discovery is cached (filled here by a good user on the same server).
     const cacheDir = tmp.file('shared-cache');
-    const warmup = await runKubectl(await kubectlEnv({ cert: alice }, { cacheDir }), [
-      'get',
-      'pods',
-    ]);
+    const warmup = await runKubectl(
+      await kubectlEnv({ cert: alice }, { cacheDir, server: statusProxy }),
+      ['get', 'pods'],
+    );
     assert.equal(warmup.code, 0, warmup.stderr);
-    const warm = await runKubectl(await kubectlEnv({ cert: mallory }, { cacheDir }), [
-      'get',
-      'pods',
-    ]);
+    const warm = await runKubectl(
+      await kubectlEnv({ cert: mallory }, { cacheDir, server: statusProxy }),
+      ['get', 'pods'],
+    );
     assert.notEqual(warm.code, 0);
     assert.match(
       warm.stderr,
@@ -180,9 +185,13 @@ describe('kubectl through kube-crl-proxy', () => {
     );
   });
 
-  test('an unknown-CA certificate is refused and never reaches the apiserver', async () => {
+  test('--reject-mode=status: an unknown-CA certificate is refused and never reaches the apiserver', async () => {
     const mark = fake.requests.length;
-    const result = await runKubectl(await kubectlEnv({ cert: eve }), ['get', '--raw', '/api']);
+    const result = await runKubectl(await kubectlEnv({ cert: eve }, { server: statusProxy }), [
+      'get',
+      '--raw',
+      '/api',
+    ]);
     assert.notEqual(result.code, 0);
     assert.match(
       result.stderr,
@@ -268,9 +277,9 @@ describe('client-supplied identity headers never reach the apiserver', () => {
       assertNoSpoof(seen.rawHeaders, null);
     });
 
-    test(`from a revoked certificate over ${label}: nothing arrives`, async () => {
+    test(`from a revoked certificate over ${label} (--reject-mode=status): nothing arrives`, async () => {
       const mark = fake.requests.length;
-      const res = await send(`${proxy.url}/api?spoof=${label}-revoked`, {
+      const res = await send(`${statusProxy.url}/api?spoof=${label}-revoked`, {
         ca: pki.clusterCa.certPem,
         cert: mallory,
         headers: spoofed,

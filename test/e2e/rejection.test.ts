@@ -110,35 +110,46 @@ describe('rejection', () => {
     assert.equal(ok.status, 200);
   });
 
-  test('TLS sessions are never resumed, and every connection is judged: a certificate that expired since is refused', async () => {
-    const proxy = await proxyWith();
-    const shortLived = await pki.user('brief', [], { notAfter: new Date(Date.now() + 3000) });
-    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
-      const ok = await getWithSession(`${proxy.url}/api`, alice, undefined, maxVersion);
-      assert.equal(ok.status, 200);
-      const again = await getWithSession(`${proxy.url}/api`, alice, ok.session, maxVersion);
-      assert.equal(again.status, 200);
-      assert.equal(again.reused, false, `${maxVersion}: a session offered back is not resumed`);
-    }
-    const first = await getWithSession(`${proxy.url}/api`, shortLived, undefined);
-    assert.equal(first.status, 200);
-    await new Promise((r) => setTimeout(r, 3500));
-    const mark = fake.requests.length;
-    const second = await getWithSession(`${proxy.url}/api`, shortLived, first.session);
-    assert.equal(second.reused, false);
-    assert.equal(second.status, 401);
-    assert.match(second.body, /client certificate expired at/);
-    assert.equal(fake.requests.length, mark);
-  });
+  for (const mode of ['alert', 'status'] as const) {
+    test(`--reject-mode=${mode}: TLS sessions are never resumed, and every connection is judged: a certificate that expired since is refused`, async () => {
+      const proxy = await proxyWith([`--reject-mode=${mode}`]);
+      const shortLived = await pki.user('brief', [], { notAfter: new Date(Date.now() + 3000) });
+      for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+        const ok = await getWithSession(`${proxy.url}/api`, alice, undefined, maxVersion);
+        assert.equal(ok.status, 200);
+        const again = await getWithSession(`${proxy.url}/api`, alice, ok.session, maxVersion);
+        assert.equal(again.status, 200);
+        assert.equal(again.reused, false, `${maxVersion}: a session offered back is not resumed`);
+      }
+      const first = await getWithSession(`${proxy.url}/api`, shortLived, undefined);
+      assert.equal(first.status, 200);
+      await new Promise((r) => setTimeout(r, 3500));
+      const mark = fake.requests.length;
+      const second = getWithSession(`${proxy.url}/api`, shortLived, first.session);
+      if (mode === 'alert') {
+        await assert.rejects(second, (err: NodeJS.ErrnoException) =>
+          /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_EXPIRED$/.test(err.code ?? ''),
+        );
+      } else {
+        const refused = await second;
+        assert.equal(refused.reused, false);
+        assert.equal(refused.status, 401);
+        assert.match(refused.body, /client certificate expired at/);
+      }
+      assert.equal(fake.requests.length, mark);
+    });
+  }
 
-  test('--require-client-cert refuses clients without a certificate', async () => {
-    const proxy = await proxyWith(['--require-client-cert']);
-    const res = await requestH1(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
-    assert.equal(res.status, 401);
-    assert.match(res.body, /a client certificate is required/);
-    const h2 = await requestH2(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
-    assert.equal(h2.status, 401);
-  });
+  for (const mode of ['status', 'http'] as const) {
+    test(`--require-client-cert --reject-mode=${mode} refuses clients without a certificate with the 401 Status`, async () => {
+      const proxy = await proxyWith(['--require-client-cert', `--reject-mode=${mode}`]);
+      const res = await requestH1(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+      assert.equal(res.status, 401);
+      assert.match(res.body, /a client certificate is required/);
+      const h2 = await requestH2(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+      assert.equal(h2.status, 401);
+    });
+  }
 });
 
 describe('upstream', () => {

@@ -89,7 +89,7 @@ function rssOf(pid: number): number {
 
 describe('tunnel rules', () => {
   test('a revoked or unknown client never causes an upstream dial', async () => {
-    const proxy = await proxyWith(['--upstream-pool-size=0']);
+    const proxy = await proxyWith(['--upstream-pool-size=0', '--reject-mode=status']);
     await new Promise((r) => setTimeout(r, 200));
     const before = fake.connectionsAccepted;
     for (const cert of [mallory, undefined]) {

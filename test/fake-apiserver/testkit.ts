@@ -81,6 +81,28 @@ export interface KubectlEnv {
   readonly http1?: boolean;
 }
 
+let kubectlEnvs = 0;
+
+/**
+ * A kubectl environment of its own in `dir`: a new kubeconfig for `user` against `server`, and
+ * a new (cold) discovery cache unless `cacheDir` names one to share.
+ */
+export async function newKubectlEnv(
+  dir: TempDir,
+  server: string,
+  caPem: string,
+  user: KubeconfigUser,
+  options: { cacheDir?: string; http1?: boolean } = {},
+): Promise<KubectlEnv> {
+  kubectlEnvs++;
+  return {
+    kubeconfig: await writeKubeconfig(dir, server, caPem, user, `kubeconfig-${kubectlEnvs}`),
+    cacheDir: options.cacheDir ?? dir.file(`cache-${kubectlEnvs}`),
+    home: dir.path,
+    ...(options.http1 === true ? { http1: true } : {}),
+  };
+}
+
 function kubectlEnv(env: KubectlEnv): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -16,6 +16,7 @@ import {
   loadAlertRules,
   loadDashboard,
   type Panel,
+  REPO_ROOT,
 } from './dashboard.js';
 import { metricNames, selectors } from './promql.js';
 import { promtool } from './promtool.js';
@@ -49,6 +50,32 @@ describe('alert rules (grafana/alerts.yaml)', () => {
         `${rule.alert}: no test case expects it to stay silent`,
       );
     }
+  });
+
+  test('every alert has a runbook_url: its own section of docs/operating.md', () => {
+    const doc = readFileSync(`${REPO_ROOT}docs/operating.md`, 'utf8');
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens.
+    const anchors = new Set(
+      [...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        (m[1] as string)
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, '')
+          .replaceAll(' ', '-'),
+      ),
+    );
+    for (const rule of loadAlertRules()) {
+      const anchor = rule.alert.toLowerCase();
+      assert.equal(rule.annotations?.runbook_url, `docs/operating.md#${anchor}`, rule.alert);
+      assert.ok(anchors.has(anchor), `${rule.alert}: no section #${anchor} in docs/operating.md`);
+    }
+    for (const [, link] of doc.matchAll(/\]\(#([^)]+)\)/g)) {
+      assert.ok(
+        anchors.has(link as string),
+        `docs/operating.md links to #${link}, which is missing`,
+      );
+    }
+    const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
+    assert.match(readme, /^## Operating it\n\n\[docs\/operating\.md\]\(docs\/operating\.md\)/m);
   });
 
   test('every alert has a severity, a summary and a description', () => {
@@ -96,6 +123,9 @@ describe('dashboard (grafana/kube-crl-proxy.json)', () => {
     );
     assert.equal(instance?.multi, true);
     assert.equal(instance?.includeAll, true);
+    // "All" must stand for the proxies listed, not `.+`: process_* and nodejs_* carry no
+    // prefix, so a catch-all would draw every other scrape target's processes too.
+    assert.equal(instance?.allValue, undefined);
   });
 
   test('every panel and query uses the datasource variable', () => {
@@ -164,6 +194,58 @@ describe('dashboard (grafana/kube-crl-proxy.json)', () => {
     assert.deepEqual(
       upgrades.flatMap((t) => metricNames(t.expr)),
       ['kube_crl_proxy_active_connections', 'kube_crl_proxy_active_upgrades'],
+    );
+  });
+
+  test('inputs and certificates: state per input, time since accepted, expiry per input', () => {
+    const state = byTitle(/^Input state$/);
+    assert.equal(state.type, 'state-timeline');
+    assert.deepEqual(
+      state.targets?.map((t) => [t.expr, t.legendFormat]),
+      [
+        [
+          'min by (input) (kube_crl_proxy_input_last_reload_success{instance=~"$instance"})',
+          '{{input}}',
+        ],
+      ],
+    );
+    assert.deepEqual(state.fieldConfig?.defaults.mappings?.[0]?.options, {
+      '0': { text: 'refused', color: 'red', index: 0 },
+      '1': { text: 'accepted', color: 'green', index: 1 },
+    });
+    const since = byTitle(/^Time since each input was last accepted$/);
+    assert.equal(since.fieldConfig?.defaults.unit, 'dtdurations');
+    assert.match(
+      since.targets?.[0]?.expr ?? '',
+      /^time\(\) - min by \(input\) \(kube_crl_proxy_input_last_success_timestamp_seconds\{/,
+    );
+    const expiry = byTitle(/^Certificate expiry per input$/);
+    assert.equal(expiry.fieldConfig?.defaults.unit, 'dtdurations');
+    assert.equal(expiry.fieldConfig?.defaults.max, 365 * 86_400, 'a full bar is a year');
+    assert.match(
+      expiry.targets?.[0]?.expr ?? '',
+      /^min by \(input\) \(kube_crl_proxy_certificate_expiry_timestamp_seconds\{[^}]*\}\) - time\(\)$/,
+    );
+    // The thresholds of the expiry alerts: 7 and 30 days.
+    assert.deepEqual(
+      expiry.fieldConfig?.defaults.thresholds?.steps.map((s) => [s.color, s.value]),
+      [
+        ['red', null],
+        ['yellow', 7 * 86_400],
+        ['green', 30 * 86_400],
+      ],
+    );
+    const refused = byTitle(/^Inputs refused$/);
+    assert.match(
+      refused.targets?.[0]?.expr ?? '',
+      /kube_crl_proxy_input_last_reload_success\{[^}]*\} == 0/,
+    );
+    assert.deepEqual(
+      refused.fieldConfig?.defaults.thresholds?.steps.map((s) => [s.color, s.value]),
+      [
+        ['green', null],
+        ['red', 1],
+      ],
     );
   });
 

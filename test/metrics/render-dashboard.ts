@@ -1,8 +1,8 @@
 /**
  * `npm run render-dashboard [-- OUT.png [SECONDS]]`: starts the proxy, the fake apiserver and
  * a real Prometheus, drives a mixed load with incidents for ~100 s (a revoked credential in a
- * retry loop, failed reloads, revoked users cut, an apiserver restart, exec sessions, a
- * connection flood past --max-connections), queries
+ * retry loop, failed reloads, the front-proxy-client input refused for a while, revoked users
+ * cut, an apiserver restart, exec sessions, a connection flood past --max-connections), queries
  * every panel of grafana/kube-crl-proxy.json from Prometheus exactly as Grafana would, draws
  * the dashboard (render.ts) and has headless Debian chromium take the screenshot
  * (grafana/dashboard.png by default). Needs /usr/bin/prometheus and /usr/bin/chromium.
@@ -75,6 +75,7 @@ function renderPlan(durationMs: number): LoadPlan {
       { at: 0.35, event: { kind: 'failed-reload' } },
       { at: 0.37, event: { kind: 'failed-reload' } },
       { at: 0.5, event: { kind: 'exec', holdMs: 0.25 * durationMs } },
+      { at: 0.53, event: { kind: 'refused-input', holdMs: 0.08 * durationMs } },
       { at: 0.64, event: { kind: 'apiserver-outage', ms: 3_000 } },
       { at: 0.72, event: { kind: 'cut-revoked-connection' } },
       { at: 0.82, event: { kind: 'failed-reload' } },
@@ -145,7 +146,8 @@ async function panelData(
         series.push({ name: legend(target.legendFormat, s.metric), points: filled });
       }
     }
-    series.sort((a, b) => (panel.type === 'bargauge' ? a.name.localeCompare(b.name) : 0));
+    const byName = panel.type === 'bargauge' || panel.type === 'state-timeline';
+    series.sort((a, b) => (byName ? a.name.localeCompare(b.name) : 0));
     data.set(panel.id, series);
   }
   return data;
@@ -195,7 +197,7 @@ async function main(): Promise<void> {
       .map(([kind, c]) => `${kind} ${c.attempts}`)
       .join(', ');
     process.stdout.write(
-      `${out} written. Clients: ${attempts}; cut ${report.cutConnections}, failed reloads ${report.failedReloads}, upgrades ${report.upgrades}.\n`,
+      `${out} written. Clients: ${attempts}; cut ${report.cutConnections}, failed reloads ${report.failedReloads}, refused inputs ${report.refusedInputs}, upgrades ${report.upgrades}.\n`,
     );
   } finally {
     await prometheus?.stop();

@@ -2,7 +2,8 @@
  * Draws the dashboard as Grafana's dark theme would, from series already fetched from
  * Prometheus: one self-contained HTML page of inline SVG (no script, no network), laid out by
  * each panel's gridPos. Handles what grafana/kube-crl-proxy.json uses: rows, stat, time series
- * (lines, bars, stacking) and horizontal bar gauges, with Grafana's unit formats.
+ * (lines, bars, stacking), state timelines and horizontal bar gauges, with Grafana's unit
+ * formats.
  */
 import type { Dashboard, FieldOverride, Panel, ThresholdStep, ValueMapping } from './dashboard.js';
 
@@ -211,6 +212,17 @@ function mapped(
   return null;
 }
 
+/** A value's colour: its value mapping's if it has one, else its threshold's. */
+function valueColor(
+  defaults: NonNullable<Panel['fieldConfig']>['defaults'] | undefined,
+  mapping: { color?: string } | null,
+  value: number | null,
+): string {
+  return mapping?.color === undefined
+    ? thresholdColor(defaults?.thresholds?.steps, value)
+    : color(mapping.color);
+}
+
 function lastValue(s: Series | undefined): number | null {
   if (s === undefined) return null;
   for (let i = s.points.length - 1; i >= 0; i--) {
@@ -338,21 +350,7 @@ function timeSeries(
       ),
     );
   }
-  const tickEvery = niceStep(end - start, 6);
-  for (let t = Math.ceil(start / tickEvery) * tickEvery; t <= end; t += tickEvery) {
-    const x = xOf(t);
-    parts.push(
-      `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${plot.y}" y2="${plot.y + plot.h}" stroke="${THEME.grid}"/>`,
-    );
-    parts.push(
-      text(
-        x,
-        plot.y + plot.h + 15,
-        clock(t),
-        `font-size="11" fill="${THEME.weak}" text-anchor="middle"`,
-      ),
-    );
-  }
+  parts.push(timeAxis(plot, start, end, true));
 
   const slot =
     times.length > 1
@@ -427,10 +425,7 @@ function stat(
   const s = series[0];
   const value = lastValue(s);
   const mapping = mapped(defaults?.mappings, value);
-  const c =
-    mapping?.color === undefined
-      ? thresholdColor(defaults?.thresholds?.steps, value)
-      : color(mapping.color);
+  const c = valueColor(defaults, mapping, value);
   if (panel.options?.graphMode !== 'none' && s !== undefined && s.points.length > 1) {
     const values = s.points.flatMap(([, v]) => (v === null ? [] : [v]));
     const lo = Math.min(0, ...values);
@@ -515,6 +510,88 @@ function barGauge(panel: Panel, box: Box, series: readonly Series[]): string {
   return parts.join('');
 }
 
+/** Time ticks under a plot, as in timeSeries. */
+function timeAxis(plot: Box, start: number, end: number, grid: boolean): string {
+  const parts: string[] = [];
+  const tickEvery = niceStep(end - start, 6);
+  for (let t = Math.ceil(start / tickEvery) * tickEvery; t <= end; t += tickEvery) {
+    const x = plot.x + ((t - start) / (end - start)) * plot.w;
+    if (grid) {
+      parts.push(
+        `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${plot.y}" y2="${plot.y + plot.h}" stroke="${THEME.grid}"/>`,
+      );
+    }
+    parts.push(
+      text(
+        x,
+        plot.y + plot.h + 15,
+        clock(t),
+        `font-size="11" fill="${THEME.weak}" text-anchor="middle"`,
+      ),
+    );
+  }
+  return parts.join('');
+}
+
+/**
+ * Grafana's state timeline: one lane per series, runs of equal values merged into one bar in
+ * the colour (and with the text) of their value mapping, or of the thresholds.
+ */
+function stateTimeline(
+  panel: Panel,
+  box: Box,
+  series: readonly Series[],
+  start: number,
+  end: number,
+): string {
+  const parts = [panelFrame(box, panel.title)];
+  const defaults = panel.fieldConfig?.defaults;
+  const labelWidth = 12 + Math.max(40, ...series.map((s) => s.name.length * 7.2));
+  const plot: Box = {
+    x: box.x + 12 + labelWidth,
+    y: box.y + 36,
+    w: box.w - 24 - labelWidth,
+    h: box.h - 36 - 26,
+  };
+  const xOf = (t: number) => plot.x + ((t - start) / (end - start)) * plot.w;
+  const lane = plot.h / Math.max(1, series.length);
+  const barHeight = lane * 0.8;
+  series.forEach((s, i) => {
+    const y = plot.y + i * lane + (lane - barHeight) / 2;
+    parts.push(
+      text(
+        plot.x - 10,
+        y + barHeight / 2 + 4,
+        s.name,
+        `font-size="12" fill="${THEME.text}" text-anchor="end"`,
+      ),
+    );
+    const runs: { from: number; to: number; value: number }[] = [];
+    s.points.forEach(([t, v], k) => {
+      const next = s.points[k + 1]?.[0] ?? end;
+      if (v === null) return;
+      const last = runs.at(-1);
+      if (last !== undefined && last.value === v && last.to === t) last.to = next;
+      else runs.push({ from: t, to: next, value: v });
+    });
+    for (const run of runs) {
+      const mapping = mapped(defaults?.mappings, run.value);
+      const c = valueColor(defaults, mapping, run.value);
+      const x0 = xOf(run.from);
+      const width = Math.max(1.5, xOf(run.to) - x0);
+      parts.push(
+        `<rect x="${x0.toFixed(1)}" y="${y.toFixed(1)}" width="${width.toFixed(1)}" height="${barHeight.toFixed(1)}" fill="${c}" fill-opacity="0.75" stroke="${THEME.panel}" stroke-width="1"/>`,
+      );
+      const label = mapping?.text ?? formatValue(run.value, defaults?.unit, defaults?.decimals);
+      if (width > label.length * 7 + 12) {
+        parts.push(text(x0 + 6, y + barHeight / 2 + 4, label, `font-size="12" fill="#111217"`));
+      }
+    }
+  });
+  parts.push(timeAxis(plot, start, end, false));
+  return parts.join('');
+}
+
 function row(panel: Panel, box: Box): string {
   return (
     text(box.x + 2, box.y + 20, '⌄', `font-size="14" fill="${THEME.weak}"`) +
@@ -568,6 +645,8 @@ export function renderHtml(input: RenderInput): string {
     if (panel.type === 'row') parts.push(row(panel, box));
     else if (panel.type === 'stat') parts.push(stat(panel, box, series, input.start, input.end));
     else if (panel.type === 'bargauge') parts.push(barGauge(panel, box, series));
+    else if (panel.type === 'state-timeline')
+      parts.push(stateTimeline(panel, box, series, input.start, input.end));
     else parts.push(timeSeries(panel, box, series, input.start, input.end));
   }
   parts.push(text(PAGE_PADDING, height - 10, input.footer, `font-size="11" fill="${THEME.weak}"`));

@@ -3,8 +3,9 @@
  * of the fake kube-apiserver, three client CAs in the bundle (CRLs due in 5½ days, 30 days and
  * one already past nextUpdate), and a load of good, revoked, unknown-CA, expired, no-cert and
  * broken clients over HTTP/1.1 and HTTP/2, with the operational events the dashboard exists
- * for: a revoked user's open connection cut, failed reloads, an apiserver outage and exec
- * tunnels.
+ * for: a revoked user's open connection cut, failed reloads, a refused input held for a while
+ * (the front-proxy-client certificate renewed before its key), an apiserver outage and exec
+ * tunnels. The serving certificate expires in SERVING_DAYS_LEFT days.
  */
 import { randomBytes } from 'node:crypto';
 import { get as httpGet } from 'node:http';
@@ -15,10 +16,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
 import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 
 const DAY_MS = 86_400_000;
+/** The serving certificate's lifetime left: inside the 30-day warning of its expiry alert. */
+export const SERVING_DAYS_LEFT = 20;
 const CLIENT_TIMEOUT_MS = 5_000;
 const PODS = '/api/v1/namespaces/default/pods';
 /** Far above what the load keeps open (a dozen), low enough for a flood to reach. */
@@ -54,6 +57,11 @@ export type LoadEvent =
   | { readonly kind: 'failed-reload' }
   | { readonly kind: 'apiserver-outage'; readonly ms: number }
   | { readonly kind: 'exec'; readonly holdMs: number }
+  /**
+   * The front-proxy-client certificate renewed while its key file stays the old one (kubeadm
+   * certs renew and a stale key copy): the input is refused for holdMs, then the key follows.
+   */
+  | { readonly kind: 'refused-input'; readonly holdMs: number }
   /** More idle TCP connections than --max-connections allows, held for holdMs. */
   | { readonly kind: 'connection-flood'; readonly connections: number; readonly holdMs: number };
 
@@ -74,6 +82,8 @@ export interface LoadReport {
   readonly clients: Record<ClientKind, { attempts: number; outcomes: Record<string, number> }>;
   readonly cutConnections: number;
   readonly failedReloads: number;
+  /** Times the front-proxy-client input was seen refused, then accepted again. */
+  readonly refusedInputs: number;
   readonly outages: number;
   /** Exec requests answered 101 by the apiserver through the proxy. */
   readonly upgrades: number;
@@ -171,12 +181,23 @@ export async function startWorld(): Promise<World> {
     const fake = await startFake();
     const upstream = { current: fake };
     cleanups.push(() => upstream.current.close());
+    const serving = await pki.clusterCa.issue({
+      commonName: 'kube-crl-proxy',
+      usage: 'server',
+      ipAddresses: ['127.0.0.1', '::1'],
+      dnsNames: ['localhost'],
+      notAfter: new Date(now + SERVING_DAYS_LEFT * DAY_MS),
+    });
     const args = proxyArgs(pki, fake.url, [
       `--max-connections=${MAX_CONNECTIONS}`,
+      `--tls-cert-file=${pki.write('serving-renew-soon.crt', serving.certPem)}`,
+      `--tls-private-key-file=${pki.write('serving-renew-soon.key', serving.keyPem)}`,
       `--client-ca-file=${bundle}`,
       `--crl-file=${pki.files.crl}`,
       `--crl-file=${opsCrl}`,
       `--crl-file=${legacyCrl}`,
+      // The refused clients' requests are counted as 401s (requests_total).
+      '--reject-mode=status',
     ]);
     const proxy = await startProxyProcess(args);
     proxy.child.stderr?.on('data', (chunk: Buffer) => {
@@ -465,6 +486,42 @@ async function cutRevokedConnection(state: WorldState, n: number): Promise<numbe
   }
 }
 
+/** Polls the proxy's /metrics until `name` with `labels` equals `value`; bounded. */
+async function waitForValue(
+  proxy: ProxyProcess,
+  name: string,
+  labels: Readonly<Record<string, string>>,
+  value: number,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = await scrapeValue(proxy, name, labels);
+    if (now === value) return;
+    if (Date.now() > deadline) throw new Error(`${name} stayed at ${now}, not ${value}, for 10 s`);
+    await delay(50);
+  }
+}
+
+/**
+ * A renewed front-proxy-client certificate is written while the key file keeps the old key: the
+ * input is refused (its last good pair still serves) for `holdMs`, then the new key is written.
+ */
+async function refusedInput(state: WorldState, holdMs: number): Promise<number> {
+  const { proxy, pki } = state.world;
+  const renewed = await pki.frontProxyCa.issue({ commonName: 'front-proxy-client' });
+  const series = 'kube_crl_proxy_input_last_reload_success';
+  const input = { input: 'proxy-client' };
+  atomicWrite(pki.files.proxyClientCert, renewed.certPem);
+  try {
+    await waitForValue(proxy, series, input, 0);
+    await delay(holdMs);
+  } finally {
+    atomicWrite(pki.files.proxyClientKey, renewed.keyPem);
+  }
+  await waitForValue(proxy, series, input, 1);
+  return 1;
+}
+
 /** A broken CRL is published and SIGHUP sent: the reload must fail; then the file is fixed. */
 async function failedReload(state: WorldState): Promise<number> {
   const { proxy, pki } = state.world;
@@ -591,6 +648,7 @@ export async function driveLoad(world: World, plan: LoadPlan): Promise<LoadRepor
   const report = {
     cutConnections: 0,
     failedReloads: 0,
+    refusedInputs: 0,
     outages: 0,
     upgrades: 0,
     dropped: 0,
@@ -607,6 +665,9 @@ export async function driveLoad(world: World, plan: LoadPlan): Promise<LoadRepor
           break;
         case 'failed-reload':
           report.failedReloads += await failedReload(state);
+          break;
+        case 'refused-input':
+          report.refusedInputs += await refusedInput(state, event.holdMs);
           break;
         case 'apiserver-outage':
           await apiserverOutage(state, event.ms);

@@ -14,10 +14,10 @@ import {
   loadTrustData,
   readTrustFiles,
   type TrustInputs,
-  TrustStore,
   warningsAt,
 } from '../../src/pki/trust.js';
 import { TrustLoader } from '../../src/pki/trust-loader.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 
 let dir: string;
 let ca: Authority;

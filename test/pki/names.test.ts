@@ -8,8 +8,10 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { readCertificateFields } from '../../src/pki/certificate.js';
+import { DenyList } from '../../src/pki/deny-list.js';
 import { goString, goStringText, InvalidStringError, quoteGoString } from '../../src/pki/names.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { type Verdict, type VerifyPolicy, verifyPeer } from '../../src/tls/verify.js';
 import {
   identityFor,
@@ -61,6 +63,7 @@ function decide(der: Buffer, authorized = true): Verdict {
       authorizationError: authorized ? null : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
     },
     trust,
+    DenyList.EMPTY,
     POLICY,
     Date.now(),
   );

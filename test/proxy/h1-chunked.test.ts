@@ -77,6 +77,42 @@ describe('valid bodies', () => {
     assert.ok(body.stopped);
     assert.equal(out.take()?.toString(), '5\r\nhello\r\n');
   });
+
+  test('lineBoundaries: a watch event split over chunks is never cut (every split, every stop point)', () => {
+    // Events as the apiserver's 2 KiB write buffer may chunk them: one event over three
+    // chunks, two events in one chunk, an event ending at a chunk's end.
+    const chunks = ['{"type":"ADDED",', '"object":{"a":1}', '}\n{"type":"DELETED"}\n', '{"x":2}\n'];
+    const text = chunks.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('');
+    const ends = [0, ...chunks.map((_, i) => chunks.slice(0, i + 1).join('').length)];
+    const wire = (dataEnd: number) => {
+      const i = ends.indexOf(dataEnd);
+      return chunks
+        .slice(0, i)
+        .reduce((n, c) => n + c.length.toString(16).length + c.length + 4, 0);
+    };
+    // Event boundaries on the wire: the start, after chunk 3, after chunk 4.
+    const boundaries = [0, wire(ends[3] as number), wire(ends[4] as number)];
+    for (let split = 0; split <= text.length; split++) {
+      const body = new ChunkedBody(true, MAX_TRAILER);
+      body.lineBoundaries = true;
+      const out = new Output();
+      const buf = Buffer.from(text, 'latin1');
+      const first = buf.subarray(0, split);
+      body.feed(first, 0, first.length, out);
+      const forwardedBefore = out.take()?.length ?? 0;
+      const expected = boundaries.find((b) => b >= forwardedBefore && b >= split) as number;
+      if (body.atBoundary) {
+        assert.equal(forwardedBefore, expected, `split ${split}: at a boundary`);
+        continue;
+      }
+      body.stopAtBoundary = true;
+      const rest = buf.subarray(split);
+      body.feed(rest, 0, rest.length, out);
+      assert.ok(body.stopped, `split ${split}`);
+      const forwarded = forwardedBefore + (out.take()?.length ?? 0);
+      assert.equal(forwarded, expected, `split ${split}: stopped after the event under way`);
+    }
+  });
 });
 
 describe('refusals', () => {

@@ -117,6 +117,23 @@ describe('valid heads', () => {
     assert.equal(versionless.target, '/a?b');
   });
 
+  test('HTTP/1.0 persists only with Connection: keep-alive (and no close); Expect is ignored', () => {
+    const close = (lines: string) => parse(`GET /a HTTP/1.0\r\n${lines}\r\n`).head.close;
+    assert.equal(close(''), true);
+    assert.equal(close('Connection: keep-alive\r\n'), false);
+    assert.equal(close('Connection: Keep-Alive\r\n'), false);
+    assert.equal(close('Connection: x\r\nConnection: keep-alive\r\n'), false);
+    assert.equal(close('Connection: keep-alive, close\r\n'), true);
+    assert.equal(close('Keep-Alive: timeout=5\r\n'), true);
+    assert.equal(parse('GET /a\r\nConnection: keep-alive\r\n\r\n').head.close, true);
+    // RFC 9110 §10.1.1; Go 1.23 wraps the body for 100-continue only on HTTP/1.1.
+    assert.equal(
+      parse('PUT /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n').head
+        .expectContinue,
+      false,
+    );
+  });
+
   test('exactly --max-header-count fields pass', () => {
     const lines = Array.from({ length: MAX_COUNT - 1 }, (_, i) => `X-${i}: v\r\n`).join('');
     assert.equal(parse(`GET / HTTP/1.1\r\nHost: x\r\n${lines}\r\n`).head.headers.length, MAX_COUNT);

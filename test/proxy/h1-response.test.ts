@@ -20,6 +20,7 @@ describe('response head', () => {
       framing: Framing.Length,
       length: 12,
       close: false,
+      keepAlive: false,
     });
     const chunked = parse(`HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: gzip, Chunked\r\n${noise}`);
     assert.equal(chunked.framing, Framing.Chunked);
@@ -33,6 +34,15 @@ describe('response head', () => {
     );
     assert.equal(parse('HTTP/1.1 200 OK\r\nContent-Length : 5').framing, Framing.Close);
     assert.equal(parse('HTTP/1.0 200 OK\r\nContent-Length: 5').close, true);
+    // What Go 1.23 answers an HTTP/1.0 request that asked for keep-alive (RFC 9112 §9.3).
+    const kept = parse('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5');
+    assert.deepEqual([kept.close, kept.keepAlive], [false, true]);
+    assert.equal(parse('HTTP/1.0 204 No Content\r\nConnection: Keep-Alive').close, false);
+    assert.equal(parse('HTTP/1.0 200 OK\r\nConnection: keep-alive').close, true);
+    assert.equal(
+      parse('HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 5').close,
+      true,
+    );
     assert.equal(parse('HTTP/1.1 200 OK').framing, Framing.Close);
     assert.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 5', 'HEAD').framing, Framing.None);
     for (const status of [204, 304, 100])
@@ -143,6 +153,7 @@ function referenceReading(text: string, method: string) {
   let chunked = false;
   let transferEncoding = false;
   let close = false;
+  let keepAlive = false;
   while (end < text.length) {
     const start = end + 2;
     end = text.indexOf('\r\n', start);
@@ -163,7 +174,9 @@ function referenceReading(text: string, method: string) {
       const codings = value.split(',');
       chunked = codings[codings.length - 1]?.trim().toLowerCase() === 'chunked';
     } else if (name === 'connection') {
-      close ||= value.split(',').some((t) => t.trim().toLowerCase() === 'close');
+      const tokens = value.split(',').map((t) => t.trim().toLowerCase());
+      close ||= tokens.includes('close');
+      keepAlive ||= tokens.includes('keep-alive');
     }
   }
   let framing: Framing;
@@ -175,6 +188,7 @@ function referenceReading(text: string, method: string) {
     status,
     framing,
     length: contentLength,
-    close: close || framing === Framing.Close || line[0].startsWith('HTTP/1.0'),
+    close: close || framing === Framing.Close || (line[0].startsWith('HTTP/1.0') && !keepAlive),
+    keepAlive,
   };
 }

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { completeResponses, statusCodes } from '../security/harness.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { RawUpstream } from '../support/raw-upstream.js';
 import { until } from '../support/wait.js';
 
 let pki: TestPki;
@@ -24,66 +24,6 @@ before(async () => {
 
 after(() => pki?.cleanup());
 
-/** One upstream connection: what it received, and a socket to answer on. */
-class UpstreamConnection {
-  received = '';
-  closed = false;
-
-  constructor(readonly socket: TLSSocket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.received += chunk.toString('latin1');
-    });
-    socket.on('error', () => {});
-    socket.once('close', () => {
-      this.closed = true;
-    });
-  }
-
-  /** Waits until `count` request heads (and what follows them) have arrived. */
-  heads(count: number): Promise<void> {
-    return until(
-      () => this.received.split('\r\n\r\n').length - 1 >= count,
-      `${count} request heads`,
-    );
-  }
-}
-
-/** An HTTP/1.1 apiserver that answers only what the test writes. */
-class RawUpstream {
-  private constructor(
-    readonly server: Server,
-    readonly url: string,
-    readonly connections: UpstreamConnection[],
-  ) {}
-
-  static async start(): Promise<RawUpstream> {
-    const connections: UpstreamConnection[] = [];
-    const server = createServer(
-      {
-        cert: pki.apiserver.certPem,
-        key: pki.apiserver.keyPem,
-        ALPNProtocols: ['http/1.1'],
-        requestCert: true,
-        rejectUnauthorized: false,
-      },
-      (socket) => connections.push(new UpstreamConnection(socket)),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    return new RawUpstream(server, `https://127.0.0.1:${port}`, connections);
-  }
-
-  async connection(index: number): Promise<UpstreamConnection> {
-    await until(() => this.connections.length > index, `upstream connection ${index + 1}`);
-    return this.connections[index] as UpstreamConnection;
-  }
-
-  close(): Promise<void> {
-    for (const c of this.connections) c.socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 interface Rig {
   readonly upstream: RawUpstream;
   readonly proxy: ProxyProcess;
@@ -91,7 +31,7 @@ interface Rig {
 }
 
 async function rig(t: { after: (fn: () => Promise<void> | void) => void }): Promise<Rig> {
-  const upstream = await RawUpstream.start();
+  const upstream = await RawUpstream.start(pki);
   const proxy = await startProxyProcess(proxyArgs(pki, upstream.url, ['--upstream-pool-size=0']));
   const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
   t.after(async () => {
@@ -278,6 +218,157 @@ describe('the upstream connection', () => {
     second.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb');
     await client.waitFor((text) => completeResponses(text) === 2);
     assert.ok(!client.text.includes('x'), client.text);
+  });
+});
+
+const GET10 = (path: string, lines: readonly string[] = []) =>
+  `GET ${path} HTTP/1.0\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+
+/**
+ * The upstream answers below are what Go 1.23's net/http server writes to an HTTP/1.0 request
+ * (server.go, chunkWriter.writeHeader): an HTTP/1.0 status line; `Connection: keep-alive` when
+ * the request asked for it and the length is known (Content-Length, HEAD, 204, 304); otherwise
+ * no Connection header, no chunking, the body ended by the close.
+ */
+describe('HTTP/1.0', () => {
+  test('keep-alive: several requests on one connection, each answer kept alive', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET10('/a', ['Connection: keep-alive', 'Keep-Alive: timeout=5']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    assert.equal(
+      up.received,
+      'GET /a HTTP/1.0\r\nHost: kubernetes\r\nX-Forwarded-For: 127.0.0.1\r\n' +
+        'X-Remote-User: alice\r\nX-Remote-Group: dev\r\nX-Remote-Group: ops\r\n' +
+        'Connection: keep-alive\r\n\r\n',
+    );
+    const answers = [
+      'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n',
+      'HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\n\r\n',
+      'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nfifth',
+    ];
+    const requests = [
+      'HEAD /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+      GET10('/c', ['Connection: Keep-Alive', 'If-None-Match: "1"']),
+      GET10('/d', ['Connection: keep-alive']),
+    ];
+    up.socket.write(answers[0] as string);
+    let expected = answers[0] as string;
+    await client.waitFor((text) => text === expected);
+    for (const [i, request] of requests.entries()) {
+      client.socket.write(request);
+      await up.heads(i + 2);
+      up.socket.write(answers[i + 1] as string);
+      expected += answers[i + 1];
+      await client.waitFor((text) => text === expected);
+    }
+    assert.equal(upstream.connections.length, 1);
+    assert.equal(client.socket.destroyed, false);
+    const heads = up.received.split('\r\n\r\n').slice(0, 4);
+    for (const head of heads) {
+      assert.match(head, /^(GET|HEAD) \/[a-d] HTTP\/1\.0\r\n/);
+      assert.ok(head.endsWith('\r\nConnection: keep-alive'), head);
+    }
+  });
+
+  test('without keep-alive: no Connection upstream, the answer as Go sends it, then the close', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET10('/a'));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    assert.doesNotMatch(up.received, /connection/i);
+    up.socket.write('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    await client.closed;
+    assert.equal(client.text, 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+
+  test('keep-alive with a length the apiserver does not know: the body, then the close', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET10('/api/v1/pods?watch=true', ['Connection: keep-alive']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"type":"ADDED"}\n');
+    await client.waitFor((text) => text.endsWith('{"type":"ADDED"}\n'));
+    up.socket.end('{"type":"DELETED"}\n');
+    await client.closed;
+    assert.equal(
+      client.text,
+      'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"type":"ADDED"}\n{"type":"DELETED"}\n',
+    );
+  });
+
+  test('keep-alive answered without keep-alive (Content-Length known): the close after it', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET10('/a', ['Connection: keep-alive']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    await client.closed;
+    assert.equal(client.text, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+
+  test('a chunked answer (which Go never sends to HTTP/1.0): 502 Status, the chunks kept back', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET10('/a', ['Connection: keep-alive']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    up.socket.write(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    );
+    await client.closed;
+    assert.deepEqual(statusCodes(client.text), [502]);
+    assert.match(client.text, /chunked response to an HTTP\/1\.0 request/);
+    assert.doesNotMatch(client.text, /ok\r\n0/);
+  });
+
+  test('Expect: 100-continue on HTTP/1.0: no 100 from the proxy, the body forwarded', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(
+      'PUT /a HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    client.socket.write('{}');
+    const up = await upstream.connection(0);
+    await until(() => up.received.endsWith('\r\n\r\n{}'), 'the body');
+    up.socket.write('HTTP/1.0 201 Created\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n');
+    await client.waitFor((text) => text.includes('201'));
+    assert.equal(
+      client.text,
+      'HTTP/1.0 201 Created\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n',
+    );
+  });
+});
+
+describe('HTTP/1.1 and Connection: close', () => {
+  test('close goes upstream, so the answer says close as Go would; then the close', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/a', ['Connection: close']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    assert.match(up.received, /\r\nConnection: close\r\n\r\n$/);
+    up.socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
+    await client.closed;
+    assert.equal(
+      client.text,
+      'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
+    );
+  });
+
+  test('without close: no Connection upstream, the connection stays', async (t) => {
+    const { upstream, client } = await rig(t);
+    client.socket.write(GET('/a', ['Connection: keep-alive']));
+    const up = await upstream.connection(0);
+    await up.heads(1);
+    assert.doesNotMatch(up.received, /connection/i);
+    up.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    await client.waitFor((text) => text.endsWith('ok'));
+    client.socket.write(GET('/b'));
+    await up.heads(2);
+    up.socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+    await client.waitFor((text) => text.endsWith('okHTTP/1.1 204 No Content\r\n\r\n'));
+    assert.equal(upstream.connections.length, 1);
+    assert.equal(client.socket.destroyed, false);
   });
 });
 

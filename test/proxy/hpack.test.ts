@@ -1,8 +1,9 @@
 /**
  * The relay's HPACK: RFC 7541 Appendix C vectors (C.2–C.6, with and without Huffman) through
  * the decoder, the encoder and the response status reader; the Huffman code itself; a seeded
- * random round trip through encoder → decoder (and status reader) with table size changes; and
- * the decoder on garbage: only HpackError, bounded work and memory.
+ * random round trip through encoder → decoder (and status reader: `:status`, and whether the
+ * content-type is JSON) with table size changes; and the decoder on garbage: only HpackError,
+ * bounded work and memory.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -25,6 +26,7 @@ import {
   huffmanEncodedLength,
   maxDecodedLength,
 } from '../../src/proxy/h2/huffman.js';
+import { isJsonMediaType } from '../../src/proxy/streaming.js';
 import { fuzzSeed, Rng } from '../security/mutate.js';
 
 type Field = [string, string];
@@ -324,6 +326,13 @@ describe('seeded random round trip', () => {
     'x-long',
   ];
 
+  const CONTENT_TYPES = [
+    'application/json',
+    'application/json;as=Table;v=v1;g=meta.k8s.io',
+    'application/vnd.kubernetes.protobuf;stream=watch',
+    'text/plain',
+  ];
+
   function randomValue(rng: Rng, recent: string[]): string {
     if (recent.length > 0 && rng.chance(0.4)) return rng.pick(recent);
     const length = rng.chance(0.05) ? 200 + rng.int(3000) : rng.int(40);
@@ -360,7 +369,11 @@ describe('seeded random round trip', () => {
           const name = rng.chance(0.8)
             ? rng.pick(NAMES)
             : `x-${rng.int(1000).toString(36)}${rng.chance(0.1) ? '-'.repeat(rng.int(300)) : ''}`;
-          fields.push([name, randomValue(rng, recent)]);
+          const value =
+            name === 'content-type' && rng.chance(0.7)
+              ? rng.pick(CONTENT_TYPES)
+              : randomValue(rng, recent);
+          fields.push([name, value]);
         }
         const indexing = rng.pick([
           Indexing.Incremental,
@@ -375,6 +388,12 @@ describe('seeded random round trip', () => {
             decoder.flags.slice(0, decoder.count).every((f) => (f & FieldFlag.NeverIndexed) !== 0),
           );
         assert.equal(reader.read(block, 0, block.length), status === null ? 0 : Number(status));
+        const contentType = fields.find(([name]) => name === 'content-type');
+        assert.equal(
+          reader.jsonContent,
+          contentType !== undefined && isJsonMediaType(contentType[1]),
+          `block ${blocks}: a JSON content-type is told apart`,
+        );
         const table = decoder.snapshot();
         assert.ok(table.size <= table.maxSize);
         assert.equal(reader.snapshot().size, table.size, 'the status reader keeps step');

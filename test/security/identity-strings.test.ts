@@ -51,7 +51,7 @@ async function stringCases(): Promise<Case[]> {
 
 before(async () => {
   pki = await makePki();
-  stack = await startStack(pki);
+  stack = await startStack(pki, { proxyFlags: ['--reject-mode=status'] });
   cases.push(...(await stringCases()));
   const kubernetesAsUniversalString: RawAttribute = {
     oid: OID_CN,

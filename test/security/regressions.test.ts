@@ -51,8 +51,9 @@ after(async () => {
   pki?.cleanup();
 });
 
+/** Several of these are about the 401 path, which --reject-mode=status takes. */
 async function freshStack(): Promise<Stack> {
-  const stack = await startStack(pki);
+  const stack = await startStack(pki, { proxyFlags: ['--reject-mode=status'] });
   stacks.push(stack);
   return stack;
 }

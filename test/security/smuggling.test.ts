@@ -384,6 +384,71 @@ describe('HTTP/1.1 bodies stay bodies', () => {
   });
 });
 
+describe('HTTP/1.0 keep-alive: the same strictness on a kept connection', () => {
+  const head10 = (method: string, tag: string, lines: readonly string[]) =>
+    `${method} /api?${tag} HTTP/1.0\r\nConnection: keep-alive\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+  const spoofs = [
+    'X-Remote-User: spoof-admin',
+    'x_remote_group: spoof:system:masters',
+    'X-Remote-Extra-Scopes: spoof',
+  ];
+
+  test('pipelined requests with forged identities and a body holding a request: each forwarded as the certificate says, the connection kept', async () => {
+    const tags = [nextTag(), nextTag(), nextTag()];
+    const [first, second, third] = tags as [string, string, string];
+    const body = smuggled(second);
+    const client = await rawH1(
+      stack.proxy.url,
+      pki.clusterCa.certPem,
+      alice,
+      head10('GET', first, spoofs) +
+        head10('POST', second, [...spoofs, `Content-Length: ${body.length}`]) +
+        body +
+        head10('GET', third, spoofs),
+    );
+    try {
+      await client.waitFor((text) => completeResponses(text) === 3);
+      assert.deepEqual(statusCodes(client.text), [200, 405, 200], client.text);
+      for (const r of parseResponses(client.text))
+        assert.match(r.head, /\r\nConnection: keep-alive(\r\n|$)/i);
+      assert.equal(await closedWithin(client, 300), false, 'the connection stays open');
+      for (const tag of tags) {
+        const seen = recordsWith(tag);
+        assert.deepEqual(
+          seen.map((r) => r.query),
+          [tag],
+          `${tag}: exactly one request upstream`,
+        );
+        assertForwardedAs(seen[0] as RecordedRequest, ALICE);
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  for (const [label, build] of [
+    [
+      'Transfer-Encoding: chunked',
+      (t: string) => `${head10('POST', t, ['Transfer-Encoding: chunked'])}0\r\n\r\n${smuggled(t)}`,
+    ],
+    [
+      'Content-Length and Transfer-Encoding',
+      (t: string) =>
+        `${head10('POST', t, ['Content-Length: 5', 'Transfer-Encoding: chunked'])}0\r\n\r\n${smuggled(t)}`,
+    ],
+    [
+      'a bare LF hiding a header',
+      (t: string) =>
+        `GET /api?${t} HTTP/1.0\r\nConnection: keep-alive\nX-Remote-User: spoof-admin\r\n\r\n`,
+    ],
+  ] as const) {
+    test(`${label}: 400 and closed`, () => {
+      const tag = nextTag();
+      return assertRefused(tag, build(tag));
+    });
+  }
+});
+
 /** Sends `frames` on stream 1 of a fresh raw HTTP/2 connection and waits for the stream's end. */
 async function rawH2(frames: readonly Buffer[]): Promise<RawH2Client> {
   const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);

@@ -74,6 +74,7 @@ before(async () => {
   pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
   [stack, custom] = await Promise.all([
     startStack(pki, {
+      proxyFlags: ['--reject-mode=status'],
       tokens: {
         [TOKEN]: { username: 'system:serviceaccount:default:robot', groups: ['robots'] },
       },

@@ -41,11 +41,14 @@ export function binLauncher(bin = BIN): Launcher {
  * Runs the binary as an operator's shell would (its own `#!` line and flags), on the node that
  * runs the tests: that node's directory comes first on PATH.
  */
-function spawnBin(args: string[]): ChildProcessByStdio<null, Readable, Readable> {
+function spawnBin(
+  args: string[],
+  env: Readonly<Record<string, string>> = {},
+): ChildProcessByStdio<null, Readable, Readable> {
   const path = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
   return spawn(BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PATH: path },
+    env: { ...process.env, PATH: path, ...env },
   });
 }
 
@@ -100,8 +103,13 @@ export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> 
   });
 }
 
-export async function startProxyProcess(args: string[], timeoutMs = 30_000): Promise<ProxyProcess> {
-  const child = spawnBin(args);
+/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
+export async function startProxyProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ProxyProcess> {
+  const child = spawnBin(args, env);
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = '';

@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, type SecureContextOptions, type Server } from 'node:tls';
 import { DEFAULT_TLS_CIPHER_SUITES, resolveTlsPolicy } from '../../src/config/tls-policy.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { servedChainPem, withServedChain } from '../../src/tls/listener.js';
 
 const DEFAULT_POLICY = resolveTlsPolicy('VersionTLS12', DEFAULT_TLS_CIPHER_SUITES);

@@ -472,30 +472,38 @@ describe('TLS 1.2 renegotiation', () => {
 });
 
 describe('TLS 1.3 session tickets', () => {
-  test('two stateful tickets per connection; offering one back never resumes: a full handshake, checked again', async () => {
-    const proxy = await proxyWith();
-    const bob = await identity('bob');
-    const session = `${pki.dir}/bob-session.pem`;
-    const first = await handshake(proxy.port, ['-tls1_3', '-sess_out', session], bob);
-    assert.equal(first.protocol, 'TLSv1.3');
-    const tickets = first.output.match(
-      /^<<< TLS 1\.3, Handshake \[length ([0-9a-f]+)\], NewSessionTicket$/gm,
-    );
-    assert.equal(tickets?.length, 2, first.output);
-    // 57 bytes: a session id wrapped in a ticket (stateful), not the session itself.
-    for (const t of tickets ?? []) assert.match(t, /\[length 0039\]/);
-    const again = await handshake(proxy.port, ['-tls1_3', '-sess_in', session], bob);
-    assert.equal(again.protocol, 'TLSv1.3');
-    assert.doesNotMatch(again.output, /^Reused, /m);
+  let crlNumber = 1;
+  for (const mode of ['alert', 'status'] as const) {
+    test(`--reject-mode=${mode}: two stateful tickets per connection; offering one back never resumes: a full handshake, checked again`, async () => {
+      const proxy = await proxyWith([`--reject-mode=${mode}`]);
+      const bob = await identity(`bob-${mode}`);
+      const session = `${pki.dir}/bob-${mode}-session.pem`;
+      const first = await handshake(proxy.port, ['-tls1_3', '-sess_out', session], bob);
+      assert.equal(first.protocol, 'TLSv1.3');
+      const tickets = first.output.match(
+        /^<<< TLS 1\.3, Handshake \[length ([0-9a-f]+)\], NewSessionTicket$/gm,
+      );
+      assert.equal(tickets?.length, 2, first.output);
+      // 57 bytes: a session id wrapped in a ticket (stateful), not the session itself.
+      for (const t of tickets ?? []) assert.match(t, /\[length 0039\]/);
+      const again = await handshake(proxy.port, ['-tls1_3', '-sess_in', session], bob);
+      assert.equal(again.protocol, 'TLSv1.3');
+      assert.doesNotMatch(again.output, /^Reused, /m);
 
-    pki.writeCrl({ revoked: [{ serial: bob.issued.serial }], crlNumber: 2 });
-    await proxy.waitForLog((l) => l.msg === 'snapshot in force' && (l.generation as number) > 1);
-    const revoked = sClient(proxy.port, ['-tls1_3', '-crlf', '-sess_in', session], bob);
-    await revoked.waitFor(/^New, TLSv1\.3, Cipher is/m);
-    revoked.child.stdin?.write('GET /version HTTP/1.1\nHost: localhost\n\n');
-    await revoked.waitFor(/^HTTP\/1\.1 401 /m);
-    assert.match(revoked.output(), /client certificate revoked/);
-    revoked.child.stdin?.end();
-    await revoked.exited;
-  });
+      pki.writeCrl({ revoked: [{ serial: bob.issued.serial }], crlNumber: ++crlNumber });
+      await proxy.waitForLog((l) => l.msg === 'snapshot in force' && (l.generation as number) > 1);
+      const revoked = sClient(proxy.port, ['-tls1_3', '-crlf', '-sess_in', session], bob);
+      await revoked.waitFor(/^New, TLSv1\.3, Cipher is/m);
+      if (mode === 'alert') {
+        await revoked.waitFor(/^<<< TLS 1\.3, Alert \[length 0002\], fatal certificate_revoked$/m);
+      } else {
+        revoked.child.stdin?.write('GET /version HTTP/1.1\nHost: localhost\n\n');
+        await revoked.waitFor(/^HTTP\/1\.1 401 /m);
+        assert.match(revoked.output(), /client certificate revoked/);
+      }
+      revoked.child.stdin?.end();
+      await revoked.exited;
+      pki.writeCrl({ revoked: [], crlNumber: ++crlNumber });
+    });
+  }
 });

@@ -3,12 +3,15 @@
  * the whole chain under both policies, forwardable identity.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { loadTrustData, TrustStore } from '../../src/pki/trust.js';
+import { DenyList, parseDenyEntries } from '../../src/pki/deny-list.js';
+import { loadTrustData } from '../../src/pki/trust.js';
+import { TrustStore } from '../../src/pki/trust-store.js';
 import { checkCertificate, peerOf, type Verdict, type VerifyPolicy } from '../../src/tls/verify.js';
 
 let dir: string;
@@ -54,7 +57,7 @@ function store(
 }
 
 function decide(cert: IssuedCert, trust: TrustStore, policy = STRICT): Verdict {
-  return checkCertificate(peerOf(cert.x509.raw), trust, policy, Date.now());
+  return checkCertificate(peerOf(cert.x509.raw), trust, DenyList.EMPTY, policy, Date.now());
 }
 
 function reasonOf(verdict: Verdict): string {
@@ -163,5 +166,52 @@ describe('identity', () => {
       user: bytes('Jürgen, Müller'),
       groups: [bytes('Équipe "A", Paris')],
     });
+  });
+});
+
+describe('the deny list', () => {
+  function denying(yaml: string): DenyList {
+    return new DenyList({
+      file: 'deny.yaml',
+      digest: yaml,
+      entries: parseDenyEntries('deny.yaml', Buffer.from(yaml)),
+    });
+  }
+
+  test('runs after the CRL check: a revoked certificate stays revoked, a good one is denied', async () => {
+    const user = await intermediate.issue({ commonName: 'gina', organizations: ['dev'] });
+    const deny = denying('- {user: gina, reason: laptop stolen 2026-12-07}\n');
+    const check = (trust: TrustStore) =>
+      checkCertificate(peerOf(user.x509.raw), trust, deny, STRICT, Date.now());
+    const denied = check(store([{ ca: root }, { ca: intermediate }]));
+    assert.equal(reasonOf(denied), 'denied');
+    assert.equal(
+      denied.outcome === 'rejected' ? denied.message : '',
+      'client certificate denied by --deny-file entry 1 (user gina): laptop stolen 2026-12-07',
+    );
+    assert.equal(
+      reasonOf(check(store([{ ca: root }, { ca: intermediate, revoked: [user] }]))),
+      'revoked',
+    );
+    assert.equal(
+      reasonOf(
+        check(store([{ ca: root }, { ca: intermediate, nextUpdate: new Date(Date.now() - 1000) }])),
+      ),
+      'crl_expired',
+    );
+    assert.equal(reasonOf(decide(user, store([{ ca: root }, { ca: intermediate }]))), 'accepted');
+  });
+
+  test('a certificate whose identity cannot be forwarded is still denied by its key', async () => {
+    const user = await intermediate.issue({ commonName: 'bad\nname' });
+    const fingerprint = createHash('sha256').update(user.der).digest('hex');
+    const verdict = checkCertificate(
+      peerOf(user.x509.raw),
+      store([{ ca: root }, { ca: intermediate }]),
+      denying(`- {fingerprint: ${fingerprint}}\n`),
+      STRICT,
+      Date.now(),
+    );
+    assert.equal(reasonOf(verdict), 'denied');
   });
 });

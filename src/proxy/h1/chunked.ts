@@ -38,7 +38,15 @@ export class ChunkedBody {
   /** The current line's bytes from earlier reads (latin1), when it spans reads. */
   private carried = '';
   private trailerBytes = 0;
-  /** Set to stop at the next chunk boundary (a watch ended cleanly on shutdown). */
+  /** The last byte of chunk data read; LF before any (the start is a line boundary). */
+  private lastDataByte = LF;
+  /**
+   * Boundaries are only those after a line's end: the apiserver's chunks do not always end at
+   * a JSON watch event (it flushes when its queue is empty, and its 2 KiB write buffer
+   * overflows mid-event), but every event ends with a newline.
+   */
+  lineBoundaries = false;
+  /** Set to stop at the next boundary (a watch ended cleanly on shutdown or a cut). */
   stopAtBoundary = false;
   /** Reading stopped at a chunk boundary because stopAtBoundary was set. */
   stopped = false;
@@ -65,7 +73,10 @@ export class ChunkedBody {
           out.pass(buf, pos, pos + n);
           pos += n;
           this.remaining -= n;
-          if (this.remaining === 0) this.state = State.DataCR;
+          if (this.remaining === 0) {
+            this.state = State.DataCR;
+            this.lastDataByte = buf[pos - 1] as number;
+          }
           break;
         }
         case State.DataCR:
@@ -77,7 +88,7 @@ export class ChunkedBody {
           if (buf[pos] !== LF) throw new RequestFramingError(400, 'chunk data without its CRLF');
           out.pass(buf, pos, ++pos);
           this.state = State.Size;
-          if (this.stopAtBoundary) {
+          if (this.stopAtBoundary && this.atBoundary) {
             this.stopped = true;
             return -1;
           }
@@ -97,9 +108,13 @@ export class ChunkedBody {
     return -1;
   }
 
-  /** Whether the next byte would start a chunk: nothing half-forwarded. */
+  /** Whether the next byte would start a chunk (after a line's end): nothing half-forwarded. */
   get atBoundary(): boolean {
-    return this.state === State.Size && this.carried === '';
+    return (
+      this.state === State.Size &&
+      this.carried === '' &&
+      (!this.lineBoundaries || this.lastDataByte === LF)
+    );
   }
 
   /** Reads one line at `pos`; returns the position after it, or -1 if it continues. */

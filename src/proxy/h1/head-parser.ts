@@ -83,7 +83,10 @@ export interface RequestHead {
   /** -1 without a Content-Length. */
   readonly contentLength: number;
   readonly chunked: boolean;
-  /** The connection closes after this request (Connection: close, HTTP/1.0). */
+  /**
+   * The connection closes after this request: `Connection: close`, or HTTP/1.0 without
+   * `Connection: keep-alive` (RFC 9112 §9.3; Go's `wantsHttp10KeepAlive`).
+   */
   readonly close: boolean;
   /** The Upgrade value of a `Connection: upgrade` request, null for any other request. */
   readonly upgrade: string | null;
@@ -114,6 +117,7 @@ export function parseRequestHead(buf: Buffer, length: number, maxCount: number):
   const method = line[1] as string;
   const target = line[2] as string;
   const minor = line[3] === '1' ? 1 : 0;
+  const versionless = line[3] === undefined;
   if (method === 'CONNECT')
     throw new RequestFramingError(400, 'CONNECT is not supported (this is not a forward proxy)');
   // Absolute-form and asterisk-form targets are for forward proxies, not an apiserver.
@@ -187,9 +191,10 @@ export function parseRequestHead(buf: Buffer, length: number, maxCount: number):
     host,
     contentLength,
     chunked: transferEncoding !== null,
-    close: minor === 0 || tokens.has('close'),
+    close: tokens.has('close') || (minor === 0 && (versionless || !tokens.has('keep-alive'))),
     upgrade: tokens.has('upgrade') ? upgrade : null,
-    expectContinue,
+    // RFC 9110 §10.1.1: an HTTP/1.0 request's 100-continue is ignored (Go's server does too).
+    expectContinue: expectContinue && minor === 1,
     connectionTokens: tokens,
   };
 }

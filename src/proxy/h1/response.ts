@@ -1,7 +1,8 @@
 /**
  * The apiserver's response heads, read only for what the splice needs: the status, how the
- * body is framed (RFC 9112 §6.3) and whether the connection closes after it. The bytes
- * themselves pass to the client unchanged; the head is rebuilt only to add `Connection: close`.
+ * body is framed (RFC 9112 §6.3) and whether the connection persists after it (§9.3). The
+ * bytes themselves pass to the client unchanged; the head is rebuilt only to add
+ * `Connection: close`.
  */
 import { Buffer } from 'node:buffer';
 import { UpstreamError } from '../../errors.js';
@@ -25,6 +26,7 @@ const COMMA = 0x2c;
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 const CHUNKED = Buffer.from('chunked', 'latin1');
 const CLOSE = Buffer.from('close', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
 const COLON = 0x3a;
 
 /** Header names this reader acts on, lower-case bytes. */
@@ -39,6 +41,11 @@ export interface ResponseHead {
   readonly length: number;
   /** The apiserver closes the connection after this response. */
   readonly close: boolean;
+  /**
+   * Connection lists `keep-alive`: what lets an HTTP/1.0 connection persist (Go's server sends
+   * it to an HTTP/1.0 request that asked for it, when the response's length is known).
+   */
+  readonly keepAlive: boolean;
 }
 
 /**
@@ -55,6 +62,7 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
   let chunked = false;
   let transferEncoding = false;
   let close = false;
+  let keepAlive = false;
   while (end < headEnd) {
     const start = end + 2;
     // One pass over the line for its colon and its end (a native indexOf per line, twice,
@@ -78,6 +86,7 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
       chunked = hasToken(buf, colon + 1, end, CHUNKED, true);
     } else if (nameIs(buf, start, colon, CONNECTION)) {
       close ||= hasToken(buf, colon + 1, end, CLOSE, false);
+      keepAlive ||= hasToken(buf, colon + 1, end, KEEP_ALIVE, false);
     }
   }
   let framing: Framing;
@@ -89,7 +98,8 @@ export function parseResponseHead(buf: Buffer, length: number, method: string): 
     status,
     framing,
     length: contentLength,
-    close: close || framing === Framing.Close || buf[7] === 0x30,
+    close: close || framing === Framing.Close || (buf[7] === 0x30 && !keepAlive),
+    keepAlive,
   };
 }
 
@@ -183,6 +193,21 @@ function decimalValue(buf: Buffer, start: number, end: number): number {
     value = value * 10 + d;
   }
   return value;
+}
+
+/**
+ * The first Content-Type of the response head `buf[0, length)`, or ''. Read only for
+ * streaming responses, off the per-response path.
+ */
+export function contentTypeOf(buf: Buffer, length: number): string {
+  const lines = buf.toString('latin1', 0, length - 4).split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === 'content-type')
+      return line.slice(colon + 1).trim();
+  }
+  return '';
 }
 
 /**

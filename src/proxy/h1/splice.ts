@@ -18,7 +18,7 @@ import type { Limits } from '../../config/config.js';
 import { errorMessage, RequestFramingError, UpstreamError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
-import type { ClientConnection } from '../connection.js';
+import type { ClientConnection, Cut } from '../connection.js';
 import type { IdentityHeaderRules } from '../headers.js';
 import { Output } from '../output.js';
 import { recordRequest } from '../record.js';
@@ -29,12 +29,18 @@ import {
   statusResponse,
   upstreamUnavailable,
 } from '../status.js';
-import { isStreamingRequest } from '../streaming.js';
+import {
+  isJsonMediaType,
+  isStreamingRequest,
+  isWatchRequest,
+  watchErrorEvent,
+} from '../streaming.js';
 import type { UpgradeForwarder } from '../upgrade.js';
 import type { Upstream } from '../upstream.js';
 import { ChunkedBody } from './chunked.js';
 import { HeadScanner, hasBody, parseRequestHead, type RequestHead } from './head-parser.js';
 import {
+  contentTypeOf,
   Framing,
   MAX_RESPONSE_HEAD,
   parseResponseHead,
@@ -62,6 +68,8 @@ const HIGH_WATER_MARK = 256 * 1024;
 const MAX_READ_AHEAD = 1024 * 1024;
 /** A connection being closed gets this long to flush its last answer. */
 const CLOSE_GRACE_MS = 1000;
+/** A cut watch gets this long to reach the end of the event under way before it is cut short. */
+const CUT_GRACE_MS = 1000;
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -94,6 +102,7 @@ export class H1Forwarder {
 class Exchange {
   readonly started = performance.now();
   readonly streaming: boolean;
+  readonly watch: boolean;
   /** Request body bytes still to come (Content-Length). */
   bodyLeft: number;
   readonly chunked: ChunkedBody | null;
@@ -102,6 +111,10 @@ class Exchange {
   /** Response body bytes still to come (Framing.Length). */
   responseLeft = 0;
   responseChunked: ChunkedBody | null = null;
+  /** A JSON watch: newline-delimited events, room for an ERROR event of the proxy's own. */
+  jsonEvents = false;
+  /** The ERROR event a cut watch ends with, once it reaches an event boundary. */
+  finalEvent: Buffer | null = null;
   responseDone = false;
   /** Some of the response (its head at least) went to the client. */
   answered = false;
@@ -112,6 +125,7 @@ class Exchange {
     maxTrailerBytes: number,
   ) {
     this.streaming = isStreamingRequest(head.target);
+    this.watch = this.streaming && isWatchRequest(head.target);
     this.bodyLeft = Math.max(0, head.contentLength);
     this.chunked = head.chunked ? new ChunkedBody(false, maxTrailerBytes) : null;
     this.bodyDone = !hasBody(head);
@@ -172,6 +186,7 @@ class Splice {
     client.on('drain', this.onDrain);
     client.once('close', () => this.onClientClose());
     this.connection.setDrainer(() => this.drain());
+    this.connection.setTerminator((cut) => this.cut(cut));
     this.setDeadline(Deadline.Head);
     client.resume();
   }
@@ -290,10 +305,18 @@ class Splice {
     );
   }
 
-  /** The request line and sanitised headers, with framing of the proxy's own. */
+  /**
+   * The request line and sanitised headers, with framing of the proxy's own. The request goes
+   * up in the client's version and with the client's wish about the connection (asked again
+   * here, the client's own Connection being hop-by-hop), so the apiserver answers it as it
+   * would answer the client: `Connection: close` to a close, and to HTTP/1.0 never chunked,
+   * kept alive only when the client asked and the length is known.
+   */
   private upstreamHead(head: RequestHead): Buffer {
     const own = this.connection.ownHeaders(this.options.rules);
     let text = `${head.method} ${head.target} HTTP/1.${head.minor}\r\nHost: ${head.host ?? 'kubernetes'}\r\n${own.headLines(head.headers, head.connectionTokens)}`;
+    if (head.minor === 1 && head.close) text += 'Connection: close\r\n';
+    else if (head.minor === 0 && !head.close) text += 'Connection: keep-alive\r\n';
     if (head.chunked) text += 'Transfer-Encoding: chunked\r\n';
     else if (head.contentLength >= 0) text += `Content-Length: ${head.contentLength}\r\n`;
     return Buffer.from(`${text}\r\n`, 'latin1');
@@ -474,6 +497,11 @@ class Splice {
         this.upstreamBroke(exchange, 'a 101 to a request that asked for no upgrade', 'protocol');
         break;
       }
+      // RFC 9112 §6.1: an HTTP/1.0 client cannot read chunked framing (Go never sends it one).
+      if (exchange.head.minor === 0 && response.framing === Framing.Chunked) {
+        this.upstreamBroke(exchange, 'a chunked response to an HTTP/1.0 request', 'protocol');
+        break;
+      }
       // Interim answers stay here, as they did with Node's client (which swallowed them).
       if (response.status >= 200) this.startResponse(exchange, response, head, length);
     }
@@ -489,12 +517,17 @@ class Splice {
   ): void {
     exchange.response = response;
     exchange.answered = true;
-    if (response.close) this.closeAfter = true;
+    // An HTTP/1.0 client keeps the connection only if the response says keep-alive.
+    if (response.close || (exchange.head.minor === 0 && !response.keepAlive))
+      this.closeAfter = true;
     if (this.draining && !response.close) this.toClient.push(withConnectionClose(head, length));
     else this.toClient.pass(head, 0, length);
-    if (response.framing === Framing.Chunked)
-      exchange.responseChunked = new ChunkedBody(true, MAX_RESPONSE_HEAD);
-    else if (response.framing === Framing.Length) exchange.responseLeft = response.length;
+    if (response.framing === Framing.Chunked) {
+      const framer = new ChunkedBody(true, MAX_RESPONSE_HEAD);
+      exchange.responseChunked = framer;
+      if (exchange.watch && response.status === 200)
+        exchange.jsonEvents = framer.lineBoundaries = isJsonMediaType(contentTypeOf(head, length));
+    } else if (response.framing === Framing.Length) exchange.responseLeft = response.length;
     if (
       response.framing === Framing.None ||
       (response.framing === Framing.Length && response.length === 0)
@@ -657,8 +690,55 @@ class Splice {
     else this.endStreamingResponse(exchange);
   }
 
-  /** Ends a streaming response here: the last chunk if it is chunked, then the close. */
+  /**
+   * The certificate is no longer accepted. A JSON watch ends at its next event boundary with
+   * an ERROR event carrying the Status, then the last chunk; a request the apiserver cannot
+   * have acted on yet, or a read, is answered with the Status; between requests the
+   * connection closes (the client's next connection is refused by the listener). Anything
+   * else is cut short: the client sees the response broken off.
+   */
+  private cut(cut: Cut): void {
+    const { status } = cut;
+    if (this.closed) return;
+    if (status === null || this.phase === Phase.Gone) {
+      this.client.destroy();
+      return;
+    }
+    const exchange = this.exchange;
+    if (exchange === null) {
+      if (this.headLength > 0 || this.inputBytes > 0) this.refuse(status);
+      else this.closeGracefully();
+      return;
+    }
+    if (!exchange.answered) {
+      const method = exchange.head.method;
+      if (this.phase !== Phase.Waiting || method === 'GET' || method === 'HEAD') {
+        this.dropUpstream();
+        this.answerLocally(exchange, status);
+      } else this.client.destroy();
+      return;
+    }
+    const framer = exchange.responseChunked;
+    if (!exchange.jsonEvents || framer === null || exchange.responseDone) {
+      this.client.destroy();
+      return;
+    }
+    exchange.finalEvent = chunkOf(watchErrorEvent(status));
+    this.closeAfter = true;
+    if (framer.atBoundary) {
+      this.endStreamingResponse(exchange);
+      return;
+    }
+    framer.stopAtBoundary = true;
+    setTimeout(() => this.client.destroy(), CUT_GRACE_MS).unref();
+  }
+
+  /**
+   * Ends a streaming response here: the cut's ERROR event and the last chunk if it is
+   * chunked, then the close.
+   */
   private endStreamingResponse(exchange: Exchange): void {
+    if (exchange.finalEvent !== null) this.toClient.push(exchange.finalEvent);
     if (exchange.responseChunked !== null) this.toClient.push(LAST_CHUNK);
     this.record(exchange, exchange.response?.status ?? 0);
     this.exchange = null;
@@ -745,4 +825,13 @@ class Splice {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/** `data` as one chunk of a chunked body. */
+function chunkOf(data: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'),
+    data,
+    Buffer.from('\r\n', 'latin1'),
+  ]);
 }

@@ -126,11 +126,39 @@ export function windowUpdateFrame(streamId: number, increment: number): Buffer {
   return frameWith32(FrameType.WindowUpdate, 0, streamId, increment);
 }
 
-export function goawayFrame(lastStreamId: number, code: number): Buffer {
-  const out = Buffer.allocUnsafe(17);
-  writeFrameHeader(out, 0, 8, FrameType.Goaway, 0, 0);
+/** GOAWAY; `debug` is its additional debug data (RFC 9113 §6.8), which Go's client prints. */
+export function goawayFrame(lastStreamId: number, code: number, debug?: Uint8Array): Buffer {
+  const length = 8 + (debug?.length ?? 0);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + length);
+  writeFrameHeader(out, 0, length, FrameType.Goaway, 0, 0);
   out.writeUInt32BE(lastStreamId & 0x7fff_ffff, 9);
   out.writeUInt32BE(code, 13);
+  if (debug !== undefined) out.set(debug, 17);
+  return out;
+}
+
+/**
+ * `payload` as DATA frames of at most `maxFrameSize` octets on `streamId`, END_STREAM on the
+ * last when `endStream`, contiguous in one buffer.
+ */
+export function dataFrames(
+  payload: Uint8Array,
+  streamId: number,
+  endStream: boolean,
+  maxFrameSize: number,
+): Buffer {
+  const frames = Math.max(1, Math.ceil(payload.length / maxFrameSize));
+  const out = Buffer.allocUnsafe(payload.length + frames * FRAME_HEADER_LENGTH);
+  let pos = 0;
+  for (let i = 0, from = 0; i < frames; i++) {
+    const chunk = Math.min(maxFrameSize, payload.length - from);
+    const flags = i === frames - 1 && endStream ? Flag.EndStream : 0;
+    writeFrameHeader(out, pos, chunk, FrameType.Data, flags, streamId);
+    pos += FRAME_HEADER_LENGTH;
+    out.set(payload.subarray(from, from + chunk), pos);
+    pos += chunk;
+    from += chunk;
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
  * a string's length is its size in octets.
  */
 import { Buffer } from 'node:buffer';
+import { isJsonMediaType } from '../streaming.js';
 import {
   huffmanDecode,
   huffmanDecodedLength,
@@ -651,15 +652,27 @@ export function encodeWithoutTable(
 }
 
 /**
+ * What the response reader keeps of a table entry, one number: a `:status` entry's code (>0,
+ * or STATUS_OTHER when its value is not three digits), CONTENT_JSON or CONTENT_OTHER for a
+ * `content-type` entry, 0 for any other name.
+ */
+const STATUS_OTHER = -1;
+const CONTENT_OTHER = -2;
+const CONTENT_JSON = -3;
+/** `content-type` in the static table (RFC 7541 Appendix A: 31), with an empty value. */
+const CONTENT_TYPE_INDEX = STATIC_NAMES.indexOf('content-type');
+
+/**
  * Follows the upstream's encoder through response header blocks: keeps a table of entry sizes
- * (and the status code of `:status` entries) and returns each block's `:status`, without
- * building the other strings. Its bound is the client's SETTINGS_HEADER_TABLE_SIZE in force.
+ * (and the status code of `:status` entries, and whether a `content-type` is JSON) and returns
+ * each block's `:status`, without building the other strings. Its bound is the client's
+ * SETTINGS_HEADER_TABLE_SIZE in force.
  */
 export class ResponseStatusReader {
   private sizes = new Int32Array(16);
   private nameLengths = new Int32Array(16);
-  /** Per entry: 0 for a name other than `:status`, else its code (-1 when not a number). */
-  private statuses = new Int32Array(16);
+  /** Per entry: what the reader keeps of it (STATUS_OTHER and the CONTENT_ kinds above). */
+  private kinds = new Int32Array(16);
   private mask = 15;
   private head = 0;
   private length = 0;
@@ -670,6 +683,8 @@ export class ResponseStatusReader {
   private readonly cursor: Cursor = { pos: 0, huffman: false };
   /** Whether the last block read changed the table (an insertion or a size update). */
   changedTable = false;
+  /** Whether the last block's first `content-type` is JSON (streaming.ts, isJsonMediaType). */
+  jsonContent = false;
 
   setAllowedTableSize(size: number): void {
     this.allowed = Math.min(size, MAX_TABLE_SIZE);
@@ -686,6 +701,7 @@ export class ResponseStatusReader {
     const cursor = this.cursor;
     cursor.pos = start;
     let status = 0;
+    let contentType = 0;
     let fieldSeen = false;
     this.changedTable = false;
     while (cursor.pos < end) {
@@ -693,9 +709,10 @@ export class ResponseStatusReader {
       if (this.updateRequired && (b & 0xe0) !== 0x20)
         throw new HpackError('missing dynamic table size update');
       if (b & 0x80) {
-        const index = readInteger(src, end, 7, cursor);
-        const code = this.statusAt(index, true);
-        if (status === 0 && code > 0) status = code;
+        const kind = this.kindAt(readInteger(src, end, 7, cursor), true);
+        if (kind > 0) {
+          if (status === 0) status = kind;
+        } else if (kind <= CONTENT_OTHER && contentType === 0) contentType = kind;
       } else if (b & 0x20 && !(b & 0x40)) {
         if (fieldSeen) throw new HpackError('dynamic table size update after a field');
         const size = readInteger(src, end, 5, cursor);
@@ -710,45 +727,57 @@ export class ResponseStatusReader {
         const indexed = (b & 0x40) !== 0;
         const index = readInteger(src, end, indexed ? 6 : 4, cursor);
         let nameLength: number;
-        let isStatus: boolean;
+        let nameKind: number;
         if (index === 0) {
           const name = this.readString(src, end);
           nameLength = name.length;
-          isStatus = name === ':status';
+          nameKind =
+            name === ':status' ? STATUS_OTHER : name === 'content-type' ? CONTENT_OTHER : 0;
         } else {
           nameLength = this.nameLengthAt(index);
-          isStatus = this.statusAt(index, false) !== 0;
+          const kind = this.kindAt(index, false);
+          nameKind =
+            kind > 0 || kind === STATUS_OTHER ? STATUS_OTHER : kind < 0 ? CONTENT_OTHER : 0;
         }
         let valueLength: number;
-        let code = 0;
-        if (isStatus) {
+        let kind = 0;
+        if (nameKind === STATUS_OTHER) {
           const value = this.readString(src, end);
           valueLength = value.length;
-          code = /^\d{3}$/.test(value) ? Number(value) : -1;
-          if (status === 0 && code > 0) status = code;
+          kind = /^\d{3}$/.test(value) ? Number(value) : STATUS_OTHER;
+          if (status === 0 && kind > 0) status = kind;
+        } else if (nameKind === CONTENT_OTHER) {
+          const value = this.readString(src, end);
+          valueLength = value.length;
+          kind = isJsonMediaType(value) ? CONTENT_JSON : CONTENT_OTHER;
+          if (contentType === 0) contentType = kind;
         } else {
           valueLength = this.skipString(src, end, indexed);
         }
         if (indexed) {
-          this.insert(nameLength, valueLength, code);
+          this.insert(nameLength, valueLength, kind);
           this.changedTable = true;
         }
       }
       fieldSeen = true;
     }
+    this.jsonContent = contentType === CONTENT_JSON;
     return status;
   }
 
-  /** Status code of entry `index` (0: not `:status`); `whole` when the value is used too. */
-  private statusAt(index: number, whole: boolean): number {
+  /**
+   * What the reader keeps of entry `index`; `whole` when the value is used too (a static
+   * `:status` name alone is STATUS_OTHER).
+   */
+  private kindAt(index: number, whole: boolean): number {
     if (index === 0) throw new HpackError('index 0');
     if (index <= STATIC_COUNT) {
-      if (index >= 8 && index <= 14) return whole ? (STATIC_STATUS[index] as number) : -1;
-      return 0;
+      if (index >= 8 && index <= 14) return whole ? (STATIC_STATUS[index] as number) : STATUS_OTHER;
+      return index === CONTENT_TYPE_INDEX ? CONTENT_OTHER : 0;
     }
     const i = index - STATIC_COUNT - 1;
     if (i >= this.length) throw new HpackError(`index ${index} beyond the table`);
-    return this.statuses[(this.head - 1 - i) & this.mask] as number;
+    return this.kinds[(this.head - 1 - i) & this.mask] as number;
   }
 
   private nameLengthAt(index: number): number {
@@ -758,14 +787,14 @@ export class ResponseStatusReader {
     return this.nameLengths[(this.head - 1 - i) & this.mask] as number;
   }
 
-  private insert(nameLength: number, valueLength: number, code: number): void {
+  private insert(nameLength: number, valueLength: number, kind: number): void {
     const entrySize = ENTRY_OVERHEAD + nameLength + valueLength;
     while (this.length > 0 && this.size + entrySize > this.maxSize) this.evict();
     if (entrySize > this.maxSize) return;
     if (this.length === this.mask + 1) this.grow();
     this.sizes[this.head] = entrySize;
     this.nameLengths[this.head] = nameLength;
-    this.statuses[this.head] = code;
+    this.kinds[this.head] = kind;
     this.head = (this.head + 1) & this.mask;
     this.length++;
     this.size += entrySize;
@@ -781,16 +810,16 @@ export class ResponseStatusReader {
     const capacity = (this.mask + 1) * 2;
     const sizes = new Int32Array(capacity);
     const nameLengths = new Int32Array(capacity);
-    const statuses = new Int32Array(capacity);
+    const kinds = new Int32Array(capacity);
     for (let i = this.length - 1, j = 0; i >= 0; i--, j++) {
       const slot = (this.head - 1 - i) & this.mask;
       sizes[j] = this.sizes[slot] as number;
       nameLengths[j] = this.nameLengths[slot] as number;
-      statuses[j] = this.statuses[slot] as number;
+      kinds[j] = this.kinds[slot] as number;
     }
     this.sizes = sizes;
     this.nameLengths = nameLengths;
-    this.statuses = statuses;
+    this.kinds = kinds;
     this.head = this.length;
     this.mask = capacity - 1;
   }

@@ -66,6 +66,8 @@ export class FrameReader {
   private frameStart = -1;
   /** Whether reading stopped (the connection failed): the rest is ignored. */
   stopped = false;
+  /** The last payload octet read, of the current or last frame (where a watch event ends). */
+  lastByte = -1;
 
   constructor(
     private readonly sink: FrameSink,
@@ -89,6 +91,7 @@ export class FrameReader {
           (this.gathered as Buffer[]).push(chunk.subarray(pos, pos + n));
         pos += n;
         this.remaining -= n;
+        this.lastByte = chunk[pos - 1] as number;
         if (this.remaining === 0) this.finish(chunk, pos);
         continue;
       }

@@ -17,14 +17,15 @@ import type { Limits } from '../../config/config.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { upstreamErrors } from '../../metrics/metrics.js';
-import type { ClientConnection } from '../connection.js';
+import type { ClientConnection, Cut } from '../connection.js';
 import { type HeaderList, type IdentityHeaderRules, sanitizeRequestHeaders } from '../headers.js';
 import { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import { badRequest, type StatusResponse, statusResponse, upstreamUnavailable } from '../status.js';
-import { isStreamingRequest } from '../streaming.js';
+import { isStreamingRequest, isWatchRequest } from '../streaming.js';
 import type { Upstream } from '../upstream.js';
 import { fragmentStart, HeaderBlock, padLength } from './block.js';
+import { CutWords, EventBoundaries, goawayDebug } from './cut.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW_SIZE,
@@ -101,6 +102,8 @@ const HIGH_WATER_MARK = 256 * 1024;
 const MAX_RESPONSE_BLOCK = 1 << 20;
 /** How long a connection being closed gracefully may take to flush. */
 const CLOSE_GRACE_MS = 5000;
+/** A cut connection's watches get this long to reach the end of the event under way. */
+const CUT_GRACE_MS = 1000;
 
 /** Why the relay closed the client's side of a stream itself. */
 const ClosedBy = {
@@ -119,6 +122,11 @@ class Stream {
   received = 0;
   method = '';
   streaming = false;
+  watch = false;
+  /** A JSON watch whose 200 response is under way (cut.ts). */
+  jsonEvents = false;
+  /** Its response so far ends with a whole event. */
+  atEvent = true;
   started = 0;
   /** Final (non-1xx) status of the response, once its HEADERS passed. */
   status = 0;
@@ -214,6 +222,10 @@ class Relay {
   private finishing = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
+  /** A cut under way (the certificate is no longer accepted); the client is read no more. */
+  private cutting: CutWords | null = null;
+  private readonly events = new EventBoundaries();
+
   private pingTimer: NodeJS.Timeout | null = null;
   private awaitingPing = false;
   private readonly resets = new TokenBucket(RESET_BURST, RESET_RATE);
@@ -237,7 +249,7 @@ class Relay {
     const { connection, client } = this;
     client.setNoDelay(true);
     client.once('close', () => this.onClientClose());
-    connection.setTerminator(() => this.terminate());
+    connection.setTerminator((cut) => this.terminate(cut));
     connection.setDrainer(() => this.drain());
     this.options.upstream.connect('h2', connection.upstreamRole).then(
       (socket) => this.attach(socket),
@@ -330,12 +342,27 @@ class Relay {
   }
 
   /**
-   * Revocation cut: GOAWAY, then both connections closed at once.
+   * Cut from outside (connection.ts): with a Status, each JSON watch gets its ERROR event
+   * (cut.ts) and the GOAWAY carries the reason, then both connections close. Without one
+   * (shutdown), or with no upstream to relay from, GOAWAY and both connections closed at once.
    */
-  private terminate(): void {
+  private terminate(cut: Cut): void {
     if (this.closed) return;
-    if (this.canInjectToClient())
-      this.toClient.push(goawayFrame(this.lastClientStreamId, ErrorCode.NoError));
+    if (cut.status !== null && this.clientStarted && this.unavailable === null) {
+      this.cutting = new CutWords(cut.status, cut.reason);
+      this.clientReader.stopped = true;
+      setTimeout(() => {
+        if (this.cutting === null) return;
+        this.cutting.expired = true;
+        this.continueCut();
+      }, CUT_GRACE_MS).unref();
+      this.continueCut();
+      return;
+    }
+    if (this.canInjectToClient()) {
+      const debug = cut.status === null ? undefined : goawayDebug(cut.reason);
+      this.toClient.push(goawayFrame(this.lastClientStreamId, ErrorCode.NoError, debug));
+    }
     const out = this.toClient.take();
     if (out !== null) this.client.write(out);
     this.closed = true;
@@ -343,6 +370,52 @@ class Relay {
     this.upstream?.destroy();
     if (this.client.writableLength === 0) this.client.destroySoon();
     else this.client.destroy();
+  }
+
+  /**
+   * A cut under way, at every chance (the cut, each upstream read, the grace's end): each
+   * JSON watch at an event boundary gets its event; once none is left waiting (or the grace
+   * is over), GOAWAY with the reason, the upstream's streams reset, both connections closed.
+   */
+  private continueCut(): void {
+    const cutting = this.cutting;
+    if (cutting === null || this.closed) return;
+    if (!this.canInjectToClient()) {
+      // Half a frame is out: nothing can be added to it.
+      if (cutting.expired) this.destroy();
+      return;
+    }
+    this.drainPendingToClient();
+    this.events.settle(this.upstreamReader.lastByte);
+    let waiting = false;
+    for (const stream of this.streams.values()) {
+      if (!stream.jsonEvents || stream.upstreamEnded || cutting.done.has(stream.id)) continue;
+      if (this.closedAtClient.has(stream.id)) continue;
+      if (!stream.atEvent && !cutting.expired) {
+        waiting = true;
+        continue;
+      }
+      cutting.done.add(stream.id);
+      const frames = stream.atEvent ? cutting.eventFor(stream, this.connectionRecvWindow) : null;
+      if (frames === null) continue;
+      this.injectToClient(frames);
+      stream.recvWindow -= cutting.event.length;
+      this.connectionRecvWindow -= cutting.event.length;
+      this.rememberClosedAtClient(stream.id, ClosedBy.Ended);
+    }
+    if (waiting) return;
+    this.cutting = null;
+    this.goawaySent = true;
+    this.injectToClient(cutting.goaway(this.lastClientStreamId));
+    this.drainPendingToUpstream();
+    if (this.canInjectToUpstream())
+      for (const stream of this.streams.values())
+        this.injectToUpstream(rstStreamFrame(stream.id, ErrorCode.Cancel));
+    const up = this.toUpstream.take();
+    if (up !== null && this.upstream !== null && !this.upstream.destroyed) this.upstream.write(up);
+    const down = this.toClient.take();
+    if (down !== null) this.client.write(down);
+    this.closeClient();
   }
 
   /**
@@ -441,7 +514,7 @@ class Relay {
   // ---------------------------------------------------------------- reading and writing
 
   private onClientData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.cutting !== null) return;
     let pos = 0;
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, chunk.length);
@@ -469,6 +542,7 @@ class Relay {
     if (this.closed) return;
     this.upstreamReader.feed(chunk, 0);
     this.drainPendingToClient();
+    if (this.cutting !== null) this.continueCut();
     this.scheduleFlush();
   }
 
@@ -970,6 +1044,7 @@ class Relay {
     const stream = new Stream(streamId, this.upstreamInitialWindow, this.clientInitialWindow);
     stream.method = head.method;
     stream.streaming = isStreamingRequest(head.path);
+    stream.watch = stream.streaming && isWatchRequest(head.path);
     stream.started = performance.now();
     stream.contentLength = head.contentLength;
     stream.clientEnded = block.endStream;
@@ -1244,6 +1319,7 @@ class Relay {
     length: number,
   ): Mode {
     this.drainPendingToClient();
+    this.events.settle(this.upstreamReader.lastByte);
     if (!this.upstreamSettingsSeen && (type !== FrameType.Settings || flags & Flag.Ack))
       return this.upstreamProtocolError('first frame is not SETTINGS');
     if (this.upstreamBlock.active && type !== FrameType.Continuation)
@@ -1259,6 +1335,7 @@ class Relay {
           this.returnUpstreamCredit(length);
           return Mode.Skip;
         }
+        if (stream?.jsonEvents) this.events.dataFrame(stream, length, (flags & Flag.Padded) !== 0);
         if (stream !== undefined && flags & Flag.EndStream) {
           stream.upstreamEnded = true;
           this.recordResponse(stream);
@@ -1396,7 +1473,10 @@ class Relay {
     }
     if (stream === undefined) return;
     if (status !== 0) stream.headersSent = true;
-    if (status >= 200) stream.status = status;
+    if (status >= 200) {
+      stream.status = status;
+      stream.jsonEvents = stream.watch && status === 200 && this.statusReader.jsonContent;
+    }
     if (block.endStream) {
       stream.upstreamEnded = true;
       this.recordResponse(stream);
