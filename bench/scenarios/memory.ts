@@ -96,7 +96,7 @@ export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult>
     name === 'haproxy'
       ? startHaproxy(ctx.pki, { upstreamPort: nginx.port, maxconn: count + 500 })
       : name === 'node-tls-pipe'
-        ? startNodePipe(ctx.pki, nginx.port, launcher)
+        ? startNodePipe(ctx.pki, nginx.port, ctx.build.node, launcher)
         : startKubeCrlProxy(ctx.build, ctx.pki, nginx.url, KCP_IDLE_ARGS);
   const perPeer = <T>(make: () => T) =>
     Object.fromEntries(PEERS.map((p) => [p, make()])) as Record<MemoryPeer, T>;
