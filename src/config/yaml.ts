@@ -6,6 +6,8 @@
  */
 import { createRequire } from 'node:module';
 
+import type { DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
+
 type Yaml = typeof import('yaml');
 
 let yaml: Yaml | null = null;
@@ -15,9 +17,12 @@ function loaded(): Yaml {
   return yaml;
 }
 
-/** yaml's parse, with its default options. */
-export function parseYaml(text: string): unknown {
-  return loaded().parse(text);
+/** yaml's parse (its default options unless given). */
+export function parseYaml(
+  text: string,
+  options?: ParseOptions & DocumentOptions & SchemaOptions & ToJSOptions,
+): unknown {
+  return loaded().parse(text, options);
 }
 
 /** yaml's stringify, with its default options. */
