@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { proxyArgs } from '../../test/support/pki.js';
-import { binNodeFlags, followLog, type LogLine } from '../../test/support/proxy-process.js';
+import { binLauncher, followLog, type LogLine } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
@@ -37,14 +37,20 @@ export async function startKubeCrlProxy(
   const profileDir = process.env.KCP_BENCH_CPU_PROF;
   // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
   const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  // As every launcher runs it: the environment and flags of the binary's own #! line.
+  const launcher = binLauncher(build.bin);
   const nodeFlags = [
-    // As every launcher runs it: the flags of the binary's own #! line.
-    ...binNodeFlags(build.bin),
+    ...launcher.nodeFlags,
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];
   const [command, argv] = pinnedCommand(cpuList, build.node, [...nodeFlags, build.bin, ...args]);
-  const child = trackChild(spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(
+    spawn(command, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...launcher.env },
+    }),
+  );
   const { logs, waitForLog, stderr } = followLog(child);
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) =>

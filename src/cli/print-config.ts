@@ -3,9 +3,9 @@
  * file over the defaults — as YAML that is itself a valid `--config` file. Only what the flags
  * hold is printed: file paths, never file contents, so no key material can leak.
  */
-import { stringify as toYaml } from 'yaml';
 import { RUN_OPTIONS } from '../config/options.js';
 import type { Settings } from '../config/sources.js';
+import { toYaml } from '../config/yaml.js';
 
 /** The run flags' effective values, in declaration order; flags without a value are left out. */
 export function effectiveConfig(args: Readonly<Record<string, unknown>>): Record<string, unknown> {

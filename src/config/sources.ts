@@ -5,10 +5,10 @@
  * collected, not thrown, so that every one is listed at once.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError, ConfigErrors, errorMessage, fileErrorMessage } from '../errors.js';
 import { type Config, defaultArgs, resolveConfig } from './config.js';
 import { RUN_OPTIONS } from './options.js';
+import { parseYaml } from './yaml.js';
 
 /** A `--config` file: the values of the keys it may hold, and what is wrong with it. */
 export interface ConfigFile {

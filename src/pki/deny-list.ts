@@ -10,8 +10,8 @@
  * is the serving side's index, built once per deny snapshot.
  */
 import { createHash } from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
 import { parseRfc3339 } from '../config/config.js';
+import { parseYaml } from '../config/yaml.js';
 import { errorMessage, InputError } from '../errors.js';
 import { readInput } from './files.js';
 import { parseSerialText, serialHex } from './revocation-set.js';

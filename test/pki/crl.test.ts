@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -490,6 +490,35 @@ describe('reloading inputs that did not change', () => {
     assert.notEqual(changed, loaded.inputDigest);
     writeFileSync(join(crlDir, 'extra.crl'), ca.crl({ revoked: [{ serial: '02' }] }));
     assert.notEqual(readTrustFiles(inputs).digest, changed);
+  });
+
+  test('the worker thread ends once no load is pending, and a later load starts another', async () => {
+    const caFile = file('end.crt', ca.certPem);
+    const crlFile = file('end.crl', crlPem(ca.crl({ revoked: sequentialSerials(1_000) })));
+    const inputs = {
+      clientCaFile: caFile,
+      crlFiles: [crlFile],
+      crlMissingPolicy: 'reject',
+    } as const;
+    const threads = () =>
+      Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    const ended = async (before: number) => {
+      for (let i = 0; i < 100 && threads() > before; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      return threads();
+    };
+    const loader = new TrustLoader();
+    try {
+      const before = threads();
+      const first = await loader.load(inputs, null);
+      assert.equal(first.data?.issuers[0]?.set.count, 1_000);
+      assert.equal(await ended(before), before);
+      const second = await loader.load(inputs, null);
+      assert.equal(second.data?.issuers[0]?.set.count, 1_000);
+      assert.equal(await ended(before), before);
+    } finally {
+      await loader.close();
+    }
   });
 
   test('the worker answers "unchanged" without parsing, and parses again after any change', async () => {

@@ -10,15 +10,31 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
 
+/** How node is started: environment variables and node flags. */
+export interface Launcher {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeFlags: readonly string[];
+}
+
 /**
- * The node flags of the binary's `#!/usr/bin/env -S node …` line: the runtime settings every
- * launcher applies, for callers that must start node themselves (the bench pins it with taskset).
+ * The binary's `#!/usr/bin/env -S [NAME=value …] node [--flag …]` line: the environment and the
+ * node flags every launcher applies, for callers that must start node themselves (the bench
+ * pins it with taskset).
  */
-export function binNodeFlags(bin = BIN): string[] {
+export function binLauncher(bin = BIN): Launcher {
   const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
-  const match = /^#!\/usr\/bin\/env -S node((?: --[\w=-]+)*)$/.exec(shebang);
+  const match = /^#!\/usr\/bin\/env -S ((?:\w+=\S* )*)node((?: --[\w=-]+)*)$/.exec(shebang);
   if (match === null) throw new Error(`${bin}: unexpected first line ${JSON.stringify(shebang)}`);
-  return (match[1] ?? '').split(' ').filter(Boolean);
+  const env = Object.fromEntries(
+    (match[1] ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map((assignment) => [
+        assignment.slice(0, assignment.indexOf('=')),
+        assignment.slice(assignment.indexOf('=') + 1),
+      ]),
+  );
+  return { env, nodeFlags: (match[2] ?? '').split(' ').filter(Boolean) };
 }
 
 /** PATH with the directory of the node that runs the tests first: the binary's `#!` finds it. */
