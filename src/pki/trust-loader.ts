@@ -1,9 +1,6 @@
 /**
- * Main-thread side of the trust worker: one load at a time (the trust inputs, or the deny
- * file), in a worker thread that lives while loads are asked for. Once none is pending the
- * worker is ended: an idle worker keeps its own V8 instance and whatever heap its last load
- * left, about 12 MB at start and more after a large CRL (bench/README.md, scenario memory),
- * for the rare next change of an input; a new one starts in tens of milliseconds.
+ * Main-thread side of the trust worker: one long-lived worker thread, one load at a time (the
+ * trust inputs, or the deny file).
  */
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
@@ -35,7 +32,6 @@ export class TrustLoader {
   private worker: Worker | null = null;
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
-  private pending = 0;
 
   /** Loads in the worker (evaluateTrust); rejects only when the worker itself fails. */
   load(inputs: TrustInputs, previous: TrustData | null): Promise<LoadedTrust> {
@@ -79,22 +75,9 @@ export class TrustLoader {
     request: DistributiveOmit<TrustRequest, 'id'>,
     answer: (response: Extract<TrustResponse, { ok: true }>) => T,
   ): Promise<T> {
-    this.pending++;
     const run = this.queue.then(() => this.run(flag, { ...request, id: this.nextId++ }, answer));
-    this.queue = run.catch(() => undefined).finally(() => this.settled());
+    this.queue = run.catch(() => undefined);
     return run;
-  }
-
-  /**
-   * After the last pending load: the worker ends unless another is asked for before the next
-   * turn of the event loop (a reload asks for the trust inputs, then for the deny file).
-   */
-  private settled(): void {
-    this.pending--;
-    if (this.pending > 0) return;
-    setImmediate(() => {
-      if (this.pending === 0) void this.close();
-    });
   }
 
   private run<T>(
