@@ -38,7 +38,7 @@ const SCENARIOS: Record<string, string> = {
   exec: '(e) exec (WebSocket) and port-forward (SPDY/3.1) byte throughput: MB/s and CPU per MB',
   reload:
     '(f) CRL reload with 10k/100k/1M entries: reload time, stalls, time to refuse a revoked cert',
-  memory: '(g) RSS per 10k idle mTLS connections and per 1M revoked serials',
+  memory: '(g) RSS at start, per 10k idle mTLS connections and per 1M revoked serials',
   index: '(h) the revocation index alone: memory of 1M serials, build time, lookup time',
   workers: '(i) --workers 2 vs 1 on both cores, HTTP/2 and HTTP/1.1 throughput',
   paired:

@@ -128,6 +128,15 @@ the caller's identity in \`X-Remote-User\` / \`X-Remote-Group\`. Clients without
 pass through unchanged (bearer tokens). Every flag can also come from the \`--config\` file,
 whose keys are the flag names; flags override it. docs/kubeadm.md shows a complete setup.
 
+A configuration the proxy cannot start with is refused before anything listens, with every
+problem at once on stderr, one line each, and exit code 2. A line names the flag as typed
+(\`--client-ca: unknown flag; did you mean --client-ca-file?\`), or with the \`--config\` file its
+value came from (\`--listen (set in /etc/kube-crl-proxy/config.yaml): …\`), or the file and the
+key it does not know (\`--config: /etc/kube-crl-proxy/config.yaml: unknown key "client-ca"; …\`).
+Flags are spelt only as listed: \`--clientCaFile\` is refused, as kube-apiserver refuses it. The
+files named by the flags that passed are loaded too (except with \`--print-config\`, which reads
+no file), so a missing file is listed with the rest.
+
 ## kube-crl-proxy [flags]
 
 ${fence(main)}
@@ -144,8 +153,8 @@ Takes the run command's flags and \`--config\` file, read the same way. Prints o
 (serving pair, front-proxy-client pair, upstream CA, client CA bundle, each CRL file) with the
 certificate subjects and expiry dates, then \`configuration valid\`, and exits 0. Otherwise prints
 every problem on stderr, one line each naming the flag as given (and the \`--config\` file when the
-value came from it) and the file, and exits 2. A configuration problem does not hide a file
-problem: the flag it names is set to its default and the rest is checked again. Each CRL file is
+value came from it) and the file, then their count, and exits 2: the lines the run command
+prints, as above. A configuration problem does not hide a file problem. Each CRL file is
 loaded on its own, then all of them under \`--crl-missing-policy\`. The serving pair, the
 front-proxy-client pair and the upstream CA go through the proxy's one loader, which stops at the
 first content problem among them (every unreadable file is still named). Warnings (a stale CRL
@@ -216,7 +225,7 @@ ${fence(demo)}
 | --- | --- |
 | 0 | success |
 | 1 | the answer is no: \`check-cert\` refused, \`inspect-crl\` found an invalid signature |
-| 2 | bad configuration or input: one line on stderr naming the flag (\`check-config\`: one per problem), nothing listens (\`crl revoke\` and \`crl renew\`: nothing written) |
+| 2 | bad configuration or input: every problem on stderr, one line each naming the flag, nothing listens (\`crl revoke\` and \`crl renew\`: nothing written) |
 
 ## SIGNALS
 

@@ -9,15 +9,29 @@
  * (proxy/h2/hpack.ts), FileWriteError (cli/atomic-file.ts). They too carry a stable `code`.
  */
 
-/** Bad configuration: printed as one line naming the flag, exit code 2, before listening. */
+/**
+ * Bad configuration: printed as one line naming the flag, exit code 2, before listening.
+ * `flag` is the option's name; `label` is how the line names it: the flag as the user typed
+ * it, or with the `--config` file it came from.
+ */
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
   constructor(
     readonly flag: string,
     readonly problem: string,
+    readonly label = `--${flag}`,
   ) {
-    super(`--${flag}: ${problem}`);
+    super(`${label}: ${problem}`);
     this.name = 'ConfigError';
+  }
+}
+
+/** Every problem of a configuration at once, each a ConfigError (one line each, exit code 2). */
+export class ConfigErrors extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'ConfigErrors';
   }
 }
 
@@ -89,6 +103,15 @@ export class UpstreamError extends Error {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Why a file could not be read, in a few words for the usual reasons. */
+export function fileErrorMessage(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return errorMessage(err);
 }
 
 /**

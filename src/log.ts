@@ -3,6 +3,7 @@
  * cause, so a flood of bad clients cannot flood the disk.
  */
 import { pino } from 'pino';
+import { TokenBucket } from './token-bucket.js';
 
 export type Logger = pino.Logger;
 
@@ -24,27 +25,22 @@ export function createLogger(level: string, file?: string): Logger {
  * count is reported on the next line that gets through (and by `flush`).
  */
 export class RateLimitedLog {
-  private tokens: number;
-  private last = Date.now();
+  private readonly bucket: TokenBucket;
   private suppressed = 0;
 
   constructor(
     private readonly log: Logger,
-    private readonly perSecond: number,
-    private readonly burst: number,
+    perSecond: number,
+    burst: number,
   ) {
-    this.tokens = burst;
+    this.bucket = new TokenBucket(burst, perSecond);
   }
 
   warn(fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-    this.last = now;
-    if (this.tokens < 1) {
+    if (!this.bucket.take()) {
       this.suppressed++;
       return;
     }
-    this.tokens -= 1;
     const extra = this.suppressed > 0 ? { suppressed: this.suppressed } : {};
     this.suppressed = 0;
     this.log.warn({ ...fields, ...extra }, message);

@@ -7,79 +7,29 @@
  * bottleneck on this 2-core machine.
  */
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import {
+  DEFAULT_WINDOW_SIZE,
+  Flag,
+  FRAME_HEADER_LENGTH,
+  FrameType,
+  PREFACE,
+  pingFrame,
+  SETTINGS_ACK,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from '../../src/proxy/h2/frames.js';
+import { hpackInteger, STATIC_STATUS } from '../../test/security/h2-frames.js';
 import { openTls } from './tls-client.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-enum FrameType {
-  Data = 0,
-  Headers = 1,
-  RstStream = 3,
-  Settings = 4,
-  Ping = 6,
-  GoAway = 7,
-  WindowUpdate = 8,
-}
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-const SETTINGS_ENABLE_PUSH = 0x2;
 const STREAM_WINDOW = 1 << 24;
 const CONNECTION_WINDOW = 1 << 30;
-/** :status of the static table (RFC 7541 appendix A), by index. */
-const STATIC_STATUS: Record<number, number> = {
-  8: 200,
-  9: 204,
-  10: 206,
-  11: 304,
-  12: 400,
-  13: 404,
-  14: 500,
-};
-
-function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
-  const header = Buffer.allocUnsafe(9);
-  header.writeUIntBE(length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return header;
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  return Buffer.concat([frameHeader(payload.length, type, flags, streamId), payload]);
-}
-
-function windowUpdate(streamId: number, increment: number): Buffer {
-  const payload = Buffer.allocUnsafe(4);
-  payload.writeUInt32BE(increment, 0);
-  return frame(FrameType.WindowUpdate, 0, streamId, payload);
-}
-
-function hpackInteger(value: number, prefixBits: number, firstByte: number): number[] {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return [firstByte | value];
-  const out = [firstByte | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest & 0x7f) | 0x80);
-    rest >>= 7;
-  }
-  out.push(rest);
-  return out;
-}
 
 /** Static-table name index + literal value, not added to the table (RFC 7541 6.2.2). */
 function literalField(nameIndex: number, value: string): Buffer {
   const bytes = Buffer.from(value, 'latin1');
-  return Buffer.from([
-    ...hpackInteger(nameIndex, 4, 0x00),
-    ...hpackInteger(bytes.length, 7, 0),
-    ...bytes,
-  ]);
+  return Buffer.concat([hpackInteger(nameIndex, 4), hpackInteger(bytes.length, 7), bytes]);
 }
 
 /** A GET header block as kubectl sends it (method, scheme, path, authority, UA, accept). */
@@ -150,7 +100,7 @@ export interface H2Handlers {
 
 export class H2Connection {
   readonly socket: TLSSocket;
-  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says). */
+  /** The server's Setting.MaxConcurrentStreams (unlimited until it says). */
   maxConcurrentStreams = Number.POSITIVE_INFINITY;
   readonly open = new Set<number>();
   private nextStreamId = 1;
@@ -173,18 +123,15 @@ export class H2Connection {
         this.socket.destroy(new Error(`ALPN gave ${String(this.socket.alpnProtocol)}, not h2`));
         return;
       }
-      const settings = Buffer.alloc(18);
-      settings.writeUInt16BE(SETTINGS_ENABLE_PUSH, 0);
-      settings.writeUInt32BE(0, 2);
-      settings.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 6);
-      settings.writeUInt32BE(STREAM_WINDOW, 8);
-      settings.writeUInt16BE(SETTINGS_MAX_CONCURRENT_STREAMS, 12);
-      settings.writeUInt32BE(0, 14);
       this.socket.write(
         Buffer.concat([
           PREFACE,
-          frame(FrameType.Settings, 0, 0, settings),
-          windowUpdate(0, CONNECTION_WINDOW - 65_535),
+          settingsFrame([
+            [Setting.EnablePush, 0],
+            [Setting.InitialWindowSize, STREAM_WINDOW],
+            [Setting.MaxConcurrentStreams, 0],
+          ]),
+          windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW_SIZE),
         ]),
       );
     });
@@ -204,10 +151,16 @@ export class H2Connection {
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     this.open.add(id);
-    this.out.push(
-      frameHeader(headerBlock.length, FrameType.Headers, FLAG_END_STREAM | FLAG_END_HEADERS, id),
-      headerBlock,
+    const head = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+    writeFrameHeader(
+      head,
+      0,
+      headerBlock.length,
+      FrameType.Headers,
+      Flag.EndStream | Flag.EndHeaders,
+      id,
     );
+    this.out.push(head, headerBlock);
     return id;
   }
 
@@ -257,21 +210,21 @@ export class H2Connection {
       case FrameType.Data: {
         this.consumed += length;
         if (this.consumed >= CONNECTION_WINDOW / 2) {
-          this.out.push(windowUpdate(0, this.consumed));
+          this.out.push(windowUpdateFrame(0, this.consumed));
           this.consumed = 0;
         }
         if (!this.open.has(streamId)) return;
         const streamConsumed = (this.streamConsumed.get(streamId) ?? 0) + length;
-        if (streamConsumed >= STREAM_WINDOW / 2 && !(flags & FLAG_END_STREAM)) {
-          this.out.push(windowUpdate(streamId, streamConsumed));
+        if (streamConsumed >= STREAM_WINDOW / 2 && !(flags & Flag.EndStream)) {
+          this.out.push(windowUpdateFrame(streamId, streamConsumed));
           this.streamConsumed.set(streamId, 0);
         } else {
           this.streamConsumed.set(streamId, streamConsumed);
         }
-        const padLength = flags & FLAG_PADDED ? (buf[start] as number) : 0;
-        const dataStart = flags & FLAG_PADDED ? start + 1 : start;
+        const padLength = flags & Flag.Padded ? (buf[start] as number) : 0;
+        const dataStart = flags & Flag.Padded ? start + 1 : start;
         this.handlers.onData(streamId, buf.subarray(dataStart, start + length - padLength));
-        if (flags & FLAG_END_STREAM) this.endStream(streamId, true);
+        if (flags & Flag.EndStream) this.endStream(streamId, true);
         return;
       }
       case FrameType.Headers: {
@@ -279,35 +232,32 @@ export class H2Connection {
         if (!this.statusSeen.has(streamId)) {
           this.statusSeen.add(streamId);
           let blockStart = start;
-          if (flags & FLAG_PADDED) blockStart += 1;
-          if (flags & FLAG_PRIORITY) blockStart += 5;
+          if (flags & Flag.Padded) blockStart += 1;
+          if (flags & Flag.Priority) blockStart += 5;
           this.handlers.onHeaders(streamId, decodeStatus(buf, blockStart));
         }
-        if (flags & FLAG_END_STREAM) this.endStream(streamId, true);
+        if (flags & Flag.EndStream) this.endStream(streamId, true);
         return;
       }
       case FrameType.RstStream:
         if (this.open.has(streamId)) this.endStream(streamId, false);
         return;
       case FrameType.Settings:
-        if (flags & FLAG_ACK) return;
+        if (flags & Flag.Ack) return;
         for (let p = start; p + 6 <= start + length; p += 6) {
-          if (buf.readUInt16BE(p) === SETTINGS_MAX_CONCURRENT_STREAMS)
+          if (buf.readUInt16BE(p) === Setting.MaxConcurrentStreams)
             this.maxConcurrentStreams = buf.readUInt32BE(p + 2);
         }
-        this.out.push(frameHeader(0, FrameType.Settings, FLAG_ACK, 0));
+        this.out.push(SETTINGS_ACK);
         if (!this.ready) {
           this.ready = true;
           this.handlers.onReady(this);
         }
         return;
       case FrameType.Ping:
-        if (!(flags & FLAG_ACK))
-          this.out.push(
-            frame(FrameType.Ping, FLAG_ACK, 0, Buffer.from(buf.subarray(start, start + 8))),
-          );
+        if (!(flags & Flag.Ack)) this.out.push(pingFrame(buf.subarray(start, start + 8), true));
         return;
-      case FrameType.GoAway: {
+      case FrameType.Goaway: {
         this.goingAway = true;
         const lastStreamId = buf.readUInt32BE(start) & 0x7fffffff;
         for (const id of [...this.open]) if (id > lastStreamId) this.endStream(id, false);

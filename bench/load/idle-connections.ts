@@ -1,7 +1,8 @@
 /**
  * Idle client connections (a child on the load core): `count` TLS connections with a client
  * certificate (ALPN http/1.1), opened `parallel` at a time, then held open without a request
- * until the suite says `exit`.
+ * until the suite says `exit`. The key exchange groups offered are the runtime's default
+ * unless `groups` names them (OpenSSL's list syntax, e.g. `X25519`).
  */
 import type { TLSSocket } from 'node:tls';
 import { childMain, type FromChild } from './ipc.js';
@@ -11,6 +12,7 @@ export interface IdleConfig {
   readonly identity: ClientIdentity;
   readonly count: number;
   readonly parallel: number;
+  readonly groups?: string;
 }
 
 export interface IdleInfo {
@@ -20,7 +22,10 @@ export interface IdleInfo {
 }
 
 async function run(config: IdleConfig, send: (msg: FromChild<unknown>) => void) {
-  const options = tlsOptions(config.identity, 'http/1.1');
+  const options = {
+    ...tlsOptions(config.identity, 'http/1.1'),
+    ...(config.groups === undefined ? {} : { ecdhCurve: config.groups }),
+  };
   const sockets: TLSSocket[] = [];
   let failed = 0;
   let next = 0;

@@ -9,7 +9,7 @@ import {
   type FakeApiserver,
   type RecordedRequest,
   startFakeApiserver,
-} from '../../test/fake-apiserver/index.js';
+} from '../../src/demo/fake-apiserver/index.js';
 import { childMain, type FromChild, type ToChild } from '../load/ipc.js';
 
 export interface FakeApiserverConfig {

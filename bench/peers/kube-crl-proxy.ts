@@ -1,23 +1,17 @@
 /**
  * kube-crl-proxy as an operator runs it (the binary, JSON logs on stdout), started pinned to
  * the proxy core with taskset so every thread it ever makes stays there. The flags come from
- * the test PKI helper; the process handling mirrors test/support/proxy-process.ts but runs
- * the build chosen for the run (support/proxy-build.ts).
+ * the test PKI helper, its log is read by test/support/proxy-process.ts; it runs the build
+ * chosen for the run (support/proxy-build.ts).
  */
 import { spawn } from 'node:child_process';
 import { proxyArgs } from '../../test/support/pki.js';
-import { binNodeFlags } from '../../test/support/proxy-process.js';
+import { binLauncher, followLog, type LogLine } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
 import type { ProxyBuild } from '../support/proxy-build.js';
 import type { ProxyPeer } from './types.js';
-
-export interface LogLine {
-  readonly msg: string;
-  readonly time?: number;
-  readonly [key: string]: unknown;
-}
 
 export interface KubeCrlProxyPeer extends ProxyPeer {
   readonly metricsUrl: string;
@@ -43,71 +37,24 @@ export async function startKubeCrlProxy(
   const profileDir = process.env.KCP_BENCH_CPU_PROF;
   // KCP_BENCH_NODE_FLAGS="--trace-gc ...": more node/V8 flags (those NODE_OPTIONS refuses).
   const extraFlags = (process.env.KCP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  // As every launcher runs it: the environment and flags of the binary's own #! line.
+  const launcher = binLauncher(build.bin);
   const nodeFlags = [
-    // As every launcher runs it: the flags of the binary's own #! line.
-    ...binNodeFlags(build.bin),
+    ...launcher.nodeFlags,
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...extraFlags,
   ];
   const [command, argv] = pinnedCommand(cpuList, build.node, [...nodeFlags, build.bin, ...args]);
-  const child = trackChild(spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const logs: LogLine[] = [];
-  const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
-  let stderr = '';
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    partial += chunk.toString();
-    let nl = partial.indexOf('\n');
-    while (nl >= 0) {
-      const text = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      nl = partial.indexOf('\n');
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text };
-      }
-      logs.push(line);
-      for (const w of [...waiters]) {
-        if (w.pred(line)) {
-          waiters.delete(w);
-          w.resolve(line);
-        }
-      }
-    }
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
-    const seen = logs.find(pred);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.delete(waiter);
-        reject(
-          new Error(
-            `kube-crl-proxy: no matching log line within ${timeoutMs} ms; last lines:\n${logs
-              .slice(-5)
-              .map((l) => JSON.stringify(l))
-              .join('\n')}\nstderr: ${stderr}`,
-          ),
-        );
-      }, timeoutMs);
-      const waiter = {
-        pred,
-        resolve: (l: LogLine) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      };
-      waiters.add(waiter);
-    });
-  };
+  const child = trackChild(
+    spawn(command, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...launcher.env },
+    }),
+  );
+  const { logs, waitForLog, stderr } = followLog(child);
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) =>
-      reject(new Error(`kube-crl-proxy exited with ${code}: ${stderr}`)),
+      reject(new Error(`kube-crl-proxy exited with ${code}: ${stderr()}`)),
     ),
   );
   exited.catch(() => {});

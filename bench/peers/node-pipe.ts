@@ -1,17 +1,24 @@
 /** Starts the Node TLS byte pipe (node-pipe-server.ts) pinned to the proxy core. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Launcher } from '../../test/support/proxy-process.js';
 import { PROXY_CORE, pinnedCommand } from '../support/cores.js';
 import type { BenchPki } from '../support/pki.js';
 import { stopChild, trackChild } from '../support/processes.js';
 import type { NodePipeConfig } from './node-pipe-server.js';
 import type { ProxyPeer } from './types.js';
 
-/** `node`: the node binary kube-crl-proxy runs on in this run, so the floor is that runtime's. */
+/**
+ * `node`: the node binary kube-crl-proxy runs on in this run, so the floor is that runtime's.
+ * `launcher`: the node flags and environment to run it with; Node's defaults when absent (the
+ * throughput scenarios), kube-crl-proxy's own in the memory scenario, so that the two differ
+ * by their code alone.
+ */
 export async function startNodePipe(
   pki: BenchPki,
   upstreamPort: number,
   node: string,
+  launcher: Launcher = { env: {}, nodeFlags: [] },
 ): Promise<ProxyPeer> {
   const files = pki.test.files;
   const config: NodePipeConfig = {
@@ -29,8 +36,17 @@ export async function startNodePipe(
     proxyClientKeyFile: files.proxyClientKey,
   };
   const script = fileURLToPath(new URL('./node-pipe-server.js', import.meta.url));
-  const [command, args] = pinnedCommand(String(PROXY_CORE), node, [script, JSON.stringify(config)]);
-  const child = trackChild(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const [command, args] = pinnedCommand(String(PROXY_CORE), node, [
+    ...launcher.nodeFlags,
+    script,
+    JSON.stringify(config),
+  ]);
+  const child = trackChild(
+    spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...launcher.env },
+    }),
+  );
   let output = '';
   child.stderr?.on('data', (d: Buffer) => {
     output += d;

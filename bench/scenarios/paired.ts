@@ -89,7 +89,7 @@ export async function pairedScenario(
     },
     { load: 'HTTP/2 GET', other: 'haproxy', measure: (p) => requestRound(ctx, p, 'h2') },
   ];
-  const rounds = Math.max(4, 2 * ctx.options.rounds);
+  const rounds = ctx.options.quick ? 4 : Math.max(4, 2 * ctx.options.rounds);
   const rows: Cell[][] = [];
   const ratios: Ratio[] = [];
   const data: unknown[] = [];

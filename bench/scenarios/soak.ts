@@ -11,6 +11,7 @@
  * everything else shares the load core.
  */
 import { Authority } from '../../src/demo/pki-factory.js';
+import type { LogLine } from '../../test/support/proxy-process.js';
 import { LoadProcess } from '../load/ipc.js';
 import type {
   RevokedArgs,
@@ -24,7 +25,7 @@ import { metricValue, scrape } from '../measure/prometheus.js';
 import { percentile } from '../measure/stats.js';
 import { startFakeApiserverHost, WATCH_NAMESPACE } from '../peers/fake-apiserver.js';
 import type { FakeAudit } from '../peers/fake-apiserver-host.js';
-import { type KubeCrlProxyPeer, type LogLine, startKubeCrlProxy } from '../peers/kube-crl-proxy.js';
+import { type KubeCrlProxyPeer, startKubeCrlProxy } from '../peers/kube-crl-proxy.js';
 import type { Cell, ScenarioResult } from '../report/results.js';
 import { PROXY_CORE } from '../support/cores.js';
 import type { ClientCert } from '../support/pki.js';
@@ -44,7 +45,7 @@ const PODS = 10;
 const STREAM_POD = 'shell';
 const EVENTS_PER_SECOND = 4;
 const RSS_EVERY_MS = 10_000;
-/** A cut later than this after the CRL file changed is late (DESIGN.md: within 1 s). */
+/** A cut later than this after the CRL file changed is late (docs/revocation.md: within a second). */
 const CUT_DEADLINE_MS = 1_000;
 /** |RSS slope| at or under this is flat. */
 const FLAT_MB_PER_MIN = 1;

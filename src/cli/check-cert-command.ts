@@ -8,10 +8,10 @@
  * verifyPeer, which maps it and runs the CA, validity, CRL, deny-file and identity checks.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { stringify as toYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
 import { type Policy, parseCrlUrl } from '../config/config.js';
 import { RUN_OPTIONS } from '../config/options.js';
+import { toYaml } from '../config/yaml.js';
 import { ConfigError, errorMessage, InputError } from '../errors.js';
 import { parseCertificate, readCertificateFields } from '../pki/certificate.js';
 import { DenyList, denyWarnings, loadDenyFile } from '../pki/deny-list.js';

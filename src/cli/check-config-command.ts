@@ -11,10 +11,10 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Argv, CommandModule, Options } from 'yargs';
-import { type CrlUrls, type InputFiles, resolveConfig } from '../config/config.js';
-import { RUN_OPTIONS, type RunOptionName } from '../config/options.js';
-import { ConfigError, InputError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import type { Config, CrlUrls, InputFiles } from '../config/config.js';
+import { gatherSettings, loadConfig, type Settings } from '../config/sources.js';
+import { ConfigError, ConfigErrors, InputError } from '../errors.js';
 import { reloadCredentials } from '../pki/credentials.js';
 import { denyWarnings, loadDenyFile } from '../pki/deny-list.js';
 import { readInput } from '../pki/files.js';
@@ -24,7 +24,7 @@ import { isoTime } from '../time.js';
 import { FetchError, fetchCrl } from '../watcher/crl-fetch.js';
 import { cachedCopyPath } from '../watcher/crl-url-poller.js';
 import { EXIT_CONFIG, EXIT_OK } from './exit.js';
-import { withRunFlags } from './run-command.js';
+import { commandLine, withRunFlags } from './run-flags.js';
 
 export const checkConfigCommand: CommandModule = {
   command: 'check-config',
@@ -36,46 +36,28 @@ export const checkConfigCommand: CommandModule = {
       "what the unit's ExecStartPre runs before the proxy binds its ports",
     ),
   handler: async (args) => {
-    process.exitCode = await checkConfig(args as Record<string, unknown>, process.argv.slice(2));
+    const settings = gatherSettings(commandLine(args, 'check-config', {}));
+    process.exitCode = await checkConfig(settings);
   },
 };
-
-/** One finding: the flag it is about, and the file when there is one. */
-interface Problem {
-  readonly flag: string;
-  readonly file: string | null;
-  readonly problem: string;
-}
 
 interface Findings {
   readonly checked: string[];
   readonly warnings: string[];
-  readonly problems: Problem[];
+  /** Each names the flag as typed, or with the --config file its value came from. */
+  readonly problems: ConfigError[];
 }
 
-async function checkConfig(
-  args: Record<string, unknown>,
-  argv: readonly string[],
-): Promise<number> {
-  const findings: Findings = { checked: [], warnings: [], problems: [] };
-  const badFlags = new Set<string>();
-  for (const err of configProblems(args)) {
-    findings.problems.push({ flag: err.flag, file: null, problem: err.problem });
-    badFlags.add(err.flag);
+async function checkConfig(settings: Settings): Promise<number> {
+  let config: Config | null = null;
+  let configErrors: readonly ConfigError[] = [];
+  try {
+    config = loadConfig(settings);
+  } catch (err) {
+    if (!(err instanceof ConfigErrors)) throw err;
+    configErrors = err.errors;
   }
-  const now = Date.now();
-  checkCredentials(inputFiles(args, badFlags), findings, now);
-  let caSubjects: readonly string[] = [];
-  if (
-    !badFlags.has('client-ca-file') &&
-    !badFlags.has('crl-file') &&
-    !URL_FLAGS.some((f) => badFlags.has(f))
-  ) {
-    const urls = findings.problems.length === 0 ? resolveConfig(args).crlUrls : null;
-    caSubjects = await checkTrust(args, urls, findings, now);
-  }
-  if (!badFlags.has('deny-file'))
-    checkDeny(stringArg(args, 'deny-file'), caSubjects, findings, now);
+  const findings = await findProblems(settings, config?.crlUrls ?? null, configErrors);
   for (const line of findings.checked) process.stdout.write(`${line}\n`);
   for (const warning of findings.warnings) {
     process.stderr.write(`kube-crl-proxy: warning: ${warning}\n`);
@@ -84,13 +66,7 @@ async function checkConfig(
     process.stdout.write('configuration valid\n');
     return EXIT_OK;
   }
-  const origin = originOf(args, argv);
-  for (const p of findings.problems) {
-    const where = origin(p.flag);
-    process.stderr.write(
-      `kube-crl-proxy: --${p.flag}${where}: ${p.file === null ? '' : `${p.file}: `}${p.problem}\n`,
-    );
-  }
+  for (const p of findings.problems) process.stderr.write(`kube-crl-proxy: ${p.message}\n`);
   const count = findings.problems.length;
   process.stderr.write(
     `kube-crl-proxy: ${count} problem${count === 1 ? '' : 's'}; the proxy would not start\n`,
@@ -99,53 +75,42 @@ async function checkConfig(
 }
 
 /**
- * Where a flag's value came from, when not from the command line: the `--config` file. A
- * flag is named as the user typed it either way.
+ * Every problem of a configuration: those of its flags and `--config` file (`configErrors`, from
+ * loadConfig), then those of the inputs the flags that passed name, each loaded once through
+ * the proxy's own loaders. The --crl-url CRLs are fetched only for a valid configuration
+ * (`urls` from its Config).
  */
-function originOf(
-  args: Record<string, unknown>,
-  argv: readonly string[],
-): (flag: string) => string {
-  const file = typeof args.config === 'string' ? args.config : null;
-  return (flag) => {
-    const typed = argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
-    return typed || file === null || !(flag in RUN_OPTIONS) ? '' : ` (set in ${file})`;
-  };
-}
-
-/** What a flag whose value was refused is checked again with, so the flags after it are too. */
-const STAND_INS: Readonly<Partial<Record<RunOptionName, unknown>>> = {
-  'tls-cert-file': 'stand-in',
-  'tls-private-key-file': 'stand-in',
-  'client-ca-file': 'stand-in',
-  'crl-file': ['stand-in'],
-  upstream: 'https://127.0.0.1:1',
-  'upstream-ca-file': 'stand-in',
-  'proxy-client-cert-file': 'stand-in',
-  'proxy-client-key-file': 'stand-in',
-};
-
-/**
- * Every configuration problem, not only the first: resolveConfig stops at one, so the flag it
- * names is given its default (or a stand-in) and the whole configuration is resolved again.
- */
-function configProblems(given: Readonly<Record<string, unknown>>): ConfigError[] {
-  const args: Record<string, unknown> = { ...given };
-  const problems: ConfigError[] = [];
-  for (;;) {
-    try {
-      resolveConfig(args);
-      return problems;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      const again = problems.some((p) => p.flag === err.flag);
-      if (!again) problems.push(err);
-      const name = err.flag as RunOptionName;
-      const standIn = STAND_INS[name] ?? (RUN_OPTIONS[name] as Options | undefined)?.default;
-      if (again || standIn === undefined) return problems;
-      args[name] = standIn;
-    }
+export async function findProblems(
+  settings: Settings,
+  urls: CrlUrls | null,
+  configErrors: readonly ConfigError[],
+): Promise<Findings> {
+  const { args } = settings;
+  const findings: Findings = { checked: [], warnings: [], problems: [...configErrors] };
+  const badFlags = new Set(configErrors.map((err) => err.flag));
+  const now = Date.now();
+  checkCredentials(inputFiles(args, badFlags), findings, now);
+  let caSubjects: readonly string[] = [];
+  if (
+    !badFlags.has('client-ca-file') &&
+    !badFlags.has('crl-file') &&
+    !URL_FLAGS.some((f) => badFlags.has(f))
+  ) {
+    caSubjects = await checkTrust(
+      args,
+      findings.problems.length === 0 ? urls : null,
+      findings,
+      now,
+    );
   }
+  if (!badFlags.has('deny-file'))
+    checkDeny(stringArg(args, 'deny-file'), caSubjects, findings, now);
+  findings.problems.splice(
+    configErrors.length,
+    Infinity,
+    ...findings.problems.slice(configErrors.length).map((err) => settings.relabel(err)),
+  );
+  return findings;
 }
 
 function stringArg(args: Record<string, unknown>, flag: string): string | null {
@@ -302,11 +267,12 @@ async function fetchEach(urls: CrlUrls, dir: string, findings: Findings): Promis
           );
           sources.push({ url, path: copy });
         } else {
-          findings.problems.push({
-            flag: 'crl-url',
-            file: url,
-            problem: `${err.message}, and ${urls.cacheDir} holds no copy of it`,
-          });
+          findings.problems.push(
+            new ConfigError(
+              'crl-url',
+              `${url}: ${err.message}, and ${urls.cacheDir} holds no copy of it`,
+            ),
+          );
         }
       }
     }),
@@ -333,7 +299,7 @@ function checkDeny(
 }
 
 function record(findings: Findings, err: InputError): void {
-  findings.problems.push({ flag: err.flag, file: err.file, problem: err.problem });
+  findings.problems.push(err.toConfigError());
 }
 
 function crlLines(data: TrustData): string[] {

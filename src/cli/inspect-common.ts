@@ -2,12 +2,13 @@
  * What the inspection commands (check-cert, inspect-crl, crl list) share: `--at`, `--output`,
  * reading the proxy's own `--config` file and CRL files, and how times are printed.
  */
-import { parseRfc3339, readConfigFile } from '../config/config.js';
-import { ConfigError, errorMessage, InputError } from '../errors.js';
+import { parseRfc3339 } from '../config/config.js';
+import { readConfigFile } from '../config/sources.js';
+import { errorMessage, InputError } from '../errors.js';
 import { type ParsedCrl, parseCrl } from '../pki/crl.js';
 import { readBlocksOf } from '../pki/files.js';
 import type { PemBlock } from '../pki/pem.js';
-import { fail } from './exit.js';
+import { fail, failWith } from './exit.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -41,14 +42,9 @@ export function parseAt(value: string | undefined): number {
  * proxy's and are ignored here (unknown keys are still refused, as the proxy refuses them).
  */
 export function configFileKeys(path: string, keys: readonly string[]): Record<string, unknown> {
-  let all: Record<string, unknown>;
-  try {
-    all = readConfigFile(path);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message);
-    throw err;
-  }
-  return Object.fromEntries(Object.entries(all).filter(([key]) => keys.includes(key)));
+  const file = readConfigFile(path);
+  if (file.problems.length > 0) failWith(file.problems);
+  return Object.fromEntries(Object.entries(file.values).filter(([key]) => keys.includes(key)));
 }
 
 /** Every CRL of a file, as the proxy reads them; unreadable ones exit 2 naming the file. */

@@ -4,7 +4,7 @@
  * against the CA bundle, and with `--serial` whether a certificate is on it.
  *
  * It reads with the proxy's own DER walk (pki/crl.ts), so a million-entry CRL takes about a
- * second; @peculiar/x509 cannot read CRLs that big (reference/node-tls-facts.md).
+ * second; @peculiar/x509 refuses CRLs far smaller at its default limits (bench/README.md#crl-tool-kube-crl-proxy-crl-issue-19).
  */
 import type { Argv, CommandModule } from 'yargs';
 import { GROUPS, RUN_OPTIONS } from '../config/options.js';

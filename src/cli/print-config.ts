@@ -3,8 +3,9 @@
  * file over the defaults — as YAML that is itself a valid `--config` file. Only what the flags
  * hold is printed: file paths, never file contents, so no key material can leak.
  */
-import { stringify as toYaml } from 'yaml';
 import { RUN_OPTIONS } from '../config/options.js';
+import type { Settings } from '../config/sources.js';
+import { toYaml } from '../config/yaml.js';
 
 /** The run flags' effective values, in declaration order; flags without a value are left out. */
 export function effectiveConfig(args: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -16,11 +17,10 @@ export function effectiveConfig(args: Readonly<Record<string, unknown>>): Record
   return out;
 }
 
-export function printConfigText(args: Readonly<Record<string, unknown>>): string {
+export function printConfigText(settings: Settings): string {
+  const { args, configFile } = settings;
   const source =
-    typeof args.config === 'string'
-      ? `flags, then ${args.config}, then defaults`
-      : 'flags, then defaults';
+    configFile === null ? 'flags, then defaults' : `flags, then ${configFile}, then defaults`;
   return [
     `# kube-crl-proxy effective configuration (${source}); usable as a --config file.`,
     '# Files are named by path; nothing was read from them.',

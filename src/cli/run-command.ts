@@ -2,30 +2,18 @@
  * `kube-crl-proxy [flags]`: run the proxy (one process, or a cluster with --workers).
  */
 import cluster from 'node:cluster';
-import type { Argv, CommandModule } from 'yargs';
-import { type Config, readConfigFile, resolveConfig } from '../config/config.js';
-import { GROUPS, RUN_OPTIONS } from '../config/options.js';
-import { ConfigError, errorMessage } from '../errors.js';
+import type { CommandModule } from 'yargs';
+import type { Config } from '../config/config.js';
+import { GROUPS } from '../config/options.js';
+import { gatherSettings, loadConfig } from '../config/sources.js';
+import { ConfigError, ConfigErrors, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { startPrimary, startWorker } from '../run/cluster.js';
 import { type RunningProxy, startSingle } from '../run/single.js';
-import { fail } from './exit.js';
+import { findProblems } from './check-config-command.js';
+import { failWith } from './exit.js';
 import { printConfigText } from './print-config.js';
-
-/** The run flags and `--config`, read exactly as the run command reads them. */
-export function withRunFlags(y: Argv): Argv {
-  return (
-    y
-      .options(RUN_OPTIONS)
-      .config('config', (path: string) => readConfigFile(path))
-      // Declared after .config(), which would otherwise replace its help text and group.
-      .option('config', {
-        type: 'string',
-        group: GROUPS.process,
-        describe: 'YAML or JSON file with the same keys as the flags; flags override it',
-      })
-  );
-}
+import { commandLine, withRunFlags } from './run-flags.js';
 
 export const runCommand: CommandModule = {
   command: '$0',
@@ -40,16 +28,20 @@ export const runCommand: CommandModule = {
   handler: (args) => run(args as Record<string, unknown>),
 };
 
-async function run(args: Record<string, unknown>): Promise<void> {
+async function run(parsed: Record<string, unknown>): Promise<void> {
+  const settings = gatherSettings(commandLine(parsed, null, { 'print-config': 'boolean' }));
   let config: Config;
   try {
-    config = resolveConfig(args);
+    config = loadConfig(settings);
   } catch (err) {
-    if (err instanceof ConfigError) fail(err.message);
-    throw err;
+    if (!(err instanceof ConfigErrors)) throw err;
+    // The inputs of the flags that passed are loaded too, so a file problem shows at once;
+    // --print-config reads no file.
+    if (parsed['print-config'] === true) failWith(err.errors);
+    failWith((await findProblems(settings, null, err.errors)).problems);
   }
-  if (args['print-config'] === true) {
-    process.stdout.write(printConfigText(args));
+  if (parsed['print-config'] === true) {
+    process.stdout.write(printConfigText(settings));
     return;
   }
   if (cluster.isWorker) {
@@ -62,7 +54,8 @@ async function run(args: Record<string, unknown>): Promise<void> {
   try {
     proxy = config.workers > 1 ? await startPrimary(config, log) : await startSingle(config, log);
   } catch (err) {
-    if (err instanceof ConfigError) fail(err.message);
+    if (err instanceof ConfigErrors) failWith(err.errors.map((e) => settings.relabel(e)));
+    if (err instanceof ConfigError) failWith([settings.relabel(err)]);
     throw err;
   }
   let stopping = false;

@@ -2,13 +2,11 @@
  * Flags + config file → one validated, frozen Config. Nothing deeper re-reads flags.
  * File contents (certificates, CRLs) are validated by pki/ when they are loaded.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { Options } from 'yargs';
-import { ConfigError, errorMessage } from '../errors.js';
+import { ConfigError, ConfigErrors } from '../errors.js';
 import { REQUIRED_RUN_OPTIONS, RUN_OPTIONS, type RunOptionName } from './options.js';
 import { resolveTlsPolicy, type TlsPolicy } from './tls-policy.js';
 
@@ -93,42 +91,6 @@ export interface Config {
   readonly logLevel: LogLevel;
 }
 
-/** Reads a `--config` file (YAML or JSON) and checks its keys against the flags. */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError('config', `cannot read ${path}: ${errorMessage(err)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text); // YAML is a superset of JSON
-  } catch (err) {
-    throw new ConfigError(
-      'config',
-      `${path} is not valid YAML or JSON: ${firstLine(errorMessage(err))}`,
-    );
-  }
-  if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError('config', `${path} must hold a mapping of flag names to values`);
-  }
-  for (const key of Object.keys(parsed)) {
-    if (!(key in RUN_OPTIONS)) {
-      throw new ConfigError(
-        'config',
-        `${path}: unknown key "${key}" (keys are the flag names, e.g. client-ca-file)`,
-      );
-    }
-  }
-  return parsed as Record<string, unknown>;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
-}
-
 /** The default of every flag that has one. */
 export function defaultArgs(): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -138,128 +100,168 @@ export function defaultArgs(): Record<string, unknown> {
   return out;
 }
 
-/** Validates flags (kebab-case keys, as yargs or a caller gives them; defaults filled in) into a Config. */
+/**
+ * Validates flags (kebab-case keys, as yargs or a caller gives them; defaults filled in) into a
+ * Config, or throws ConfigErrors with every problem found, not only the first.
+ */
 export function resolveConfig(given: Readonly<Record<string, unknown>>): Config {
   const args: Record<string, unknown> = { ...defaultArgs() };
   for (const [name, value] of Object.entries(given)) if (value !== undefined) args[name] = value;
+  const problems: ConfigError[] = [];
+  const missing = new Set<string>();
   for (const name of REQUIRED_RUN_OPTIONS) {
     const value = args[name];
-    if (value === undefined || value === '') throw new ConfigError(name, 'is required');
+    if (value === undefined || value === '') {
+      missing.add(name);
+      problems.push(new ConfigError(name, 'is required'));
+    }
   }
+  // A refused field is left undefined: the Config is thrown away when any problem was found.
+  const check = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (!missing.has(err.flag)) problems.push(err);
+      return undefined as T;
+    }
+  };
   const config: Config = {
-    listen: parseHostPort('listen', str(args, 'listen')),
-    metricsListen: parseHostPort('metrics-listen', str(args, 'metrics-listen')),
+    listen: check(() => parseHostPort('listen', str(args, 'listen'))),
+    metricsListen: check(() => parseHostPort('metrics-listen', str(args, 'metrics-listen'))),
     files: {
-      tlsCertFile: str(args, 'tls-cert-file'),
-      tlsPrivateKeyFile: str(args, 'tls-private-key-file'),
-      clientCaFile: str(args, 'client-ca-file'),
-      crlFiles: strList(args, 'crl-file'),
-      denyFile: optionalPath(args, 'deny-file'),
-      upstreamCaFile: str(args, 'upstream-ca-file'),
-      proxyClientCertFile: str(args, 'proxy-client-cert-file'),
-      proxyClientKeyFile: str(args, 'proxy-client-key-file'),
+      tlsCertFile: check(() => str(args, 'tls-cert-file')),
+      tlsPrivateKeyFile: check(() => str(args, 'tls-private-key-file')),
+      clientCaFile: check(() => str(args, 'client-ca-file')),
+      crlFiles: check(() => strList(args, 'crl-file')),
+      denyFile: check(() => optionalPath(args, 'deny-file')),
+      upstreamCaFile: check(() => str(args, 'upstream-ca-file')),
+      proxyClientCertFile: check(() => str(args, 'proxy-client-cert-file')),
+      proxyClientKeyFile: check(() => str(args, 'proxy-client-key-file')),
     },
     requireClientCert: args['require-client-cert'] === true,
-    rejectMode: parseRejectMode(args['reject-mode']),
-    tls: resolveTlsPolicy(str(args, 'tls-min-version'), str(args, 'tls-cipher-suites')),
-    crlMissingPolicy: oneOf(
-      'crl-missing-policy',
-      ['reject', 'allow'] as const,
-      args['crl-missing-policy'],
+    rejectMode: check(() => parseRejectMode(args['reject-mode'])),
+    tls: check(() =>
+      resolveTlsPolicy(str(args, 'tls-min-version'), str(args, 'tls-cipher-suites')),
     ),
-    crlExpiredPolicy: oneOf(
-      'crl-expired-policy',
-      ['reject', 'allow'] as const,
-      args['crl-expired-policy'],
+    crlMissingPolicy: check(() => oneOf('crl-missing-policy', args['crl-missing-policy'])),
+    crlExpiredPolicy: check(() => oneOf('crl-expired-policy', args['crl-expired-policy'])),
+    crlUrls: resolveCrlUrls(args, check),
+    upstream: check(() => parseUpstream(str(args, 'upstream'))),
+    upstreamPoolSize: check(() =>
+      parseCount('upstream-pool-size', args['upstream-pool-size'], 0, 64),
     ),
-    crlUrls: resolveCrlUrls(args),
-    upstream: parseUpstream(str(args, 'upstream')),
-    upstreamPoolSize: parseCount('upstream-pool-size', args['upstream-pool-size'], 0, 64),
-    upstreamTimeoutMs: parseDuration('upstream-timeout', str(args, 'upstream-timeout')),
+    upstreamTimeoutMs: check(() =>
+      parseDuration('upstream-timeout', str(args, 'upstream-timeout')),
+    ),
     requestHeaders: {
-      usernameHeaders: headerList('requestheader-username-headers', args),
-      groupHeaders: headerList('requestheader-group-headers', args),
-      extraHeadersPrefixes: headerList('requestheader-extra-headers-prefix', args),
-      uidHeaders: headerList('requestheader-uid-headers', args),
+      usernameHeaders: check(() => headerList('requestheader-username-headers', args)),
+      groupHeaders: check(() => headerList('requestheader-group-headers', args)),
+      extraHeadersPrefixes: check(() => headerList('requestheader-extra-headers-prefix', args)),
+      uidHeaders: check(() => headerList('requestheader-uid-headers', args)),
     },
-    shutdownGraceMs: parseDuration('shutdown-grace', str(args, 'shutdown-grace')),
+    shutdownGraceMs: check(() => parseDuration('shutdown-grace', str(args, 'shutdown-grace'))),
     limits: {
-      tlsHandshakeTimeoutMs: positiveDuration('tls-handshake-timeout', args),
-      httpHeaderTimeoutMs: positiveDuration('http-header-timeout', args),
-      httpIdleTimeoutMs: positiveDuration('http-idle-timeout', args),
-      h2PingIntervalMs: positiveDuration('h2-ping-interval', args),
-      maxConnections: parseCount('max-connections', args['max-connections'], 1, 10_000_000),
-      maxHeaderBytes: parseCount(
-        'max-header-bytes',
-        args['max-header-bytes'],
-        1024,
-        16 * 1024 * 1024,
+      tlsHandshakeTimeoutMs: check(() => positiveDuration('tls-handshake-timeout', args)),
+      httpHeaderTimeoutMs: check(() => positiveDuration('http-header-timeout', args)),
+      httpIdleTimeoutMs: check(() => positiveDuration('http-idle-timeout', args)),
+      h2PingIntervalMs: check(() => positiveDuration('h2-ping-interval', args)),
+      maxConnections: check(() =>
+        parseCount('max-connections', args['max-connections'], 1, 10_000_000),
       ),
-      maxHeaderCount: parseCount('max-header-count', args['max-header-count'], 16, 65_536),
-      h2MaxConcurrentStreams: parseCount(
-        'h2-max-concurrent-streams',
-        args['h2-max-concurrent-streams'],
-        1,
-        1_000_000,
+      maxHeaderBytes: check(() =>
+        parseCount('max-header-bytes', args['max-header-bytes'], 1024, 16 * 1024 * 1024),
+      ),
+      maxHeaderCount: check(() =>
+        parseCount('max-header-count', args['max-header-count'], 16, 65_536),
+      ),
+      h2MaxConcurrentStreams: check(() =>
+        parseCount('h2-max-concurrent-streams', args['h2-max-concurrent-streams'], 1, 1_000_000),
       ),
     },
-    workers: parseWorkers(str(args, 'workers')),
-    logLevel: oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const, args['log-level']),
+    workers: check(() => parseWorkers(str(args, 'workers'))),
+    logLevel: check(() => oneOf('log-level', args['log-level'])),
   };
   if (
-    config.files.crlFiles.length === 0 &&
+    config.files.crlFiles?.length === 0 &&
     config.crlUrls === null &&
     config.crlMissingPolicy === 'reject'
   ) {
-    throw new ConfigError(
-      'crl-file',
-      'no CRL given (--crl-file or --crl-url); every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
+    problems.push(
+      new ConfigError(
+        'crl-file',
+        'no CRL given (--crl-file or --crl-url); every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)',
+      ),
     );
   }
+  if (problems.length > 0) throw new ConfigErrors(problems);
   return deepFreeze(config);
 }
+
+type Check = <T>(read: () => T) => T;
 
 function str(args: Readonly<Record<string, unknown>>, name: RunOptionName): string {
   const value = args[name];
   if (typeof value === 'number') return String(value);
+  if (Array.isArray(value))
+    throw new ConfigError(name, `given ${value.length} times; give it once`);
   if (typeof value !== 'string')
     throw new ConfigError(name, `expected a string, got ${JSON.stringify(value)}`);
   return value;
 }
 
-function resolveCrlUrls(args: Readonly<Record<string, unknown>>): CrlUrls | null {
-  const urls = strList(args, 'crl-url').map(parseCrlUrl);
-  const duplicate = urls.find((url, i) => urls.indexOf(url) !== i);
-  if (duplicate !== undefined) throw new ConfigError('crl-url', `${duplicate} is given twice`);
-  const caFile = optionalPath(args, 'crl-url-ca-file');
-  const cacheDir = optionalPath(args, 'crl-cache-dir');
+/** --crl-url and its settings; null without a URL, undefined when refused (see check). */
+function resolveCrlUrls(args: Readonly<Record<string, unknown>>, check: Check): CrlUrls | null {
+  const urls = check(() => strList(args, 'crl-url'))
+    ?.map((value) => check(() => parseCrlUrl(value)))
+    .filter((url) => url !== undefined);
+  const duplicate = urls?.find((url, i) => urls.indexOf(url) !== i);
+  if (duplicate !== undefined) {
+    check(() => {
+      throw new ConfigError('crl-url', `${duplicate} is given twice`);
+    });
+  }
+  const caFile = check(() => optionalPath(args, 'crl-url-ca-file'));
+  const cacheDir = check(() => optionalPath(args, 'crl-cache-dir'));
   const settings = {
-    intervalMs: parseDuration('crl-url-interval', str(args, 'crl-url-interval')),
-    timeoutMs: parseDuration('crl-url-timeout', str(args, 'crl-url-timeout')),
-    maxBytes: parseCount('crl-url-max-bytes', args['crl-url-max-bytes'], 1024, 2 ** 30),
+    intervalMs: check(() => {
+      const ms = parseDuration('crl-url-interval', str(args, 'crl-url-interval'));
+      if (ms < 1000) throw new ConfigError('crl-url-interval', 'must be 1s or more');
+      return ms;
+    }),
+    timeoutMs: check(() => {
+      const ms = parseDuration('crl-url-timeout', str(args, 'crl-url-timeout'));
+      if (ms <= 0) throw new ConfigError('crl-url-timeout', 'must be longer than 0');
+      return ms;
+    }),
+    maxBytes: check(() =>
+      parseCount('crl-url-max-bytes', args['crl-url-max-bytes'], 1024, 2 ** 30),
+    ),
   };
-  if (settings.intervalMs < 1000) throw new ConfigError('crl-url-interval', 'must be 1s or more');
-  if (settings.timeoutMs <= 0) throw new ConfigError('crl-url-timeout', 'must be longer than 0');
-  if (urls.length === 0) return null;
-  if (cacheDir === null) {
-    throw new ConfigError(
-      'crl-cache-dir',
-      'is required with --crl-url: the last good CRL of each URL is kept there, so a restart while its server is down still enforces it',
-    );
-  }
-  if (strList(args, 'crl-file').some((path) => resolve(path) === resolve(cacheDir))) {
-    throw new ConfigError(
-      'crl-cache-dir',
-      `${cacheDir} is also a --crl-file directory: the cache holds files that are not CRLs; use a directory of its own`,
-    );
-  }
-  if (caFile === null && urls.some((url) => url.startsWith('https:'))) {
-    throw new ConfigError(
-      'crl-url-ca-file',
-      'is required with an https:// --crl-url: the CRL server is verified against it (system CAs are not used)',
-    );
-  }
-  return { urls, caFile, cacheDir, ...settings };
+  if (urls === undefined || urls.length === 0) return null;
+  return check(() => {
+    if (cacheDir === null) {
+      throw new ConfigError(
+        'crl-cache-dir',
+        'is required with --crl-url: the last good CRL of each URL is kept there, so a restart while its server is down still enforces it',
+      );
+    }
+    if (cacheDir === undefined) return undefined as never;
+    const crlFiles = Array.isArray(args['crl-file']) ? args['crl-file'] : [args['crl-file']];
+    if (crlFiles.some((path) => typeof path === 'string' && resolve(path) === resolve(cacheDir))) {
+      throw new ConfigError(
+        'crl-cache-dir',
+        `${cacheDir} is also a --crl-file directory: the cache holds files that are not CRLs; use a directory of its own`,
+      );
+    }
+    if (caFile === null && urls.some((url) => url.startsWith('https:'))) {
+      throw new ConfigError(
+        'crl-url-ca-file',
+        'is required with an https:// --crl-url: the CRL server is verified against it (system CAs are not used)',
+      );
+    }
+    return { urls, caFile, cacheDir, ...settings };
+  });
 }
 
 /**
@@ -308,14 +310,20 @@ function strList(args: Readonly<Record<string, unknown>>, name: RunOptionName): 
   });
 }
 
-function oneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
-    return value as T;
+type ChoiceOption = {
+  [K in RunOptionName]: (typeof RUN_OPTIONS)[K] extends { choices: readonly string[] } ? K : never;
+}[RunOptionName];
+type ChoiceOf<K extends ChoiceOption> = (typeof RUN_OPTIONS)[K]['choices'][number];
+
+/** A flag with a fixed set of values, those declared in options.ts. */
+function oneOf<K extends ChoiceOption>(name: K, value: unknown): ChoiceOf<K> {
+  const allowed: readonly string[] = RUN_OPTIONS[name].choices;
+  if (typeof value === 'string' && allowed.includes(value)) return value as ChoiceOf<K>;
   throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
 }
 
 function parseRejectMode(value: unknown): RejectMode {
-  const mode = oneOf('reject-mode', ['alert', 'status', 'close', 'http'] as const, value);
+  const mode = oneOf('reject-mode', value);
   return mode === 'http' ? 'status' : mode;
 }
 

@@ -52,7 +52,7 @@ export const RUN_OPTIONS = {
   },
   'reject-mode': {
     group: GROUPS.tls,
-    choices: ['alert', 'status', 'close', 'http'],
+    choices: ['alert', 'status', 'close', 'http'] as const,
     default: 'alert',
     describe:
       'alert: a refused TLS 1.3 client gets a TLS alert naming the reason right after the handshake (TLS 1.2: as status); status: its first request gets 401 and a Status naming the reason, then close; close: drop it after the handshake; http: the former name of status',
@@ -119,14 +119,14 @@ export const RUN_OPTIONS = {
   },
   'crl-missing-policy': {
     group: GROUPS.revocation,
-    choices: ['reject', 'allow'],
+    choices: ['reject', 'allow'] as const,
     default: 'reject',
     describe:
       'a CA of --client-ca-file without a CRL: reject its certificates (and refuse to start) or allow them',
   },
   'crl-expired-policy': {
     group: GROUPS.revocation,
-    choices: ['reject', 'allow'],
+    choices: ['reject', 'allow'] as const,
     default: 'reject',
     describe:
       'a CRL past its nextUpdate: reject the certificates of its issuer or keep using the stale CRL',
@@ -264,7 +264,7 @@ export const RUN_OPTIONS = {
   },
   'log-level': {
     group: GROUPS.process,
-    choices: ['debug', 'info', 'warn', 'error'],
+    choices: ['debug', 'info', 'warn', 'error'] as const,
     default: 'info',
     describe: 'log level (JSON lines on stdout)',
   },

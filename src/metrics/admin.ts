@@ -3,10 +3,11 @@
  * Prometheus, /healthz (the process is alive), /readyz (a revocation snapshot is in force and
  * the apiserver answered recently; otherwise 503 with the reason).
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { HostPort } from '../config/config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { createServer } from '../node-http.js';
 
 export interface Readiness {
   /** null when ready, else why not. */

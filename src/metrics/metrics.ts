@@ -1,5 +1,6 @@
 /**
- * Every metric of kube-crl-proxy, declared together (DESIGN.md's metrics contract). Help texts
+ * Every metric of kube-crl-proxy, declared together: the names grafana/ and docs/operating.md
+ * rely on (test/metrics checks the dashboard and the alerts against them). Help texts
  * are the documentation. Label values are bounded: reasons, protocols, result, status codes,
  * normalised methods and CA names (one per CA of the bundle) — never serials, users or paths.
  */

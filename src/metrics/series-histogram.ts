@@ -1,8 +1,8 @@
 /**
  * A histogram whose label sets are bound once (`series(labels)`) and observed into plain
  * counters. prom-client's Histogram validates and hashes the label object on every
- * observe(): per request that was 3.6% of the proxy's CPU in bench h1 (CPU profile of
- * readUpstream → recordRequest). This registers with a prom-client Registry like any of its
+ * observe(), a cost per request that stood out in the HTTP/1.1 CPU profile
+ * (bench/README.md#figures-behind-design-choices-in-src). This registers with a prom-client Registry like any of its
  * metrics and exports exactly what a prom-client Histogram with the same observations would
  * (test/metrics/series-histogram.test.ts compares the two), cluster aggregation included.
  */

@@ -143,7 +143,8 @@ export function keyUsageBits(der: Uint8Array): number | null {
 
 /**
  * What the per-connection check reads from a client certificate, straight from its DER: no
- * X509Certificate, whose construction re-decodes the public key (~100 µs with OpenSSL 3.0).
+ * X509Certificate, whose construction re-decodes the public key, too costly per connection
+ * (bench/README.md#figures-behind-design-choices-in-src).
  * OpenSSL has already parsed and verified the certificate during the handshake; this only
  * reads fields. Throws DerError for what it cannot read (the caller refuses the certificate).
  */

@@ -2,9 +2,12 @@
  * CRL reader: a plain DER walk over `revokedCertificates` into a flat, fixed-width serial
  * buffer (no object per entry), plus the metadata and the signature check.
  *
- * Why not OpenSSL's `crl` option or @peculiar/x509: see reference/node-tls-facts.md. This walk
- * walks the 1M entries of a 47 MB CRL in ~150 ms with tens of MB of memory, and runs in the
- * trust worker thread (trust-worker.ts).
+ * Not OpenSSL's `crl` option: Node's AddCRL (src/crypto/crypto_context.cc) sets
+ * X509_V_FLAG_CRL_CHECK_ALL with it, so every CA of a chain would need a CRL and an expired CRL
+ * would refuse every client, and a big CRL in a SecureContext is costly to build and to check
+ * at each handshake. Not @peculiar/x509: it refuses big CRLs at its default limits and is far
+ * slower without them. The figures of both, and of this walk: bench/README.md#figures-behind-design-choices-in-src. It runs in the trust worker thread
+ * (trust-worker.ts).
  */
 import { constants as cryptoConstants, type KeyObject, verify } from 'node:crypto';
 import { OID_AUTHORITY_KEY_ID, readAuthorityKeyId, readExtensions } from './certificate.js';
@@ -254,7 +257,7 @@ function checkIssuingDistributionPoint(der: Uint8Array, value: Tlv): void {
 /**
  * Two passes over revokedCertificates: the first finds the count and the widest serial, the
  * second fills one fixed-width buffer. Nothing is allocated per entry: the elements are read
- * into a few reused Tlvs (a 1M-entry CRL would otherwise make ~5M objects).
+ * into a few reused Tlvs (otherwise several objects per entry, millions for a big CRL).
  */
 function readEntries(der: Uint8Array, revoked: Tlv): RevokedEntries {
   const entry = scratchTlv();

@@ -10,8 +10,8 @@
  * is the serving side's index, built once per deny snapshot.
  */
 import { createHash } from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
 import { parseRfc3339 } from '../config/config.js';
+import { parseYaml } from '../config/yaml.js';
 import { errorMessage, InputError } from '../errors.js';
 import { readInput } from './files.js';
 import { parseSerialText, serialHex } from './revocation-set.js';
@@ -20,7 +20,8 @@ const FLAG = 'deny-file';
 
 /**
  * A deny file is for emergencies, a few entries at a time (a CRL carries the long list). The
- * YAML parser takes about 0.1 ms per entry, so this bounds a reload's work in the worker.
+ * YAML parser is slow per entry (bench/README.md#figures-behind-design-choices-in-src), so this bounds a reload's work in the
+ * worker.
  */
 export const MAX_DENY_FILE_BYTES = 1024 * 1024;
 const MAX_REASON_LENGTH = 1024;

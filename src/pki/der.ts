@@ -66,8 +66,8 @@ export function readTlv(buf: Uint8Array, offset: number, limit: number = buf.len
 
 /**
  * readTlv into `into`, which is returned. For walks over a million elements (a CRL's entries),
- * where an object per element kept the worker's young generation collecting ~300 times per
- * load, each collection waking V8's helper threads beside the event loop.
+ * where an object per element kept the worker's young generation collecting all through a
+ * load (bench/README.md#figures-behind-design-choices-in-src), each collection waking V8's helper threads beside the event loop.
  */
 export function readTlvInto(
   buf: Uint8Array,
@@ -213,7 +213,7 @@ export function readTime(buf: Uint8Array, tlv: Tlv): number {
 /**
  * Date.UTC for these fields (month 1–12; a day past the month's end runs into the next month,
  * as with Date.UTC), in plain arithmetic: Date.UTC returns a boxed number, which cost the CRL
- * reader a heap object per entry (16 MB of garbage per 1M-entry load). Days from the civil
+ * reader a heap object per entry (bench/README.md#figures-behind-design-choices-in-src). Days from the civil
  * date: H. Hinnant's algorithm, exact for the proleptic Gregorian calendar. Unlike Date.UTC,
  * years 0–99 are not taken as 1900–1999.
  */

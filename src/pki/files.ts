@@ -12,14 +12,14 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage, InputError } from '../errors.js';
+import { errorMessage, fileErrorMessage, InputError } from '../errors.js';
 import { type PemBlock, readBlocks } from './pem.js';
 
 export function readInput(flag: string, file: string): Buffer {
   try {
     return readInChunks(file);
   } catch (err) {
-    throw new InputError(flag, file, `cannot read: ${describeFsError(err)}`);
+    throw new InputError(flag, file, `cannot read: ${fileErrorMessage(err)}`);
   }
 }
 
@@ -28,10 +28,9 @@ const READ_CHUNK = 1 << 20;
 
 /**
  * The whole file, read 1 MiB per system call. readFileSync asks for the whole file in one
- * read(2), and the kernel does not preempt a thread inside it: a 40 MB CRL read by the trust
- * worker kept the proxy's event loop off its core for 25-45 ms (measured from the main
- * thread's /proc schedstat: all of it waiting in the run queue while the nice-19 worker ran).
- * Between chunks the worker is back in user space, where the scheduler can switch.
+ * read(2), and the kernel does not preempt a thread inside it: a big CRL read by the trust
+ * worker kept the proxy's event loop off its core, waiting in the run queue while the nice-19
+ * worker ran (bench/README.md#figures-behind-design-choices-in-src). Between chunks the worker is back in user space, where the scheduler can switch.
  */
 function readInChunks(file: string): Buffer {
   const fd = openSync(file, 'r');
@@ -53,14 +52,6 @@ function readInChunks(file: string): Buffer {
   } finally {
     closeSync(fd);
   }
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return errorMessage(err);
 }
 
 /** The PEM/DER blocks of `file` with one of `labels`; none is an error naming `what`. */
@@ -110,7 +101,7 @@ export function expandCrlPaths(
     try {
       isDirectory = statSync(path).isDirectory();
     } catch (err) {
-      failures.push(new InputError(flag, path, `cannot read: ${describeFsError(err)}`));
+      failures.push(new InputError(flag, path, `cannot read: ${fileErrorMessage(err)}`));
       continue;
     }
     if (!isDirectory) {
@@ -121,7 +112,7 @@ export function expandCrlPaths(
     try {
       names = readdirSync(path).sort();
     } catch (err) {
-      failures.push(new InputError(flag, path, `cannot list directory: ${describeFsError(err)}`));
+      failures.push(new InputError(flag, path, `cannot list directory: ${fileErrorMessage(err)}`));
       continue;
     }
     for (const name of names) {
@@ -130,7 +121,7 @@ export function expandCrlPaths(
       try {
         if (statSync(file).isFile()) files.push(file);
       } catch (err) {
-        failures.push(new InputError(flag, file, `cannot read: ${describeFsError(err)}`));
+        failures.push(new InputError(flag, file, `cannot read: ${fileErrorMessage(err)}`));
       }
     }
   }

@@ -51,9 +51,9 @@ export function readBlocks(bytes: Buffer, labels: readonly string[]): PemBlock[]
 
 /**
  * `-----BEGIN L-----` body `-----END L-----`, L of [A-Z0-9 ]+, found and decoded on the
- * bytes themselves: a 1M-entry CRL is 47 MB of PEM, and going through a string of it (then
- * a second one without the line breaks) cost the trust worker 250 ms and two 40 MB heap
- * objects per load, whose collection took CPU from the event loop's core (bench, reload).
+ * bytes themselves: going through a string of a big CRL's PEM (then a second one without
+ * the line breaks) cost the trust worker time and two heap objects the size of the file per
+ * load, whose collection took CPU from the event loop's core (bench/README.md#figures-behind-design-choices-in-src).
  */
 function readPemBlocks(bytes: Buffer, labels: readonly string[]): PemBlock[] {
   const blocks: PemBlock[] = [];
@@ -104,8 +104,8 @@ function decodeBody(bytes: Buffer, start: number, end: number, what: string): Bu
   let digits = 0;
   let pads = 0;
   for (let i = start; i < end; i++) {
-    // A whole group of four digits at once (what a PEM line is made of): half the time of one
-    // byte per turn for a 47 MB CRL. Anything else takes the byte-wise path below.
+    // A whole group of four digits at once (what a PEM line is made of) is faster than one
+    // byte per turn (bench/README.md#figures-behind-design-choices-in-src). Anything else takes the byte-wise path below.
     if (digits === 0 && pads === 0 && i + 4 <= end) {
       const a = BASE64[bytes[i] as number] as number;
       const b = BASE64[bytes[i + 1] as number] as number;

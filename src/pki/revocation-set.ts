@@ -2,8 +2,8 @@
  * The revoked serials of one issuer: a sorted, de-duplicated, fixed-width byte buffer with a
  * parallel array of revocation times. Rows are whole 32-bit words (shorter serials are
  * left-padded with zero bytes, as every serial narrower than the widest is), so the build moves
- * rows as words. 1M serials of 20 bytes cost 28 MB; a lookup is a binary search of ~20
- * byte-wise comparisons. Built once per CRL load (in the worker), transferable
+ * rows as words; a lookup is a binary search of byte-wise comparisons (memory and lookup cost
+ * at 1M serials: bench/README.md#figures-behind-design-choices-in-src). Built once per CRL load (in the worker), transferable
  * to the main thread and to cluster workers without copying, never mutated.
  */
 import type { RevokedEntries } from './crl.js';
@@ -60,9 +60,9 @@ const MAX_TIE_RUN = 32;
 /**
  * The common case, random serials (what CAs issue): a stable LSD radix sort of the rows on
  * their first four bytes, two passes of 16 bits, then the rare rows that share those bytes
- * ordered by their whole value. 1M rows of 16 bytes: ~40 ms, against ~110 ms for the engine's
- * sort of a Float64Array of keys and several times that for the byte-wise radix sort, which
- * makes a pass per byte (bench, scenario index). Null when the serials are structured so that
+ * ordered by their whole value. On random serials this beats the engine's sort of a
+ * Float64Array of keys and the byte-wise radix sort, which makes a pass per byte
+ * (bench/README.md#figures-behind-design-choices-in-src). Null when the serials are structured so that
  * long runs share their first bytes: the byte-wise radix sort, linear whatever the data,
  * takes those.
  */

@@ -1,7 +1,7 @@
 /**
  * Worker-thread entry: loads TrustData off the main thread, so parsing and verifying a
  * 1M-entry CRL never stalls the serving event loop. The serial buffers are transferred, not
- * copied. The deny file is parsed here too: YAML parsing takes about 0.1 ms per entry.
+ * copied. The deny file is parsed here too: YAML parsing is slow per entry (bench/README.md#figures-behind-design-choices-in-src).
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -60,9 +60,9 @@ export type TrustResponse =
 
 /**
  * Nice 19 for this thread only (Linux: setpriority on the thread id). With the proxy confined
- * to one core, the worker and the event loop take turns in scheduler slices of several ms; at
- * the lowest priority the event loop preempts the worker as soon as it has work (measured in
- * bench/, scenario reload: the worst event-loop delay during a 1M-entry reload). Elsewhere, or
+ * to one core, the worker and the event loop take turns in scheduler slices; at the lowest
+ * priority the event loop preempts the worker as soon as it has work (the worst event-loop
+ * delay during a 1M-entry reload: bench/README.md#figures-behind-design-choices-in-src). Elsewhere, or
  * without /proc, the worker keeps the process priority.
  */
 function yieldToTheEventLoop(): void {
@@ -93,7 +93,19 @@ parentPort?.on('message', (request: TrustRequest) => {
           };
     parentPort?.postMessage(response);
   }
+  collectGarbage();
 });
+
+/**
+ * A load leaves its garbage in this thread's heap: the files' bytes, the decoded DER, the
+ * parsed entries (tens of MB for a 1M-entry CRL). The thread then waits for the next load and
+ * allocates nothing, so V8 would never collect them: the memory would stay taken until the
+ * next reload. So the worker collects at once, when the binary's launcher exposes gc
+ * (--expose-gc on its #! line); elsewhere (tests, other runtimes) it is left to V8.
+ */
+function collectGarbage(): void {
+  globalThis.gc?.();
+}
 
 function loadDeny(request: Extract<TrustRequest, { kind: 'deny' }>): void {
   const { file, previousDigest } = request;

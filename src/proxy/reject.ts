@@ -5,12 +5,7 @@
  * layer could not send an alert to (TLS 1.2: tls/refusal.ts). Nothing is sent upstream. With
  * --reject-mode=close the connection is dropped right after the handshake instead.
  */
-import {
-  createServer as createH1Server,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   createServer as createH2Server,
   type Http2Server,
@@ -22,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { RejectMode } from '../config/config.js';
 import { methodLabel, requests } from '../metrics/metrics.js';
+import { createServer as createH1Server } from '../node-http.js';
 import type { RejectedVerdict } from '../tls/listener.js';
 import { type StatusResponse, unauthorized } from './status.js';
 

@@ -2,8 +2,7 @@
  * Kubernetes Status bodies for the answers the proxy gives itself (rejections, upstream
  * failures), shaped as kube-apiserver writes them so kubectl prints their message.
  */
-import { STATUS_CODES } from 'node:http';
-
+import { STATUS_CODES } from '../node-http.js';
 export type StatusReason =
   | 'Unauthorized'
   | 'ServiceUnavailable'

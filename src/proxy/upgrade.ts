@@ -8,12 +8,13 @@
  *     protocol that was asked for;
  *  4. any other answer is relayed (bounded) and both connections are closed.
  */
-import { type IncomingMessage, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage, UpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { upstreamErrors } from '../metrics/metrics.js';
+import { request } from '../node-http.js';
 import type { ClientConnection } from './connection.js';
 import {
   type HeaderList,

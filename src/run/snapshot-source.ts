@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/config.js';
-import { errorMessage, INPUTS, InputError, type InputName } from '../errors.js';
+import { ConfigErrors, errorMessage, INPUTS, InputError, type InputName } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   certificateExpiry,
@@ -112,8 +112,9 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
   }
 
   /**
-   * First load, then watching. Any refused input is a ConfigError here: nothing is in force to
-   * fall back on, and kube-apiserver too refuses to start on an input it cannot use.
+   * First load, then watching. Every refused input is a ConfigError here, all of them at once
+   * (ConfigErrors): nothing is in force to fall back on, and kube-apiserver too refuses to start
+   * on an input it cannot use.
    */
   async start(): Promise<SnapshotData> {
     this.attempted = fingerprintInputs(this.paths);
@@ -122,13 +123,16 @@ export class SnapshotSource extends EventEmitter<SourceEvents> {
     if (this.urls?.distrustRefusedCopies(loaded.problems) === true) {
       loaded = await this.load(null, true);
     }
-    const [problem] = loaded.problems;
-    if (problem !== undefined || loaded.credentials === null || loaded.trust === null) {
+    if (loaded.problems.length > 0 || loaded.credentials === null || loaded.trust === null) {
       crlReloads.inc({ result: 'failure' });
       crlLastReloadSuccess.set(0);
       this.urls?.close();
       await this.loader.close();
-      throw (problem ?? new InputError('client-ca-file', null, 'nothing loaded')).toConfigError();
+      const problems =
+        loaded.problems.length > 0
+          ? loaded.problems
+          : [new InputError('client-ca-file', null, 'nothing loaded')];
+      throw new ConfigErrors(problems.map((p) => p.toConfigError()));
     }
     this.snapshot = this.publishable(loaded, null) as SnapshotData;
     this.record(loaded, 'start');

@@ -264,7 +264,7 @@ function policyOptions(policy: TlsPolicy): SecureContextOptions {
  * The serving certificate with the chain OpenSSL would otherwise build on every handshake.
  * When the serving file holds the leaf alone, OpenSSL completes its chain from the `ca` store
  * (the client CA bundle) for each handshake — an X509_verify_cert of our own certificate,
- * signature check included, ~2% of a full handshake's CPU — and skips that when the context
+ * signature check included (bench/README.md#figures-behind-design-choices-in-src) — and skips that when the context
  * has chain certificates. So the same chain is built here once per certificate or bundle
  * change and given after the leaf: the Certificate message is unchanged. null: nothing to
  * add (a chain in the file, no issuer in the bundle, or a step OpenSSL might take otherwise).
@@ -290,7 +290,7 @@ function handshakeOf(socket: TLSSocket): Handshake {
 
 /**
  * The client's certificate as DER. getPeerX509Certificate() also copies every chain
- * certificate the client sent (X509_dup: a full decode, ~100 µs each with OpenSSL 3.0), so the
+ * certificate the client sent (X509_dup: a full decode each, bench/README.md#figures-behind-design-choices-in-src), so the
  * certificate is read from the TLS session instead, where OpenSSL keeps it as sent: an
  * SSL_SESSION is `SEQUENCE { …, peer [3] EXPLICIT Certificate OPTIONAL, … }` (ssl_asn1.c).
  * The session's secrets are wiped from the copy at once. Runtimes without getSession() (or a

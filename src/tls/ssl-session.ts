@@ -77,8 +77,8 @@ export function sessionIdOf(wrapped: Buffer): Buffer | undefined {
  * A TLS 1.3 client session without the server's certificate in it, for resuming.
  *
  * Resuming a session makes OpenSSL decode it (`setSession`, d2i_SSL_SESSION) and with it the
- * server's certificate and public key — ~200 µs with OpenSSL 3.0's decoders, on every upstream
- * connection — though nothing reads that certificate on a resumed connection: a TLS 1.3
+ * server's certificate and public key — a cost on every upstream connection
+ * (bench/README.md#figures-behind-design-choices-in-src) — though nothing reads that certificate on a resumed connection: a TLS 1.3
  * resumption is authenticated by the ticket's key, which only the server that verified as the
  * apiserver holds, and Node checks neither chain nor hostname again (a resumed TLS 1.3 session
  * with no peer certificate is `authorized`). When the server refuses the ticket, the handshake

@@ -10,10 +10,11 @@
  */
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
-import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
+import { request as httpRequest } from '../node-http.js';
 
 /** Redirects followed before giving up (Go's http.Client follows 10; a CRL needs few). */
 export const MAX_REDIRECTS = 3;

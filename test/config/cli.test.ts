@@ -1,6 +1,7 @@
 /**
- * Bad configuration: one clear line naming the flag and the problem, exit code 2, and nothing
- * listens. Each case runs the real binary.
+ * Bad configuration: every problem at once, one line each naming the flag as the user typed it
+ * (or the --config file its value came from), exit code 2, and nothing listens. The cases run
+ * the real binary.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -24,6 +25,14 @@ after(() => pki.cleanup());
 function withFlag(flag: string, value: string | null): string[] {
   const args = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith(`--${flag}=`));
   return value === null ? args : [...args, `--${flag}=${value}`];
+}
+
+/** The lines of stderr, without the program's name. */
+function problemLines(result: { stderr: string }): string[] {
+  return result.stderr
+    .trimEnd()
+    .split('\n')
+    .map((line) => line.replace(/^kube-crl-proxy: /, ''));
 }
 
 async function expectConfigError(args: string[], flag: string, problem: RegExp): Promise<void> {
@@ -107,11 +116,12 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
       'forged.crl',
       crlPem(pki.clusterCa.crl({ signingKey: impostor.cert.privateKey })),
     );
-    await expectConfigError(
-      withFlag('crl-file', forged),
-      'crl-file',
-      /forged\.crl: CRL signature of "CN=kubernetes" does not verify against any CA of --client-ca-file/,
-    );
+    const result = await runBin(withFlag('crl-file', forged));
+    assert.equal(result.code, 2);
+    assert.deepEqual(problemLines(result), [
+      `--crl-file: ${forged}: CRL signature of "CN=kubernetes" does not verify against any CA of --client-ca-file`,
+      '--crl-file: no CRL for CA "CN=kubernetes" of --client-ca-file, so its certificates are refused (--crl-missing-policy=reject); add its CRL or set --crl-missing-policy=allow',
+    ]);
   });
 
   test('an issuer without a CRL under the fail-closed default', async () => {
@@ -222,7 +232,131 @@ describe('configuration errors exit 2 with one line naming the flag', () => {
     const flagsWin = await runBin(['--config', config, ...withFlag('listen', 'bad-too')]);
     assert.equal(flagsWin.code, 2);
     assert.match(flagsWin.stderr, /--listen: "bad-too" is not host:port/);
-    const unknownKey = pki.write('unknown.yaml', 'listen: 127.0.0.1:0\nclient-ca: /x\n');
-    await expectConfigError(['--config', unknownKey], 'config', /unknown key "client-ca"/);
+  });
+});
+
+const REQUIRED_LINES = [
+  '--tls-cert-file: is required',
+  '--tls-private-key-file: is required',
+  '--client-ca-file: is required',
+  '--upstream: is required',
+  '--upstream-ca-file: is required',
+  '--proxy-client-cert-file: is required',
+  '--proxy-client-key-file: is required',
+];
+const NO_CRL_LINE =
+  '--crl-file: no CRL given (--crl-file or --crl-url); every CA of --client-ca-file needs one under --crl-missing-policy=reject (the default)';
+
+/** Runs the binary; it must refuse to start, print nothing on stdout, and exit 2. */
+async function refused(args: string[]): Promise<string[]> {
+  const result = await runBin(args);
+  assert.equal(result.code, 2, result.stderr);
+  assert.doesNotMatch(result.stdout, /kube-crl-proxy serving/, 'nothing listened');
+  return problemLines(result);
+}
+
+describe('every configuration problem is listed at once, one line each, exit 2', () => {
+  test('no arguments at all: every required flag', async () => {
+    assert.deepEqual(await refused([]), [...REQUIRED_LINES, NO_CRL_LINE]);
+  });
+
+  test('three missing files: each named with its flag', async () => {
+    const gone = (name: string) => join(pki.dir, 'gone', name);
+    const lines = await refused(
+      proxyArgs(pki, UPSTREAM, [
+        `--tls-cert-file=${gone('apiserver.crt')}`,
+        `--client-ca-file=${gone('ca.crt')}`,
+        `--proxy-client-key-file=${gone('front-proxy-client.key')}`,
+      ]),
+    );
+    assert.deepEqual(lines.toSorted(), [
+      `--client-ca-file: ${gone('ca.crt')}: cannot read: no such file`,
+      `--proxy-client-key-file: ${gone('front-proxy-client.key')}: cannot read: no such file`,
+      `--tls-cert-file: ${gone('apiserver.crt')}: cannot read: no such file`,
+    ]);
+  });
+
+  test('a mistyped flag is named as typed, with the flag it is close to', async () => {
+    const good = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--client-ca-file='));
+    assert.deepEqual(await refused([...good, `--client-ca=${pki.files.clientCa}`]), [
+      '--client-ca: unknown flag; did you mean --client-ca-file?',
+      '--client-ca-file: is required',
+    ]);
+    assert.deepEqual(await refused([...proxyArgs(pki, UPSTREAM), '--listn', '127.0.0.1:0']), [
+      '--listn: unknown flag; did you mean --listen?',
+    ]);
+    assert.deepEqual(await refused([...proxyArgs(pki, UPSTREAM), '--no-such-flag=1']), [
+      '--no-such-flag: unknown flag',
+    ]);
+    assert.deepEqual(await refused([...proxyArgs(pki, UPSTREAM), 'chek-config']), [
+      'chek-config: unexpected argument (the proxy takes flags only); did you mean check-config?',
+    ]);
+  });
+
+  test('a camelCase flag is refused as typed, as kube-apiserver refuses it', async () => {
+    const good = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--client-ca-file='));
+    assert.deepEqual(await refused([...good, `--clientCaFile=${pki.files.clientCa}`]), [
+      '--clientCaFile: unknown flag; did you mean --client-ca-file?',
+      '--client-ca-file: is required',
+    ]);
+  });
+
+  test('a bad value in the --config file names the key and the file', async () => {
+    const config = pki.write(
+      'bad-value.yaml',
+      ['listen: nowhere', 'max-connections: lots', 'reject-mode: shout', ''].join('\n'),
+    );
+    assert.deepEqual(await refused([...proxyArgs(pki, UPSTREAM), '--config', config]), [
+      `--reject-mode (set in ${config}): must be one of alert, status, close, http, got "shout"`,
+      `--max-connections (set in ${config}): must be an integer from 1 to 10000000, got "lots"`,
+    ]);
+    // The same key typed as a flag wins over the file and is named as typed.
+    const withoutListen = proxyArgs(pki, UPSTREAM).filter((a) => !a.startsWith('--listen='));
+    assert.deepEqual(await refused([...withoutListen, '--config', config]), [
+      `--listen (set in ${config}): "nowhere" is not host:port (e.g. 0.0.0.0:6443 or [::1]:6443)`,
+      `--reject-mode (set in ${config}): must be one of alert, status, close, http, got "shout"`,
+      `--max-connections (set in ${config}): must be an integer from 1 to 10000000, got "lots"`,
+    ]);
+  });
+
+  test('flag and file problems together, each once', async () => {
+    const missingKey = join(pki.dir, 'gone', 'apiserver.key');
+    const config = pki.write(
+      'mixed.yaml',
+      [
+        `tls-cert-file: ${pki.files.servingCert}`,
+        `tls-private-key-file: ${missingKey}`,
+        `client-ca-file: ${pki.files.clientCa}`,
+        `crl-file: [${pki.files.crl}]`,
+        `upstream-ca-file: ${pki.files.upstreamCa}`,
+        `proxy-client-cert-file: ${pki.files.proxyClientCert}`,
+        `proxy-client-key-file: ${pki.files.proxyClientKey}`,
+        'client-ca: /etc/kubernetes/pki/ca.crt',
+        'shutdown-grace: forever',
+        '',
+      ].join('\n'),
+    );
+    const args = [
+      '--config',
+      config,
+      '--upstream=http://127.0.0.1:16443',
+      '--listen=127.0.0.1:0',
+      '--metrics-listen=127.0.0.1:0',
+      '--upstreamTimeout=5s',
+      '--log-level=loud',
+    ];
+    const lines = await refused(args);
+    assert.deepEqual(lines, [
+      '--upstreamTimeout: unknown flag; did you mean --upstream-timeout?',
+      `--config: ${config}: unknown key "client-ca"; did you mean client-ca-file?`,
+      '--upstream: must be an https:// URL (the apiserver is reached over mTLS), got http:',
+      `--shutdown-grace (set in ${config}): "forever" is not a duration (e.g. 500ms, 30s, 5m)`,
+      '--log-level: must be one of debug, info, warn, error, got "loud"',
+      `--tls-private-key-file (set in ${config}): ${missingKey}: cannot read: no such file`,
+    ]);
+    // check-config lists the same problems, then their count.
+    const checked = await runBin(['check-config', ...args]);
+    assert.equal(checked.code, 2);
+    assert.deepEqual(problemLines(checked), [...lines, '6 problems; the proxy would not start']);
   });
 });

@@ -76,7 +76,10 @@ describe('example configuration and --print-config', () => {
     const bad = pki.write('bad.yaml', text.replace(/^listen: .*$/m, 'listen: nowhere'));
     const result = await runBin(['--config', bad, '--print-config']);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^kube-crl-proxy: --listen: "nowhere" is not host:port/);
+    assert.equal(
+      result.stderr,
+      `kube-crl-proxy: --listen (set in ${bad}): "nowhere" is not host:port (e.g. 0.0.0.0:6443 or [::1]:6443)\n`,
+    );
     assert.equal(result.stdout, '');
   });
 });

@@ -13,14 +13,14 @@ import { parseAllDocuments } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { parseDuration } from '../../src/config/config.js';
 import { RUN_OPTIONS } from '../../src/config/options.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import { type FakeApiserver, startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import {
-  createPki,
   type KubectlEnv,
   runKubectl,
   TempDir,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
+import { makePki, type TestPki } from '../support/pki.js';
 import { flagNames, MANIFEST, RENEW_CRONJOB } from './deploy-files.js';
 import { schemaProblems } from './kube-schema.js';
 import { runRenewAsDeployed } from './renew-run.js';
@@ -76,20 +76,21 @@ describe('static pod manifest', () => {
   let fake: FakeApiserver;
   let tmp: TempDir;
   let env: KubectlEnv;
+  let pki: TestPki;
 
   before(async () => {
-    const pki = await createPki();
+    pki = await makePki();
     tmp = await TempDir.create('kcp-deploy-');
     fake = await startFakeApiserver({
-      tls: { cert: pki.serving.certPem, key: pki.serving.keyPem },
-      clientCA: pki.clientCA.certPem,
+      tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+      clientCA: pki.clusterCa.certPem,
     });
-    const admin = await pki.clientCA.issue({
+    const admin = await pki.clusterCa.issue({
       commonName: 'kubernetes-admin',
       organizations: ['system:masters'],
     });
     env = {
-      kubeconfig: await writeKubeconfig(tmp, fake.url, pki.servingCA.certPem, { cert: admin }),
+      kubeconfig: await writeKubeconfig(tmp, fake.url, pki.clusterCa.certPem, { cert: admin }),
       cacheDir: tmp.file('kube-cache'),
       home: tmp.path,
     };
@@ -97,6 +98,7 @@ describe('static pod manifest', () => {
   after(async () => {
     await fake?.close();
     await tmp?.remove();
+    pki?.cleanup();
   });
 
   test('kubectl apply --dry-run=client reads it as one Pod in kube-system', async () => {

@@ -16,7 +16,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { CRL_SIGNING_OPTIONS } from '../../src/cli/crl-command.js';
 import { parseDuration } from '../../src/config/config.js';
 import { makePki, type TestPki } from '../support/pki.js';
-import { BIN, binNodeFlags, type ExitResult, runBin } from '../support/proxy-process.js';
+import { BIN, binLauncher, type ExitResult, runBin } from '../support/proxy-process.js';
 import {
   EXAMPLE_CONFIG,
   flagNames,
@@ -181,7 +181,10 @@ describe('systemd unit', () => {
     assert.equal(path?.split('=')[1]?.split(':')[0], dirname(INSTALLED_BIN));
     assert.equal(commandArgs('ExecStart')[0], INSTALLED_BIN);
     assert.ok(!directives('Environment').some((e) => e.startsWith('NODE_OPTIONS=')));
-    assert.deepEqual(binNodeFlags(), ['--v8-pool-size=1', '--max-semi-space-size=2']);
+    assert.deepEqual(binLauncher(), {
+      env: { MALLOC_MMAP_THRESHOLD_: '1048576' },
+      nodeFlags: ['--v8-pool-size=1', '--max-semi-space-size=2', '--expose-gc'],
+    });
   });
 
   test('ExecStart takes the config file alone; readiness polls metrics-listen', () => {

@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { startFakeApiserver } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   type KubectlEnv,
   requestH1,
@@ -18,38 +18,41 @@ import {
   TempDir,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import { type ProxyProcess, scrapeMetric } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
 const DAY_MS = 86_400_000;
 const SERVER = { usage: 'server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] } as const;
 
-let pki: TestPki;
-let fake: FakeApiserver;
+const cluster = new TestCluster();
 let tmp: TempDir;
-let alice: IssuedCert;
-const proxies: ProxyProcess[] = [];
 const now = Date.now();
 /** Valid from 30 days ago until yesterday. */
 const EXPIRED = { notBefore: new Date(now - 30 * DAY_MS), notAfter: new Date(now - DAY_MS) };
+/** Valid from 300 days ago for 60 more days. */
+const VALID_NOW = {
+  notBefore: new Date(now - 300 * DAY_MS),
+  notAfter: new Date(now + 60 * DAY_MS),
+};
+
+/** A CA valid from 400 days ago until yesterday. */
+function expiredCa(commonName: string): Promise<Authority> {
+  return Authority.create({
+    commonName,
+    notBefore: new Date(now - 400 * DAY_MS),
+    notAfter: EXPIRED.notAfter,
+  });
+}
 
 before(async () => {
-  pki = await makePki();
+  await cluster.start();
   tmp = await TempDir.create('kcp-expiry-');
-  alice = await pki.user('alice', ['dev']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
 
 let files = 0;
@@ -57,18 +60,14 @@ let files = 0;
 function pairFlags(certFlag: string, keyFlag: string, pair: IssuedCert): string[] {
   const n = ++files;
   return [
-    `--${certFlag}=${pki.write(`expiry-${n}.crt`, pair.certPem)}`,
-    `--${keyFlag}=${pki.write(`expiry-${n}.key`, pair.keyPem)}`,
+    `--${certFlag}=${cluster.pki.write(`expiry-${n}.crt`, pair.certPem)}`,
+    `--${keyFlag}=${cluster.pki.write(`expiry-${n}.key`, pair.keyPem)}`,
   ];
 }
 
-async function start(extra: string[], upstream = fake.url): Promise<ProxyProcess> {
+function start(extra: string[], upstream?: string): Promise<ProxyProcess> {
   // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
-  const proxy = await startProxyProcess(
-    proxyArgs(pki, upstream, ['--reject-mode=status', ...extra]),
-  );
-  proxies.push(proxy);
-  return proxy;
+  return cluster.proxy(['--reject-mode=status', ...extra], upstream);
 }
 
 function expiry(proxy: ProxyProcess, input: string): Promise<number> {
@@ -89,7 +88,7 @@ async function kubectl(proxy: ProxyProcess, user: IssuedCert, args: string[]) {
     kubeconfig: await writeKubeconfig(
       tmp,
       proxy.url,
-      pki.clusterCa.certPem,
+      cluster.pki.clusterCa.certPem,
       { cert: user },
       `kc-${n}`,
     ),
@@ -101,7 +100,7 @@ async function kubectl(proxy: ProxyProcess, user: IssuedCert, args: string[]) {
 
 async function get(proxy: ProxyProcess, cert: IssuedCert) {
   return requestH1(`${proxy.url}/api/v1/namespaces/default/pods`, {
-    ca: pki.clusterCa.certPem,
+    ca: cluster.pki.clusterCa.certPem,
     cert,
   });
 }
@@ -111,12 +110,12 @@ describe('certificate expiry', () => {
     const servingNotAfter = new Date(now + 20 * DAY_MS);
     const proxyClientNotAfter = new Date(now + 45 * DAY_MS);
     const opsNotAfter = new Date(now + 100 * DAY_MS);
-    const serving = await pki.clusterCa.issue({
+    const serving = await cluster.pki.clusterCa.issue({
       commonName: 'kube-crl-proxy',
       ...SERVER,
       notAfter: servingNotAfter,
     });
-    const proxyClient = await pki.frontProxyCa.issue({
+    const proxyClient = await cluster.pki.frontProxyCa.issue({
       commonName: 'front-proxy-client',
       notAfter: proxyClientNotAfter,
     });
@@ -124,32 +123,32 @@ describe('certificate expiry', () => {
     const proxy = await start([
       ...pairFlags('tls-cert-file', 'tls-private-key-file', serving),
       ...pairFlags('proxy-client-cert-file', 'proxy-client-key-file', proxyClient),
-      `--client-ca-file=${pki.write('expiry-bundle.crt', pki.clusterCa.certPem + opsCa.certPem)}`,
-      `--crl-file=${pki.files.crl}`,
-      `--crl-file=${pki.write('expiry-ops.crl', crlPem(opsCa.crl({})))}`,
+      `--client-ca-file=${cluster.pki.write('expiry-bundle.crt', cluster.pki.clusterCa.certPem + opsCa.certPem)}`,
+      `--crl-file=${cluster.pki.files.crl}`,
+      `--crl-file=${cluster.pki.write('expiry-ops.crl', crlPem(opsCa.crl({})))}`,
     ]);
     assert.equal(await expiry(proxy, 'serving'), seconds(servingNotAfter));
     assert.equal(await expiry(proxy, 'proxy-client'), seconds(proxyClientNotAfter));
     assert.equal(await expiry(proxy, 'client-ca'), seconds(opsNotAfter));
-    const clusterCaNotAfter = new Date(pki.clusterCa.cert.x509.validTo);
+    const clusterCaNotAfter = new Date(cluster.pki.clusterCa.cert.x509.validTo);
     assert.equal(await expiry(proxy, 'upstream-ca'), seconds(clusterCaNotAfter));
   });
 
   test('an expired serving certificate: kubectl refuses to connect', async () => {
-    const serving = await pki.clusterCa.issue({
+    const serving = await cluster.pki.clusterCa.issue({
       commonName: 'kube-crl-proxy',
       ...SERVER,
       ...EXPIRED,
     });
     const proxy = await start(pairFlags('tls-cert-file', 'tls-private-key-file', serving));
     assert.ok((await expiry(proxy, 'serving')) < Date.now() / 1000);
-    const result = await kubectl(proxy, alice, ['get', 'pods']);
+    const result = await kubectl(proxy, cluster.alice, ['get', 'pods']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /x509: certificate has expired or is not yet valid/);
   });
 
   test('an expired front-proxy-client certificate: the apiserver answers 401 to everything forwarded; /readyz stays 200', async () => {
-    const proxyClient = await pki.frontProxyCa.issue({
+    const proxyClient = await cluster.pki.frontProxyCa.issue({
       commonName: 'front-proxy-client',
       ...EXPIRED,
     });
@@ -157,29 +156,24 @@ describe('certificate expiry', () => {
       pairFlags('proxy-client-cert-file', 'proxy-client-key-file', proxyClient),
     );
     assert.ok((await expiry(proxy, 'proxy-client')) < Date.now() / 1000);
-    const result = await kubectl(proxy, alice, ['get', 'pods']);
+    const result = await kubectl(proxy, cluster.alice, ['get', 'pods']);
     assert.equal(result.code, 1);
     // With a cold discovery cache kubectl prints client-go's generic text for a 401.
     assert.match(result.stderr, /the server has asked for the client to provide credentials/);
-    assert.equal((await get(proxy, alice)).status, 401);
+    assert.equal((await get(proxy, cluster.alice)).status, 401);
     assert.equal((await fetch(`${proxy.adminUrl}/readyz`)).status, 200);
   });
 
   test('an expired CA in --client-ca-file: its certificates are refused as cert_expired, the others served', async () => {
-    const oldCa = await Authority.create({
-      commonName: 'old-ca',
-      notBefore: new Date(now - 400 * DAY_MS),
-      notAfter: EXPIRED.notAfter,
-    });
+    const oldCa = await expiredCa('old-ca');
     const bob = await oldCa.issue({
       commonName: 'bob',
-      notBefore: new Date(now - 300 * DAY_MS),
-      notAfter: new Date(now + 60 * DAY_MS),
+      ...VALID_NOW,
     });
     const proxy = await start([
-      `--client-ca-file=${pki.write('expiry-old-bundle.crt', pki.clusterCa.certPem + oldCa.certPem)}`,
-      `--crl-file=${pki.files.crl}`,
-      `--crl-file=${pki.write('expiry-old.crl', crlPem(oldCa.crl({})))}`,
+      `--client-ca-file=${cluster.pki.write('expiry-old-bundle.crt', cluster.pki.clusterCa.certPem + oldCa.certPem)}`,
+      `--crl-file=${cluster.pki.files.crl}`,
+      `--crl-file=${cluster.pki.write('expiry-old.crl', crlPem(oldCa.crl({})))}`,
     ]);
     assert.equal(await expiry(proxy, 'client-ca'), seconds(EXPIRED.notAfter));
     assert.equal((await get(proxy, bob)).status, 401);
@@ -190,33 +184,28 @@ describe('certificate expiry', () => {
       line.msg,
       "a CA certificate of the client certificate's chain has expired (subject CN=bob, issuer CN=old-ca)",
     );
-    assert.equal((await get(proxy, alice)).status, 200);
+    assert.equal((await get(proxy, cluster.alice)).status, 200);
   });
 
   test('an expired CA of --upstream-ca-file that signs the apiserver: 503, tls errors, /readyz 503', async () => {
-    const upstreamCa = await Authority.create({
-      commonName: 'apiserver-ca',
-      notBefore: new Date(now - 400 * DAY_MS),
-      notAfter: EXPIRED.notAfter,
-    });
+    const upstreamCa = await expiredCa('apiserver-ca');
     const apiserver = await upstreamCa.issue({
       commonName: 'kube-apiserver',
       ...SERVER,
-      notBefore: new Date(now - 300 * DAY_MS),
-      notAfter: new Date(now + 60 * DAY_MS),
+      ...VALID_NOW,
     });
     const other = await startFakeApiserver({
       tls: { cert: apiserver.certPem, key: apiserver.keyPem },
-      clientCA: pki.clusterCa.certPem,
-      requestheader: { clientCA: pki.frontProxyCa.certPem },
+      clientCA: cluster.pki.clusterCa.certPem,
+      requestheader: { clientCA: cluster.pki.frontProxyCa.certPem },
     });
     try {
       const proxy = await start(
-        [`--upstream-ca-file=${pki.write('expiry-upstream-ca.crt', upstreamCa.certPem)}`],
+        [`--upstream-ca-file=${cluster.pki.write('expiry-upstream-ca.crt', upstreamCa.certPem)}`],
         other.url,
       );
       assert.equal(await expiry(proxy, 'upstream-ca'), seconds(EXPIRED.notAfter));
-      const res = await get(proxy, alice);
+      const res = await get(proxy, cluster.alice);
       assert.equal(res.status, 503);
       assert.match(res.body, /certificate has expired/);
       assert.ok(

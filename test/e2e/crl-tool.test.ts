@@ -9,36 +9,29 @@ import { type ClientHttp2Session, connect } from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
-import { apiserverOptions, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { TestCluster } from '../support/cluster.js';
+import { proxyArgs } from '../support/pki.js';
 import { type ProxyProcess, runBin, startProxyProcess } from '../support/proxy-process.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let bob: IssuedCert;
-const proxies: ProxyProcess[] = [];
 const sessions: ClientHttp2Session[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob', ['ops']);
-  fake = await startFakeApiserver(apiserverOptions(pki));
+  await cluster.start();
+  bob = await cluster.pki.user('bob', ['ops']);
 });
 
 after(async () => {
   for (const session of sessions) session.destroy();
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
+  await cluster.stop();
 });
 
 function open(proxy: ProxyProcess, cert: IssuedCert): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: cert.certPem,
       key: cert.keyPem,
     });
@@ -69,22 +62,29 @@ function closed(session: ClientHttp2Session, what: string): Promise<void> {
 
 describe('crl revoke with proxies running', () => {
   test("alice's open session is cut and her next handshake refused; bob's session stays", async () => {
-    const crlDir = join(pki.dir, 'crl');
+    const crlDir = join(cluster.pki.dir, 'crl');
     mkdirSync(crlDir);
     const crl = join(crlDir, 'ca.crl');
-    const caKey = pki.write('ca.key', pki.clusterCa.cert.keyPem);
-    const signing = [`--ca-cert=${pki.files.clientCa}`, `--ca-key=${caKey}`, `--crl=${crl}`];
+    const caKey = cluster.pki.write('ca.key', cluster.pki.clusterCa.cert.keyPem);
+    const signing = [
+      `--ca-cert=${cluster.pki.files.clientCa}`,
+      `--ca-key=${caKey}`,
+      `--crl=${crl}`,
+    ];
     const renewed = await runBin(['crl', 'renew', ...signing]);
     assert.equal(renewed.code, 0, renewed.stderr);
 
     // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
     const withCrl = (path: string) =>
-      proxyArgs(pki, fake.url, ['--reject-mode=status']).map((a) =>
+      proxyArgs(cluster.pki, cluster.fake.url, ['--reject-mode=status']).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${path}` : a,
       );
-    for (const path of [crl, crlDir]) proxies.push(await startProxyProcess(withCrl(path)));
+    const proxies: ProxyProcess[] = [];
+    for (const path of [crl, crlDir]) {
+      proxies.push(cluster.stopAfterwards(await startProxyProcess(withCrl(path))));
+    }
 
-    const aliceSessions = await Promise.all(proxies.map((p) => open(p, alice)));
+    const aliceSessions = await Promise.all(proxies.map((p) => open(p, cluster.alice)));
     const bobSessions = await Promise.all(proxies.map((p) => open(p, bob)));
     for (const session of [...aliceSessions, ...bobSessions]) {
       assert.equal(await get(session, '/api'), 200);
@@ -94,22 +94,28 @@ describe('crl revoke with proxies running', () => {
     const revoked = await runBin([
       'crl',
       'revoke',
-      pki.write('alice.crt', alice.certPem),
+      cluster.pki.write('alice.crt', cluster.alice.certPem),
       '--reason=keyCompromise',
       ...signing,
     ]);
     assert.equal(revoked.code, 0, revoked.stderr);
-    assert.match(revoked.stdout, new RegExp(`^revoked ${alice.serial} `, 'm'));
+    assert.match(revoked.stdout, new RegExp(`^revoked ${cluster.alice.serial} `, 'm'));
     await Promise.all(cuts);
 
     for (const [i, proxy] of proxies.entries()) {
       const line = await proxy.waitForLog((l) =>
         l.msg.startsWith('closing open connections: client certificate revoked'),
       );
-      assert.equal(line.serial, alice.serial, `proxy ${i}`);
-      const again = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+      assert.equal(line.serial, cluster.alice.serial, `proxy ${i}`);
+      const again = await requestH1(`${proxy.url}/api`, {
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
+      });
       assert.equal(again.status, 401, `proxy ${i}: a new handshake is refused`);
-      assert.match(again.body, new RegExp(`client certificate revoked \\(serial ${alice.serial}`));
+      assert.match(
+        again.body,
+        new RegExp(`client certificate revoked \\(serial ${cluster.alice.serial}`),
+      );
       assert.equal(
         proxy.logs.filter((l) => l.msg.startsWith('reload refused')).length,
         0,

@@ -18,11 +18,11 @@ import {
   type IssuedCert,
   sequentialSerials,
 } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
+import { TestCluster } from '../support/cluster.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
 import { CrlServer } from '../support/crl-server.js';
-import { apiserverOptions, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { proxyArgs } from '../support/pki.js';
 import {
   type ProxyProcess,
   runBin,
@@ -31,38 +31,31 @@ import {
 } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let bob: IssuedCert;
 let mallory: IssuedCert;
 /** Signs the https CRL server's certificate. */
 let serverCa: Authority;
 let serverCert: IssuedCert;
-const proxies: ProxyProcess[] = [];
 const servers: CrlServer[] = [];
 const cutTimes: string[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob', ['ops']);
-  mallory = await pki.user('mallory');
+  await cluster.start();
+  bob = await cluster.pki.user('bob', ['ops']);
+  mallory = await cluster.pki.user('mallory');
   serverCa = await Authority.create({ commonName: 'crl-server-ca' });
   serverCert = await serverCa.issue({
     commonName: 'crl-server',
     usage: 'server',
     ipAddresses: ['127.0.0.1'],
   });
-  fake = await startFakeApiserver(apiserverOptions(pki));
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
   await Promise.all(servers.map((s) => s.close()));
-  await fake?.close();
-  pki?.cleanup();
   if (cutTimes.length > 0) process.stdout.write(`# crl-url cuts: ${cutTimes.join('; ')}\n`);
+  await cluster.stop();
 });
 
 async function crlServer(tls?: { cert: string; key: string }): Promise<CrlServer> {
@@ -73,12 +66,12 @@ async function crlServer(tls?: { cert: string; key: string }): Promise<CrlServer
 
 let dirs = 0;
 function cacheDir(): string {
-  return join(pki.dir, `cache-${++dirs}`);
+  return join(cluster.pki.dir, `cache-${++dirs}`);
 }
 
 /** The proxy's flags with `url` as its only CRL source. */
 function urlArgs(url: string, cache: string, extra: string[] = []): string[] {
-  return proxyArgs(pki, fake.url, [
+  return proxyArgs(cluster.pki, cluster.fake.url, [
     `--crl-url=${url}`,
     `--crl-cache-dir=${cache}`,
     '--upstream-pool-size=0',
@@ -94,13 +87,11 @@ async function startProxy(
   extra: string[] = [],
   env: Record<string, string> = {},
 ): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(urlArgs(url, cache, extra), 30_000, env);
-  proxies.push(proxy);
-  return proxy;
+  return cluster.stopAfterwards(await startProxyProcess(urlArgs(url, cache, extra), 30_000, env));
 }
 
 function crl(options: CrlOptions): Buffer {
-  return pki.clusterCa.crl(options);
+  return cluster.pki.clusterCa.crl(options);
 }
 
 function revoking(users: IssuedCert[], crlNumber: number, options: CrlOptions = {}): Buffer {
@@ -117,7 +108,10 @@ async function ask(
   cert: IssuedCert,
 ): Promise<{ code: number; message: string }> {
   try {
-    const response = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert });
+    const response = await requestH1(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert,
+    });
     const message =
       response.status === 401 ? (JSON.parse(response.body) as { message: string }).message : '';
     return { code: response.status, message };
@@ -158,7 +152,7 @@ describe('--crl-url', () => {
       refused.message,
       /^client certificate revoked \(serial [0-9A-F]+, issuer CN=kubernetes, revoked /,
     );
-    assert.equal(await code(proxy, alice), 200);
+    assert.equal(await code(proxy, cluster.alice), 200);
     assert.deepEqual(cached(cache, url), first);
     assert.equal(await fetches(proxy, 'success'), 1);
     assert.equal(await lastFetchOk(proxy, url), 1);
@@ -168,14 +162,14 @@ describe('--crl-url', () => {
     assert.ok((await fetches(proxy, 'not_modified')) >= 2);
     assert.equal(await fetches(proxy, 'success'), 1, 'a 304 is no new CRL');
 
-    const closed = await openH1AndH2(proxy.url, pki.clusterCa.certPem, bob);
+    const closed = await openH1AndH2(proxy.url, cluster.pki.clusterCa.certPem, bob);
     const thisUpdate = Math.floor(Date.now() / 1000) * 1000 - 30_000;
     const second = revoking([mallory, bob], 2, { thisUpdate: new Date(thisUpdate) });
     const started = Date.now();
     server.serve(second);
     cutTimes.push(`interval 1s → ${await allClosed(closed, started, 'bob', 10_000)} ms`);
     assert.equal(await code(proxy, bob), 401);
-    assert.equal(await code(proxy, alice), 200);
+    assert.equal(await code(proxy, cluster.alice), 200);
     assert.deepEqual(cached(cache, url), second);
     assert.equal(await fetches(proxy, 'success'), 2);
     assert.equal(
@@ -192,8 +186,8 @@ describe('--crl-url', () => {
     await server.close();
     const check = await runBin([
       'check-cert',
-      pki.write('bob-url.crt', bob.certPem),
-      `--client-ca-file=${pki.files.clientCa}`,
+      cluster.pki.write('bob-url.crt', bob.certPem),
+      `--client-ca-file=${cluster.pki.files.clientCa}`,
       `--crl-url=${url}`,
       `--crl-cache-dir=${cache}`,
       '-o',
@@ -227,7 +221,7 @@ describe('--crl-url', () => {
       l.msg.startsWith(`CRL fetch failed, the CRL in force stays: ${url}: `),
     );
     assert.equal(await code(proxy, mallory), 401);
-    assert.equal(await code(proxy, alice), 200);
+    assert.equal(await code(proxy, cluster.alice), 200);
     await proxy.stop();
 
     const restarted = await startProxy(url, cache);
@@ -236,7 +230,7 @@ describe('--crl-url', () => {
     );
     assert.equal(line.level === 'raw' ? '' : typeof line.fetchedAt, 'string');
     assert.match((await ask(restarted, mallory)).message, /^client certificate revoked/);
-    assert.equal(await code(restarted, alice), 200);
+    assert.equal(await code(restarted, cluster.alice), 200);
     assert.equal(await fetches(restarted, 'failure'), 1);
     assert.equal(await lastFetchOk(restarted, url), 0);
     assert.equal(
@@ -342,7 +336,7 @@ describe('--crl-url', () => {
     const server = await crlServer({ cert: serverCert.certPem, key: serverCert.keyPem });
     const url = server.url();
     server.serve(revoking([mallory], 1));
-    const caFile = pki.write('crl-server-ca.crt', serverCa.certPem);
+    const caFile = cluster.pki.write('crl-server-ca.crt', serverCa.certPem);
     const cache = cacheDir();
     // Two workers: the primary fetches, both enforce.
     const proxy = await startProxy(url, cache, [`--crl-url-ca-file=${caFile}`, '--workers=2']);
@@ -356,7 +350,7 @@ describe('--crl-url', () => {
     );
     for (let i = 0; i < 4; i++) assert.equal(await code(proxy, bob), 401);
 
-    const wrongCa = pki.write('wrong-ca.crt', pki.clusterCa.certPem);
+    const wrongCa = cluster.pki.write('wrong-ca.crt', cluster.pki.clusterCa.certPem);
     const refused = await runBin(urlArgs(url, cacheDir(), [`--crl-url-ca-file=${wrongCa}`]));
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, new RegExp(`--crl-url: ${url}: .*certificate`));
@@ -432,16 +426,16 @@ describe('--crl-url', () => {
       }),
     );
     const proxy = await startProxy(url, cacheDir(), ['--crl-url-interval=1s']);
-    assert.equal(await code(proxy, alice), 200);
+    assert.equal(await code(proxy, cluster.alice), 200);
     await server.close();
     await eventually(
-      async () => (await code(proxy, alice)) === 401,
+      async () => (await code(proxy, cluster.alice)) === 401,
       15_000,
       'refused after nextUpdate',
     );
     assert.ok(Date.now() >= nextUpdate);
     assert.match(
-      (await ask(proxy, alice)).message,
+      (await ask(proxy, cluster.alice)).message,
       /^the CRL of CN=kubernetes, the issuer of the client certificate, expired at /,
     );
   });

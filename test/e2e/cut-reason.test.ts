@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   KUBECTL,
   killChild,
@@ -16,8 +15,9 @@ import {
   TempDir,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import { atomicWrite } from '../support/pki.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
 import { Revoker } from '../support/revoker.js';
 import { until } from '../support/wait.js';
 
@@ -25,8 +25,7 @@ const REVOKED_AT = new Date('2026-11-01T00:00:00Z');
 /** kubectl's own note when DISABLE_HTTP2 is set, a klog line on stderr. */
 const HTTP2_DISABLED = /^I\d{4} [\d:.]+ +\d+ http\.go:\d+\] HTTP2 has been explicitly disabled\n/;
 
-let pki: TestPki;
-let fake: FakeApiserver;
+const cluster = new TestCluster();
 let proxy: ProxyProcess;
 let tmp: TempDir;
 let revoker: Revoker;
@@ -34,25 +33,16 @@ let denyFile: string;
 let users = 0;
 
 before(async () => {
-  pki = await makePki();
+  await cluster.start();
   tmp = await TempDir.create('kcp-cut-');
-  revoker = new Revoker(pki, 'cut-reason.crl', REVOKED_AT);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
-  denyFile = pki.write('cut-reason-deny.yaml', '[]\n');
-  proxy = await startProxyProcess(
-    proxyArgs(pki, fake.url, [`--crl-file=${revoker.file}`, `--deny-file=${denyFile}`]),
-  );
+  revoker = new Revoker(cluster.pki, 'cut-reason.crl', REVOKED_AT);
+  denyFile = cluster.pki.write('cut-reason-deny.yaml', '[]\n');
+  proxy = await cluster.proxy([`--crl-file=${revoker.file}`, `--deny-file=${denyFile}`]);
 });
 
 after(async () => {
-  await proxy?.stop();
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
 
 interface Outcome {
@@ -78,11 +68,11 @@ interface Case {
  */
 async function cutWhileRunning(c: Case): Promise<Outcome> {
   const n = ++users;
-  const user = await pki.user(`cut-${n}`, ['dev']);
+  const user = await cluster.pki.user(`cut-${n}`, ['dev']);
   const kubeconfig = await writeKubeconfig(
     tmp,
     proxy.url,
-    pki.clusterCa.certPem,
+    cluster.pki.clusterCa.certPem,
     { cert: user },
     `kubeconfig-${n}`,
   );
@@ -101,11 +91,11 @@ async function cutWhileRunning(c: Case): Promise<Outcome> {
     });
     const output = new OutputWatcher(child);
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const sessionsBefore = fake.sessions.length;
+    const sessionsBefore = cluster.fake.sessions.length;
     if (c.ready !== undefined) await output.waitFor(c.ready);
     else
       await until(
-        () => fake.sessions.slice(sessionsBefore).some((s) => s.endedAt === null),
+        () => cluster.fake.sessions.slice(sessionsBefore).some((s) => s.endedAt === null),
         'a stream session at the apiserver',
       );
     // The streams are set up by now on every transport (attach and exec need a moment).
@@ -183,7 +173,7 @@ describe('a cut watch ends with the reason', () => {
 
 describe('an HTTP/2 GOAWAY carries the reason', () => {
   test('kubectl logs -f prints it with the GOAWAY and exits 1', { timeout: 60_000 }, async () => {
-    fake.appendLog('demo', 'a line');
+    cluster.fake.appendLog('demo', 'a line');
     const out = await cutWhileRunning({ args: ['logs', '-f', 'demo'], ready: /^a line$/ });
     assert.match(
       out.stderr,
@@ -201,7 +191,7 @@ describe('exec and attach over WebSocket get the Status on the error channel', (
     assert.equal(out.stderr, `error: ${out.reason}\n`);
     assert.equal(out.stdout, '');
     assert.equal(out.code, 1);
-    assert.equal(fake.sessions.at(-1)?.transport, 'websocket');
+    assert.equal(cluster.fake.sessions.at(-1)?.transport, 'websocket');
   });
 
   test('kubectl attach prints the reason and exits 1', { timeout: 60_000 }, async () => {
@@ -211,13 +201,13 @@ describe('exec and attach over WebSocket get the Status on the error channel', (
       `If you don't see a command prompt, try pressing enter.\nerror: ${out.reason}\n`,
     );
     assert.equal(out.code, 1);
-    assert.equal(fake.sessions.at(-1)?.transport, 'websocket');
+    assert.equal(cluster.fake.sessions.at(-1)?.transport, 'websocket');
   });
 });
 
 describe('where the protocol has no room for the reason', () => {
   test('kubectl logs -f over HTTP/1.1: "unexpected EOF", exit 1', { timeout: 60_000 }, async () => {
-    fake.appendLog('demo', 'a line');
+    cluster.fake.appendLog('demo', 'a line');
     const out = await cutWhileRunning({
       args: ['logs', '-f', 'demo'],
       env: { DISABLE_HTTP2: '1' },
@@ -235,7 +225,7 @@ describe('where the protocol has no room for the reason', () => {
       env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' },
     });
     assert.deepEqual([out.stdout, out.stderr, out.code], ['', '', 0]);
-    assert.equal(fake.sessions.at(-1)?.transport, 'spdy');
+    assert.equal(cluster.fake.sessions.at(-1)?.transport, 'spdy');
   });
 
   for (const [name, env, transport] of [
@@ -251,7 +241,7 @@ describe('where the protocol has no room for the reason', () => {
       });
       assert.equal(out.stderr, 'error: lost connection to pod\n');
       assert.equal(out.code, 1);
-      assert.equal(fake.sessions.at(-1)?.transport, transport);
+      assert.equal(cluster.fake.sessions.at(-1)?.transport, transport);
     });
   }
 });

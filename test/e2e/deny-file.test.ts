@@ -11,10 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import type { CheckCertReport } from '../../src/cli/check-cert-command.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { readCertificateFields } from '../../src/pki/certificate.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
+import { TestCluster } from '../support/cluster.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
-import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { atomicWrite, proxyArgs } from '../support/pki.js';
 import {
   type ProxyProcess,
   runBin,
@@ -23,41 +23,34 @@ import {
 } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let bob: IssuedCert;
 let carol: IssuedCert;
 /** carol's key certified again (another serial). */
 let carolAgain: IssuedCert;
-const proxies: ProxyProcess[] = [];
 let files = 0;
 /** Time from the deny file's write to the last open connection closing (reported). */
 const cutTimes: string[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob', ['ops', 'contractors']);
-  carol = await pki.user('carol');
-  carolAgain = await pki.user('carol', [], { keyOf: carol });
-  fake = await startFakeApiserver(apiserverOptions(pki));
+  await cluster.start();
+  bob = await cluster.pki.user('bob', ['ops', 'contractors']);
+  carol = await cluster.pki.user('carol');
+  carolAgain = await cluster.pki.user('carol', [], { keyOf: carol });
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
   if (cutTimes.length > 0) process.stdout.write(`# deny cuts: ${cutTimes.join('; ')}\n`);
+  await cluster.stop();
 });
 
 async function startProxy(
   denyYaml: string,
   extra: string[] = [],
 ): Promise<{ proxy: ProxyProcess; deny: string }> {
-  const deny = pki.write(`deny-${++files}.yaml`, denyYaml);
+  const deny = cluster.pki.write(`deny-${++files}.yaml`, denyYaml);
   const proxy = await startProxyProcess(
-    proxyArgs(pki, fake.url, [
+    proxyArgs(cluster.pki, cluster.fake.url, [
       `--deny-file=${deny}`,
       '--upstream-pool-size=0',
       // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
@@ -65,8 +58,7 @@ async function startProxy(
       ...extra,
     ]),
   );
-  proxies.push(proxy);
-  return { proxy, deny };
+  return { proxy: cluster.stopAfterwards(proxy), deny };
 }
 
 /** Status and Status message of one request on a fresh connection. */
@@ -74,7 +66,7 @@ async function ask(
   proxy: ProxyProcess,
   cert: IssuedCert,
 ): Promise<{ code: number; message: string }> {
-  const response = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert });
+  const response = await requestH1(`${proxy.url}/api`, { ca: cluster.pki.clusterCa.certPem, cert });
   const message =
     response.status === 401 ? (JSON.parse(response.body) as { message: string }).message : '';
   return { code: response.status, message };
@@ -115,7 +107,7 @@ describe('--deny-file', () => {
       {
         name: 'user',
         yaml: '- {user: alice, reason: laptop stolen 2026-12-07}',
-        who: alice,
+        who: cluster.alice,
         message:
           'client certificate denied by --deny-file entry 1 (user alice): laptop stolen 2026-12-07',
       },
@@ -133,9 +125,9 @@ describe('--deny-file', () => {
       },
       {
         name: 'fingerprint',
-        yaml: `- {fingerprint: ${sha256(alice.der)}}`,
-        who: alice,
-        message: `client certificate denied by --deny-file entry 1 (fingerprint ${sha256(alice.der)})`,
+        yaml: `- {fingerprint: ${sha256(cluster.alice.der)}}`,
+        who: cluster.alice,
+        message: `client certificate denied by --deny-file entry 1 (fingerprint ${sha256(cluster.alice.der)})`,
       },
       {
         name: 'spki',
@@ -145,15 +137,19 @@ describe('--deny-file', () => {
       },
     ];
     for (const c of cases) {
-      const closed = await openH1AndH2(proxy.url, pki.clusterCa.certPem, c.who);
+      const closed = await openH1AndH2(proxy.url, cluster.pki.clusterCa.certPem, c.who);
       const cutBefore = await scrapeMetric(proxy, CUT);
       const deniedBefore = await scrapeMetric(proxy, DENIED);
       const started = Date.now();
       atomicWrite(deny, `${c.yaml}\n`);
       cutTimes.push(`${c.name} → ${await allClosed(closed, started, c.name)} ms`);
       assert.deepEqual(await ask(proxy, c.who), { code: 401, message: c.message }, c.name);
-      assert.equal(await code(proxy, pki.frontProxyClient), 401, 'an unknown CA stays refused');
-      const others = [alice, bob, carol].filter((u) => u !== c.who);
+      assert.equal(
+        await code(proxy, cluster.pki.frontProxyClient),
+        401,
+        'an unknown CA stays refused',
+      );
+      const others = [cluster.alice, bob, carol].filter((u) => u !== c.who);
       for (const other of others)
         assert.equal(await code(proxy, other), 200, `${c.name}: others pass`);
       assert.equal(await scrapeMetric(proxy, CUT), cutBefore + 2, `${c.name}: cuts counted`);
@@ -173,10 +169,10 @@ describe('--deny-file', () => {
 
   test('removing the entry, and an until that passes, give access back', async () => {
     const { proxy, deny } = await startProxy('- {user: alice}\n- {group: ops}\n');
-    assert.equal(await code(proxy, alice), 401);
+    assert.equal(await code(proxy, cluster.alice), 401);
     assert.equal(await code(proxy, bob), 401);
     atomicWrite(deny, '- {group: ops}\n');
-    await eventually(async () => (await code(proxy, alice)) === 200, 5000, 'alice back');
+    await eventually(async () => (await code(proxy, cluster.alice)) === 200, 5000, 'alice back');
     assert.equal(await code(proxy, bob), 401);
 
     const until = new Date(Date.now() + 6000).toISOString();
@@ -193,7 +189,7 @@ describe('--deny-file', () => {
 
   test('a file that cannot be used keeps the list in force, reported; a fixed file applies', async () => {
     const { proxy, deny } = await startProxy('- {user: alice, reason: locked}\n');
-    assert.equal(await code(proxy, alice), 401);
+    assert.equal(await code(proxy, cluster.alice), 401);
     const faults: Array<[string, () => void, RegExp]> = [
       ['garbage', () => atomicWrite(deny, 'not: [valid\n'), /is not valid YAML/],
       [
@@ -211,7 +207,7 @@ describe('--deny-file', () => {
         (l) => l.msg.startsWith('input refused') && l.input === 'deny' && problem.test(l.msg),
       );
       assert.match(line.msg, /^input refused, its last good value stays in force: --deny-file: /);
-      assert.equal(await code(proxy, alice), 401, `${name}: the list in force stays`);
+      assert.equal(await code(proxy, cluster.alice), 401, `${name}: the list in force stays`);
       assert.equal(await code(proxy, bob), 200, `${name}: nothing of the refused file applies`);
       atomicWrite(deny, '- {user: alice, reason: locked}\n');
       await eventually(async () => (await denyOk(proxy)) === 1, 5000, `${name}: fixed`);
@@ -219,24 +215,26 @@ describe('--deny-file', () => {
   });
 
   test('a missing deny file at start is a configuration error', async () => {
-    const result = await runBin(proxyArgs(pki, fake.url, [`--deny-file=${pki.dir}/absent.yaml`]));
+    const result = await runBin(
+      proxyArgs(cluster.pki, cluster.fake.url, [`--deny-file=${cluster.pki.dir}/absent.yaml`]),
+    );
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--deny-file: .*absent\.yaml: cannot read: no such file/);
-    const bad = pki.write('bad-deny.yaml', '- {user: a, colour: red}\n');
-    const refused = await runBin(proxyArgs(pki, fake.url, [`--deny-file=${bad}`]));
+    const bad = cluster.pki.write('bad-deny.yaml', '- {user: a, colour: red}\n');
+    const refused = await runBin(proxyArgs(cluster.pki, cluster.fake.url, [`--deny-file=${bad}`]));
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--deny-file: .*bad-deny\.yaml: entry 1: unknown key "colour"/);
   });
 
   test('cluster workers enforce the list and its changes', async () => {
     const { proxy, deny } = await startProxy('- {user: alice}\n', ['--workers=2']);
-    for (let i = 0; i < 6; i++) assert.equal(await code(proxy, alice), 401);
-    const closed = await openH1AndH2(proxy.url, pki.clusterCa.certPem, bob);
+    for (let i = 0; i < 6; i++) assert.equal(await code(proxy, cluster.alice), 401);
+    const closed = await openH1AndH2(proxy.url, cluster.pki.clusterCa.certPem, bob);
     atomicWrite(deny, '- {group: ops}\n');
     cutTimes.push(`workers=2 → ${await allClosed(closed, Date.now(), 'workers')} ms`);
     for (let i = 0; i < 6; i++) {
       assert.equal(await code(proxy, bob), 401);
-      assert.equal(await code(proxy, alice), 200);
+      assert.equal(await code(proxy, cluster.alice), 200);
     }
   });
 
@@ -245,12 +243,12 @@ describe('--deny-file', () => {
     const { proxy, deny } = await startProxy(yaml);
     const served = await ask(proxy, bob);
     assert.equal(served.code, 401);
-    const certFile = pki.write('bob-check.crt', bob.certPem);
+    const certFile = cluster.pki.write('bob-check.crt', bob.certPem);
     const args = [
       'check-cert',
       certFile,
-      `--client-ca-file=${pki.files.clientCa}`,
-      `--crl-file=${pki.files.crl}`,
+      `--client-ca-file=${cluster.pki.files.clientCa}`,
+      `--crl-file=${cluster.pki.files.crl}`,
       `--deny-file=${deny}`,
       '-o',
       'json',
@@ -266,15 +264,15 @@ describe('--deny-file', () => {
       text.stdout,
       /^refused \(denied\): client certificate denied by --deny-file entry 2/,
     );
-    const aliceFile = pki.write('alice-check.crt', alice.certPem);
+    const aliceFile = cluster.pki.write('alice-check.crt', cluster.alice.certPem);
     const accepted = await runBin([...args.slice(0, 1), aliceFile, ...args.slice(2)]);
     assert.equal(accepted.code, 0, accepted.stderr);
     const aliceReport = JSON.parse(accepted.stdout) as CheckCertReport;
     assert.equal(
       aliceReport.certificate.spkiSha256,
-      sha256(readCertificateFields(alice.der).subjectPublicKeyInfo),
+      sha256(readCertificateFields(cluster.alice.der).subjectPublicKeyInfo),
     );
-    const bad = pki.write('bad-check.yaml', '- {user: a, until: tomorrow}\n');
+    const bad = cluster.pki.write('bad-check.yaml', '- {user: a, until: tomorrow}\n');
     const refused = await runBin([...args.slice(0, 4), `--deny-file=${bad}`]);
     assert.equal(refused.code, 2);
     assert.match(

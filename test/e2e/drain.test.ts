@@ -9,45 +9,25 @@ import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { RawTlsClient, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ stopSignal: 'SIGKILL' });
 let bob: IssuedCert;
-const proxies: ProxyProcess[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
+  await cluster.start();
+  bob = await cluster.pki.user('bob');
 });
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop('SIGKILL')));
-  await fake?.close();
-  pki?.cleanup();
-});
-
-async function proxyWith(extra: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, fake.url, extra));
-  proxies.push(proxy);
-  return proxy;
-}
+after(() => cluster.stop());
 
 function exec(proxy: ProxyProcess, seconds: number): WebSocket {
   const ws = new WebSocket(
     `wss://127.0.0.1:${proxy.port}/api/v1/namespaces/default/pods/demo/exec?command=sleep&command=${seconds}&stdout=true`,
     ['v5.channel.k8s.io'],
-    { ca: pki.clusterCa.certPem, cert: alice.certPem, key: alice.keyPem },
+    { ca: cluster.pki.clusterCa.certPem, cert: cluster.alice.certPem, key: cluster.alice.keyPem },
   );
   ws.on('error', () => {});
   return ws;
@@ -61,20 +41,28 @@ function exitOf(proxy: ProxyProcess): Promise<{ code: number | null; at: number 
 
 describe('SIGTERM', () => {
   test('stop accepting, GOAWAY, watches end complete, the tunnel finishes, exit 0', async () => {
-    const proxy = await proxyWith(['--shutdown-grace=8s']);
+    const proxy = await cluster.proxy(['--shutdown-grace=8s']);
     // An HTTP/1.1 watch, an idle keep-alive connection, an HTTP/2 session with a watch, an exec.
-    const h1Watch = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const h1Watch = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     h1Watch.socket.write(
       'GET /api/v1/namespaces/default/pods?watch=true HTTP/1.1\r\nHost: x\r\n\r\n',
     );
     await h1Watch.waitFor((text) => text.includes('\r\n\r\n'));
-    const idle = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const idle = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     idle.socket.write('GET /version HTTP/1.1\r\nHost: x\r\n\r\n');
     await idle.waitForResponse();
     const session = h2connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     session.on('error', () => {});
     const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
@@ -98,7 +86,11 @@ describe('SIGTERM', () => {
     assert.ok(h1Watch.text.endsWith('0\r\n\r\n'), 'the HTTP/1.1 watch ended with the last chunk');
     await idle.closed;
     const refused = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, ca: pki.clusterCa.certPem });
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: proxy.port,
+        ca: cluster.pki.clusterCa.certPem,
+      });
       socket.once('secureConnect', () => resolve('accepted'));
       socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
@@ -115,7 +107,7 @@ describe('SIGTERM', () => {
   });
 
   test('a tunnel still open when the grace period ends is closed then, and the exit is 0', async () => {
-    const proxy = await proxyWith(['--shutdown-grace=1500ms']);
+    const proxy = await cluster.proxy(['--shutdown-grace=1500ms']);
     const ws = exec(proxy, 30);
     await new Promise((resolve) => ws.once('open', resolve));
     const closed = new Promise<number>((resolve) => ws.once('close', () => resolve(Date.now())));
@@ -136,15 +128,15 @@ describe('SIGTERM', () => {
 
 describe('SIGHUP', () => {
   test('reloads the inputs without dropping a connection', async () => {
-    const crlFile = pki.write('hup.crl', '');
-    pki.writeCrl({ revoked: [], crlNumber: 1 });
+    const crlFile = cluster.pki.write('hup.crl', '');
+    cluster.pki.writeCrl({ revoked: [], crlNumber: 1 });
     const { readFileSync, writeFileSync } = await import('node:fs');
-    writeFileSync(crlFile, readFileSync(pki.files.crl));
-    const proxy = await proxyWith([`--crl-file=${crlFile}`, '--reject-mode=status']);
+    writeFileSync(crlFile, readFileSync(cluster.pki.files.crl));
+    const proxy = await cluster.proxy([`--crl-file=${crlFile}`, '--reject-mode=status']);
     const session = h2connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     session.on('error', () => {});
     const watch = session.request({ ':path': '/api/v1/namespaces/default/pods?watch=true' });
@@ -154,17 +146,23 @@ describe('SIGHUP', () => {
     });
     await new Promise((resolve) => watch.once('response', resolve));
     // Revoke someone else, then signal (the watcher may also notice the write: either is fine).
-    writeFileSync(crlFile, pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: 2 }));
+    writeFileSync(
+      crlFile,
+      cluster.pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: 2 }),
+    );
     proxy.child.kill('SIGHUP');
     await proxy.waitForLog((l) => l.msg === 'snapshot in force' && l.generation === 2, 5000);
     const name = `after-hup-${Date.now()}`;
-    fake.addPod(name);
+    cluster.fake.addPod(name);
     const started = Date.now();
     while (!events.includes(name) && Date.now() - started < 5000)
       await new Promise((r) => setTimeout(r, 20));
     assert.ok(events.includes(name), 'the watch opened before the reload still delivers events');
     assert.equal(session.closed || session.destroyed, false);
-    const res = await requestH2(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: bob });
+    const res = await requestH2(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert: bob,
+    });
     assert.equal(res.status, 401, 'and the reload took effect for new connections');
     session.destroy();
   });

@@ -10,13 +10,14 @@ import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocket } from 'ws';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import {
   type FakeApiserver,
   type FakeApiserverOptions,
   startFakeApiserver,
-} from '../fake-apiserver/index.js';
+} from '../../src/demo/fake-apiserver/index.js';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient, requestH1, requestH2 } from '../fake-apiserver/testkit.js';
+import { clusterApiserverOptions } from '../support/cluster.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import { until } from '../support/wait.js';
@@ -40,12 +41,7 @@ after(async () => {
 });
 
 function fakeOptions(port?: number): FakeApiserverOptions {
-  return {
-    ...(port === undefined ? {} : { port }),
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  };
+  return { ...(port === undefined ? {} : { port }), ...clusterApiserverOptions(pki) };
 }
 
 async function startFake(port?: number): Promise<FakeApiserver> {

@@ -8,9 +8,9 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync }
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { TestCluster } from '../support/cluster.js';
+import { atomicWrite, proxyArgs } from '../support/pki.js';
 import {
   type LogLine,
   type ProxyProcess,
@@ -19,32 +19,21 @@ import {
 } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let bob: IssuedCert;
 let mallory: IssuedCert;
-const proxies: ProxyProcess[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob', ['ops']);
-  mallory = await pki.user('mallory');
-  fake = await startFakeApiserver(apiserverOptions(pki));
+  await cluster.start();
+  bob = await cluster.pki.user('bob', ['ops']);
+  mallory = await cluster.pki.user('mallory');
 });
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
-});
+after(() => cluster.stop());
 
 /** Refusals are read as the 401 Status here; tls-alert.test.ts has the TLS alert. */
 async function startProxy(args: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess([...args, '--reject-mode=status']);
-  proxies.push(proxy);
-  return proxy;
+  return cluster.stopAfterwards(await startProxyProcess([...args, '--reject-mode=status']));
 }
 
 /**
@@ -53,7 +42,8 @@ async function startProxy(args: string[]): Promise<ProxyProcess> {
  */
 async function status(proxy: ProxyProcess, cert: IssuedCert, path = '/api'): Promise<number> {
   try {
-    return (await requestH1(`${proxy.url}${path}`, { ca: pki.clusterCa.certPem, cert })).status;
+    return (await requestH1(`${proxy.url}${path}`, { ca: cluster.pki.clusterCa.certPem, cert }))
+      .status;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return 0;
     throw err;
@@ -81,16 +71,16 @@ describe('watching the inputs', () => {
   let crlDir: string;
   let crlNumber = 10;
   const writeCrl = (name: string, options: CrlOptions) =>
-    writeFileSync(join(crlDir, name), crlPem(pki.clusterCa.crl(options)));
+    writeFileSync(join(crlDir, name), crlPem(cluster.pki.clusterCa.crl(options)));
   const refusedWithin = (cert: IssuedCert, what: string, on = () => proxy) =>
     eventually(async () => (await status(on(), cert)) === 401, 5000, what);
 
   before(async () => {
-    crlDir = join(pki.dir, 'crl.d');
+    crlDir = join(cluster.pki.dir, 'crl.d');
     mkdirSync(crlDir);
     writeCrl('main.crl', { revoked: [], crlNumber });
     proxy = await startProxy(
-      proxyArgs(pki, fake.url).map((a) =>
+      proxyArgs(cluster.pki, cluster.fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlDir}` : a,
       ),
     );
@@ -101,13 +91,13 @@ describe('watching the inputs', () => {
     writeCrl('main.crl', { revoked: [{ serial: mallory.serial }], crlNumber: ++crlNumber });
     const took = await refusedWithin(mallory, 'mallory refused after the write');
     assert.ok(took < 1000, `took ${took} ms`);
-    assert.equal(await status(proxy, alice), 200);
+    assert.equal(await status(proxy, cluster.alice), 200);
   });
 
   test('write then rename (editors, openssl ca -out tmp && mv)', async () => {
-    const tmp = join(pki.dir, 'main.crl.tmp');
+    const tmp = join(cluster.pki.dir, 'main.crl.tmp');
     const revoked = [{ serial: mallory.serial }, { serial: bob.serial }];
-    writeFileSync(tmp, crlPem(pki.clusterCa.crl({ revoked, crlNumber: ++crlNumber })));
+    writeFileSync(tmp, crlPem(cluster.pki.clusterCa.crl({ revoked, crlNumber: ++crlNumber })));
     renameSync(tmp, join(crlDir, 'main.crl'));
     await refusedWithin(bob, 'bob refused after the rename');
   });
@@ -115,7 +105,8 @@ describe('watching the inputs', () => {
   test('a burst of writes is debounced and the last state wins', async () => {
     const generation = generationOf(proxy);
     for (let i = 0; i < 20; i++) {
-      const revoked = i % 2 === 0 ? [{ serial: alice.serial }] : [{ serial: mallory.serial }];
+      const revoked =
+        i % 2 === 0 ? [{ serial: cluster.alice.serial }] : [{ serial: mallory.serial }];
       writeCrl('main.crl', { revoked, crlNumber: ++crlNumber });
     }
     await proxy.waitForLog(inForce(generation + 1), 5000);
@@ -123,22 +114,25 @@ describe('watching the inputs', () => {
     const swaps = generationOf(proxy) - generation;
     assert.ok(swaps <= 3, `20 writes made ${swaps} swaps`);
     assert.equal(await status(proxy, mallory), 401, 'the last write revoked mallory');
-    assert.equal(await status(proxy, alice), 200, 'and only mallory');
+    assert.equal(await status(proxy, cluster.alice), 200, 'and only mallory');
   });
 
   test('a CRL added to and removed from a watched directory', async () => {
     // A second CA whose CRL comes and goes (allowed without one: --crl-missing-policy=allow).
     const secondCa = await Authority.create({ commonName: 'second-ca' });
     const carol = await secondCa.issue({ commonName: 'carol' });
-    const bundle = pki.write('dir-bundle.crt', pki.clusterCa.certPem + secondCa.certPem);
-    const dir = join(pki.dir, 'crl-add-remove.d');
+    const bundle = cluster.pki.write(
+      'dir-bundle.crt',
+      cluster.pki.clusterCa.certPem + secondCa.certPem,
+    );
+    const dir = join(cluster.pki.dir, 'crl-add-remove.d');
     mkdirSync(dir);
     writeFileSync(
       join(dir, 'cluster.crl'),
-      crlPem(pki.clusterCa.crl({ revoked: [{ serial: mallory.serial }] })),
+      crlPem(cluster.pki.clusterCa.crl({ revoked: [{ serial: mallory.serial }] })),
     );
     const dirProxy = await startProxy(
-      proxyArgs(pki, fake.url, ['--crl-missing-policy=allow']).map((a) => {
+      proxyArgs(cluster.pki, cluster.fake.url, ['--crl-missing-policy=allow']).map((a) => {
         if (a.startsWith('--crl-file=')) return `--crl-file=${dir}`;
         if (a.startsWith('--client-ca-file=')) return `--client-ca-file=${bundle}`;
         return a;
@@ -162,16 +156,16 @@ describe('watching the inputs', () => {
 
 describe('a Kubernetes Secret mount (..data symlink swap)', () => {
   test('the new content applies after the atomic swap', async () => {
-    const mount = join(pki.dir, 'secret-mount');
+    const mount = join(cluster.pki.dir, 'secret-mount');
     mkdirSync(join(mount, '..2026_11_29_a'), { recursive: true });
     writeFileSync(
       join(mount, '..2026_11_29_a', 'ca.crl'),
-      crlPem(pki.clusterCa.crl({ crlNumber: 1 })),
+      crlPem(cluster.pki.clusterCa.crl({ crlNumber: 1 })),
     );
     symlinkSync('..2026_11_29_a', join(mount, '..data'));
     symlinkSync('..data/ca.crl', join(mount, 'ca.crl'));
     const proxy = await startProxy(
-      proxyArgs(pki, fake.url).map((a) =>
+      proxyArgs(cluster.pki, cluster.fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${join(mount, 'ca.crl')}` : a,
       ),
     );
@@ -181,7 +175,7 @@ describe('a Kubernetes Secret mount (..data symlink swap)', () => {
     const revoked = [{ serial: bob.serial }];
     writeFileSync(
       join(mount, '..2026_11_29_b', 'ca.crl'),
-      crlPem(pki.clusterCa.crl({ revoked, crlNumber: 2 })),
+      crlPem(cluster.pki.clusterCa.crl({ revoked, crlNumber: 2 })),
     );
     symlinkSync('..2026_11_29_b', join(mount, '..data_tmp'));
     renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
@@ -202,19 +196,21 @@ describe('a bad input keeps its last good value, is logged once and counted, and
   let servingKey: string;
   let crlNumber = 100;
   const goodCrl = () =>
-    crlPem(pki.clusterCa.crl({ revoked: [{ serial: mallory.serial }], crlNumber: ++crlNumber }));
+    crlPem(
+      cluster.pki.clusterCa.crl({ revoked: [{ serial: mallory.serial }], crlNumber: ++crlNumber }),
+    );
 
   before(async () => {
-    crlFile = pki.write('watched.crl', goodCrl());
-    servingCert = pki.write('watched-serving.crt', pki.serving.certPem);
-    servingKey = pki.write('watched-serving.key', pki.serving.keyPem);
+    crlFile = cluster.pki.write('watched.crl', goodCrl());
+    servingCert = cluster.pki.write('watched-serving.crt', cluster.pki.serving.certPem);
+    servingKey = cluster.pki.write('watched-serving.key', cluster.pki.serving.keyPem);
     const own: Record<string, string> = {
       'crl-file': crlFile,
       'tls-cert-file': servingCert,
       'tls-private-key-file': servingKey,
     };
     proxy = await startProxy(
-      proxyArgs(pki, fake.url).map((a) => {
+      proxyArgs(cluster.pki, cluster.fake.url).map((a) => {
         const name = a.slice(2, a.indexOf('='));
         return own[name] === undefined ? a : `--${name}=${own[name]}`;
       }),
@@ -237,7 +233,7 @@ describe('a bad input keeps its last good value, is logged once and counted, and
     );
     assert.match(line.msg, problem, label);
     assert.equal(await status(proxy, mallory), 401, `${label}: still revoked`);
-    assert.equal(await status(proxy, alice), 200, `${label}: still accepted`);
+    assert.equal(await status(proxy, cluster.alice), 200, `${label}: still accepted`);
     assert.equal(await metric(proxy, FAILURES), failuresBefore + 1, `${label}: counted once`);
     // The watcher's periodic poll and any further events do not log the same state again.
     await new Promise((r) => setTimeout(r, 300));
@@ -272,7 +268,10 @@ describe('a bad input keeps its last good value, is logged once and counted, and
         atomicWrite(
           crlFile,
           crlPem(
-            pki.clusterCa.crl({ crlNumber: crlNumber + 50, signingKey: impostor.cert.privateKey }),
+            cluster.pki.clusterCa.crl({
+              crlNumber: crlNumber + 50,
+              signingKey: impostor.cert.privateKey,
+            }),
           ),
         ),
       /does not verify against any CA/,
@@ -291,7 +290,7 @@ describe('a bad input keeps its last good value, is logged once and counted, and
   test('a lower CRL number than the one in force (rollback)', async () => {
     await expectRefusedThenRecover(
       'rollback',
-      () => atomicWrite(crlFile, crlPem(pki.clusterCa.crl({ revoked: [], crlNumber: 3 }))),
+      () => atomicWrite(crlFile, crlPem(cluster.pki.clusterCa.crl({ revoked: [], crlNumber: 3 }))),
       /refusing a rollback/,
     );
   });
@@ -305,8 +304,8 @@ describe('a bad input keeps its last good value, is logged once and counted, and
   });
 
   test('a key that no longer matches its certificate', async () => {
-    const other = await pki.user('someone-else');
-    const rotated = await pki.clusterCa.issue({
+    const other = await cluster.pki.user('someone-else');
+    const rotated = await cluster.pki.clusterCa.issue({
       commonName: 'kube-crl-proxy-2',
       usage: 'server',
       ipAddresses: ['127.0.0.1'],
@@ -325,9 +324,12 @@ describe('a bad input keeps its last good value, is logged once and counted, and
 
 describe('open connections of newly revoked certificates are cut', () => {
   test('HTTP/1.1 keep-alive and HTTP/2 sessions of the revoked certificate close; others stay', async () => {
-    const crlFile = pki.write('cut.crl', crlPem(pki.clusterCa.crl({ revoked: [], crlNumber: 1 })));
+    const crlFile = cluster.pki.write(
+      'cut.crl',
+      crlPem(cluster.pki.clusterCa.crl({ revoked: [], crlNumber: 1 })),
+    );
     const proxy = await startProxy(
-      proxyArgs(pki, fake.url).map((a) =>
+      proxyArgs(cluster.pki, cluster.fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
     );
@@ -335,7 +337,7 @@ describe('open connections of newly revoked certificates are cut', () => {
     const open = (cert: IssuedCert) =>
       new Promise<import('node:http2').ClientHttp2Session>((resolve, reject) => {
         const session = connect(proxy.url, {
-          ca: pki.clusterCa.certPem,
+          ca: cluster.pki.clusterCa.certPem,
           cert: cert.certPem,
           key: cert.keyPem,
         });
@@ -343,12 +345,12 @@ describe('open connections of newly revoked certificates are cut', () => {
         session.once('error', reject);
       });
     const bobSession = await open(bob);
-    const aliceSession = await open(alice);
+    const aliceSession = await open(cluster.alice);
     const bobClosed = new Promise<void>((resolve) => bobSession.once('close', () => resolve()));
     const before = await metric(proxy, 'kube_crl_proxy_revoked_connections_closed_total');
     writeFileSync(
       crlFile,
-      crlPem(pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: 2 })),
+      crlPem(cluster.pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: 2 })),
     );
     const started = Date.now();
     await Promise.race([
@@ -380,7 +382,8 @@ describe('open connections of newly revoked certificates are cut', () => {
     );
     assert.equal(line.serial, bob.serial);
     assert.equal(
-      (await requestH2(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: bob })).status,
+      (await requestH2(`${proxy.url}/api`, { ca: cluster.pki.clusterCa.certPem, cert: bob }))
+        .status,
       401,
     );
   });
@@ -388,9 +391,12 @@ describe('open connections of newly revoked certificates are cut', () => {
 
 describe('CRL expiry', () => {
   test('when the CRL in force passes nextUpdate, --crl-expired-policy=reject applies at that moment', async () => {
-    const crlFile = pki.write('expiring.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
+    const crlFile = cluster.pki.write(
+      'expiring.crl',
+      crlPem(cluster.pki.clusterCa.crl({ crlNumber: 1 })),
+    );
     const proxy = await startProxy(
-      proxyArgs(pki, fake.url).map((a) =>
+      proxyArgs(cluster.pki, cluster.fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
     );
@@ -399,7 +405,7 @@ describe('CRL expiry', () => {
     atomicWrite(
       crlFile,
       crlPem(
-        pki.clusterCa.crl({
+        cluster.pki.clusterCa.crl({
           revoked: [],
           crlNumber: 2,
           thisUpdate: new Date(Date.now() - 60_000),
@@ -410,22 +416,25 @@ describe('CRL expiry', () => {
     await proxy.waitForLog(inForce(2), 3000);
     const { connect } = await import('node:http2');
     const session = connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     session.on('error', () => {});
     const closed = new Promise<number>((resolve) =>
       session.once('close', () => resolve(Date.now())),
     );
-    assert.equal(await status(proxy, alice), 200);
+    assert.equal(await status(proxy, cluster.alice), 200);
     const cutAt = await closed;
     // CRL times have one-second resolution.
     assert.ok(
       cutAt >= expiry - 1000 && cutAt < expiry + 1500,
       `open connection cut ${cutAt - expiry} ms from nextUpdate`,
     );
-    const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    const res = await requestH1(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
+    });
     assert.equal(res.status, 401);
     assert.match(res.body, /expired at .* \(--crl-expired-policy=reject\)/);
   });
@@ -433,13 +442,16 @@ describe('CRL expiry', () => {
 
 describe('rotation without restart', () => {
   test('new serving cert, front-proxy-client cert and client CA bundle apply to new connections only', async () => {
-    const servingCert = pki.write('rot-serving.crt', pki.serving.certPem);
-    const servingKey = pki.write('rot-serving.key', pki.serving.keyPem);
-    const proxyCert = pki.write('rot-fp.crt', pki.frontProxyClient.certPem);
-    const proxyKey = pki.write('rot-fp.key', pki.frontProxyClient.keyPem);
-    const caFile = pki.write('rot-ca.crt', pki.clusterCa.certPem);
+    const servingCert = cluster.pki.write('rot-serving.crt', cluster.pki.serving.certPem);
+    const servingKey = cluster.pki.write('rot-serving.key', cluster.pki.serving.keyPem);
+    const proxyCert = cluster.pki.write('rot-fp.crt', cluster.pki.frontProxyClient.certPem);
+    const proxyKey = cluster.pki.write('rot-fp.key', cluster.pki.frontProxyClient.keyPem);
+    const caFile = cluster.pki.write('rot-ca.crt', cluster.pki.clusterCa.certPem);
     const secondCa = await Authority.create({ commonName: 'second-ca' });
-    const crlFile = pki.write('rot.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
+    const crlFile = cluster.pki.write(
+      'rot.crl',
+      crlPem(cluster.pki.clusterCa.crl({ crlNumber: 1 })),
+    );
     const override: Record<string, string> = {
       'tls-cert-file': servingCert,
       'tls-private-key-file': servingKey,
@@ -448,26 +460,26 @@ describe('rotation without restart', () => {
       'client-ca-file': caFile,
       'crl-file': crlFile,
     };
-    const args = proxyArgs(pki, fake.url).map((a) => {
+    const args = proxyArgs(cluster.pki, cluster.fake.url).map((a) => {
       const name = a.slice(2, a.indexOf('='));
       return override[name] === undefined ? a : `--${name}=${override[name]}`;
     });
     const proxy = await startProxy([...args, '--upstream-pool-size=0']);
     const { connect } = await import('node:http2');
     const oldSession = connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     oldSession.on('error', () => {});
     await new Promise((r) => oldSession.once('connect', r));
 
-    const newServing = await pki.clusterCa.issue({
+    const newServing = await cluster.pki.clusterCa.issue({
       commonName: 'kube-crl-proxy-rotated',
       usage: 'server',
       ipAddresses: ['127.0.0.1'],
     });
-    const newFrontProxy = await pki.frontProxyCa.issue({
+    const newFrontProxy = await cluster.pki.frontProxyCa.issue({
       commonName: 'front-proxy-client-rotated',
     });
     const carol = await secondCa.issue({ commonName: 'carol' });
@@ -476,10 +488,10 @@ describe('rotation without restart', () => {
     writeFileSync(servingKey, newServing.keyPem);
     writeFileSync(proxyCert, newFrontProxy.certPem);
     writeFileSync(proxyKey, newFrontProxy.keyPem);
-    writeFileSync(caFile, pki.clusterCa.certPem + secondCa.certPem);
+    writeFileSync(caFile, cluster.pki.clusterCa.certPem + secondCa.certPem);
     writeFileSync(
       crlFile,
-      crlPem(pki.clusterCa.crl({ crlNumber: 2 })) + crlPem(secondCa.crl({ crlNumber: 1 })),
+      crlPem(cluster.pki.clusterCa.crl({ crlNumber: 2 })) + crlPem(secondCa.crl({ crlNumber: 1 })),
     );
     await proxy.waitForLog(
       (l) =>
@@ -494,7 +506,7 @@ describe('rotation without restart', () => {
     const { connect: tlsConnect } = await import('node:tls');
     const presented = await new Promise<string>((resolve, reject) => {
       const socket = tlsConnect(
-        { host: '127.0.0.1', port: proxy.port, ca: pki.clusterCa.certPem },
+        { host: '127.0.0.1', port: proxy.port, ca: cluster.pki.clusterCa.certPem },
         () => {
           resolve(socket.getPeerX509Certificate()?.subject ?? '');
           socket.destroy();
@@ -504,11 +516,11 @@ describe('rotation without restart', () => {
     });
     assert.equal(presented, 'CN=kube-crl-proxy-rotated');
     const viaNew = await requestH1(`${proxy.url}/api?rotated=1`, {
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: carol,
     });
     assert.equal(viaNew.status, 200, 'a user of the newly added CA is accepted');
-    const seen = fake.requests.findLast((r) => r.query === 'rotated=1');
+    const seen = cluster.fake.requests.findLast((r) => r.query === 'rotated=1');
     assert.equal(seen?.peerCommonName, 'front-proxy-client-rotated');
     assert.equal(seen?.user?.username, 'carol');
     assert.equal(
@@ -522,17 +534,22 @@ describe('rotation without restart', () => {
 
 describe('--workers 2', () => {
   test('both workers converge on the new snapshot, parsed once by the primary', async () => {
-    const crlFile = pki.write('workers.crl', crlPem(pki.clusterCa.crl({ crlNumber: 1 })));
+    const crlFile = cluster.pki.write(
+      'workers.crl',
+      crlPem(cluster.pki.clusterCa.crl({ crlNumber: 1 })),
+    );
     const proxy = await startProxy([
-      ...proxyArgs(pki, fake.url).map((a) =>
+      ...proxyArgs(cluster.pki, cluster.fake.url).map((a) =>
         a.startsWith('--crl-file=') ? `--crl-file=${crlFile}` : a,
       ),
       '--workers=2',
     ]);
-    for (let i = 0; i < 6; i++) assert.equal(await status(proxy, alice), 200);
+    for (let i = 0; i < 6; i++) assert.equal(await status(proxy, cluster.alice), 200);
     writeFileSync(
       crlFile,
-      crlPem(pki.clusterCa.crl({ revoked: [{ serial: alice.serial }], crlNumber: 2 })),
+      crlPem(
+        cluster.pki.clusterCa.crl({ revoked: [{ serial: cluster.alice.serial }], crlNumber: 2 }),
+      ),
     );
     const applied = await Promise.all(
       [1, 2].map((worker) =>
@@ -543,7 +560,8 @@ describe('--workers 2', () => {
       ),
     );
     assert.notEqual(applied[0]?.pid, applied[1]?.pid, 'two worker processes');
-    for (let i = 0; i < 10; i++) assert.equal(await status(proxy, alice), 401, `connection ${i}`);
+    for (let i = 0; i < 10; i++)
+      assert.equal(await status(proxy, cluster.alice), 401, `connection ${i}`);
     const loads = proxy.logs.filter((l) => l.msg === 'inputs loaded');
     assert.equal(loads.length, 2, 'generations 1 and 2, each loaded once');
     assert.equal(new Set(loads.map((l) => l.pid)).size, 1, 'by one process');

@@ -11,53 +11,36 @@ import assert from 'node:assert/strict';
 import { unlinkSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Authority, crlPem, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
+import { TestCluster } from '../support/cluster.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
-import { apiserverOptions, atomicWrite, makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { atomicWrite, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let bob: IssuedCert;
 /** Denied by every setup's deny file: the list in force must hold through every fault. */
 let mallory: IssuedCert;
-const proxies: ProxyProcess[] = [];
 /** Time from the CRL write to bob's open connections being cut, per fault (reported). */
 const cutTimes: string[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  bob = await pki.user('bob', ['ops']);
-  mallory = await pki.user('mallory', ['ops']);
-  fake = await startFakeApiserver(apiserverOptions(pki));
+  await cluster.start();
+  bob = await cluster.pki.user('bob', ['ops']);
+  mallory = await cluster.pki.user('mallory', ['ops']);
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
   if (cutTimes.length > 0) process.stdout.write(`# fault matrix: ${cutTimes.join('; ')}\n`);
+  await cluster.stop();
 });
 
 /** Each fault gets its own proxy and its own copy of every input file. */
 interface Setup {
   readonly proxy: ProxyProcess;
   readonly otherCa: Authority;
-  readonly files: {
-    readonly clientCa: string;
-    readonly crl: string;
-    readonly servingCert: string;
-    readonly servingKey: string;
-    readonly upstreamCa: string;
-    readonly proxyClientCert: string;
-    readonly proxyClientKey: string;
-    readonly otherCrl: string;
-    readonly deny: string;
-  };
+  readonly files: TestPki['files'] & { readonly otherCrl: string; readonly deny: string };
   crlNumber: number;
 }
 
@@ -70,15 +53,15 @@ async function setUp(): Promise<Setup> {
   // another.
   const otherCa = await Authority.create({ commonName: `other-ca-${n}` });
   const files = {
-    clientCa: pki.write(`ind-${n}-ca.crt`, pki.clusterCa.certPem + otherCa.certPem),
-    crl: pki.write(`ind-${n}-ca.crl`, crlPem(pki.clusterCa.crl({ crlNumber: 1 }))),
-    otherCrl: pki.write(`ind-${n}-other.crl`, crlPem(otherCa.crl({ crlNumber: 1 }))),
-    servingCert: pki.write(`ind-${n}-serving.crt`, pki.serving.certPem),
-    servingKey: pki.write(`ind-${n}-serving.key`, pki.serving.keyPem),
-    upstreamCa: pki.write(`ind-${n}-upstream-ca.crt`, pki.clusterCa.certPem),
-    proxyClientCert: pki.write(`ind-${n}-fpc.crt`, pki.frontProxyClient.certPem),
-    proxyClientKey: pki.write(`ind-${n}-fpc.key`, pki.frontProxyClient.keyPem),
-    deny: pki.write(`ind-${n}-deny.yaml`, DENY_MALLORY),
+    clientCa: cluster.pki.write(`ind-${n}-ca.crt`, cluster.pki.clusterCa.certPem + otherCa.certPem),
+    crl: cluster.pki.write(`ind-${n}-ca.crl`, crlPem(cluster.pki.clusterCa.crl({ crlNumber: 1 }))),
+    otherCrl: cluster.pki.write(`ind-${n}-other.crl`, crlPem(otherCa.crl({ crlNumber: 1 }))),
+    servingCert: cluster.pki.write(`ind-${n}-serving.crt`, cluster.pki.serving.certPem),
+    servingKey: cluster.pki.write(`ind-${n}-serving.key`, cluster.pki.serving.keyPem),
+    upstreamCa: cluster.pki.write(`ind-${n}-upstream-ca.crt`, cluster.pki.clusterCa.certPem),
+    proxyClientCert: cluster.pki.write(`ind-${n}-fpc.crt`, cluster.pki.frontProxyClient.certPem),
+    proxyClientKey: cluster.pki.write(`ind-${n}-fpc.key`, cluster.pki.frontProxyClient.keyPem),
+    deny: cluster.pki.write(`ind-${n}-deny.yaml`, DENY_MALLORY),
   };
   const own: Record<string, string> = {
     'client-ca-file': files.clientCa,
@@ -88,7 +71,7 @@ async function setUp(): Promise<Setup> {
     'proxy-client-cert-file': files.proxyClientCert,
     'proxy-client-key-file': files.proxyClientKey,
   };
-  const args = proxyArgs(pki, fake.url, [
+  const args = proxyArgs(cluster.pki, cluster.fake.url, [
     '--upstream-pool-size=0',
     `--deny-file=${files.deny}`,
     // Refusals are read here as the 401 Status; test/e2e/tls-alert.test.ts has the TLS alert.
@@ -98,14 +81,14 @@ async function setUp(): Promise<Setup> {
     if (name === 'crl-file') return [`--crl-file=${files.crl}`, `--crl-file=${files.otherCrl}`];
     return own[name] === undefined ? [a] : [`--${name}=${own[name]}`];
   });
-  const proxy = await startProxyProcess(args);
-  proxies.push(proxy);
+  const proxy = cluster.stopAfterwards(await startProxyProcess(args));
   return { proxy, otherCa, files, crlNumber: 1 };
 }
 
 async function status(proxy: ProxyProcess, cert: IssuedCert): Promise<number> {
   try {
-    return (await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert })).status;
+    return (await requestH1(`${proxy.url}/api`, { ca: cluster.pki.clusterCa.certPem, cert }))
+      .status;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return 0;
     throw err;
@@ -130,23 +113,25 @@ async function revokeWhileBroken(
   const s = await setUp();
   const { proxy } = s;
   assert.equal(await status(proxy, bob), 200);
-  const closed = await openH1AndH2(proxy.url, pki.clusterCa.certPem, bob);
+  const closed = await openH1AndH2(proxy.url, cluster.pki.clusterCa.certPem, bob);
   await breakIt(s);
   await eventually(async () => (await inputOk(proxy, input)) === 0, 5000, `${input} refused`);
   // The last good value of the broken input still serves: a new connection (and, with no
   // upstream pool, a new upstream connection) for alice.
-  assert.equal(await status(proxy, alice), 200, `${label}: alice still served`);
+  assert.equal(await status(proxy, cluster.alice), 200, `${label}: alice still served`);
   assert.equal(await status(proxy, mallory), 401, `${label}: the deny list in force holds`);
 
   const started = Date.now();
   atomicWrite(
     s.files.crl,
-    crlPem(pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: ++s.crlNumber })),
+    crlPem(
+      cluster.pki.clusterCa.crl({ revoked: [{ serial: bob.serial }], crlNumber: ++s.crlNumber }),
+    ),
   );
   const cutMs = await allClosed(closed, started, `${label}: bob's`);
   cutTimes.push(`${label} → cut in ${cutMs} ms`);
   assert.equal(await status(proxy, bob), 401, `${label}: bob refused on a new connection`);
-  assert.equal(await status(proxy, alice), 200, `${label}: alice still served`);
+  assert.equal(await status(proxy, cluster.alice), 200, `${label}: alice still served`);
   assert.equal(await status(proxy, mallory), 401, `${label}: mallory still denied`);
   if (input !== 'crl') {
     assert.equal(await inputOk(proxy, 'crl'), 1, `${label}: the CRL input was accepted`);
@@ -157,13 +142,13 @@ async function revokeWhileBroken(
 
   fixIt(s);
   await eventually(async () => (await inputOk(proxy, input)) === 1, 5000, `${input} recovers`);
-  assert.equal(await status(proxy, alice), 200);
+  assert.equal(await status(proxy, cluster.alice), 200);
   assert.equal(await status(proxy, bob), 401);
 }
 
 describe('a CRL change applies while another input is refused', () => {
   test('the front-proxy-client certificate renewed, its key not (kubeadm certs renew + a stale key copy)', async () => {
-    const renewed = await pki.frontProxyCa.issue({
+    const renewed = await cluster.pki.frontProxyCa.issue({
       commonName: 'front-proxy-client',
       usage: 'client',
     });
@@ -180,17 +165,17 @@ describe('a CRL change applies while another input is refused', () => {
       'serving certificate deleted',
       'serving',
       (s) => unlinkSync(s.files.servingCert),
-      (s) => atomicWrite(s.files.servingCert, pki.serving.certPem),
+      (s) => atomicWrite(s.files.servingCert, cluster.pki.serving.certPem),
     );
   });
 
   test('the serving key replaced by another key', async () => {
-    const stranger = await pki.user('key-donor');
+    const stranger = await cluster.pki.user('key-donor');
     await revokeWhileBroken(
       'serving key replaced',
       'serving',
       (s) => atomicWrite(s.files.servingKey, stranger.keyPem),
-      (s) => atomicWrite(s.files.servingKey, pki.serving.keyPem),
+      (s) => atomicWrite(s.files.servingKey, cluster.pki.serving.keyPem),
     );
   });
 
@@ -199,12 +184,12 @@ describe('a CRL change applies while another input is refused', () => {
       'upstream CA garbage',
       'upstream-ca',
       (s) => atomicWrite(s.files.upstreamCa, 'not a certificate\n'),
-      (s) => atomicWrite(s.files.upstreamCa, pki.clusterCa.certPem),
+      (s) => atomicWrite(s.files.upstreamCa, cluster.pki.clusterCa.certPem),
     );
   });
 
   test('the client CA bundle truncated', async () => {
-    const pem = pki.clusterCa.certPem;
+    const pem = cluster.pki.clusterCa.certPem;
     await revokeWhileBroken(
       'client CA truncated',
       'client-ca',

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   type KubectlEnv,
   killChild,
@@ -17,72 +16,85 @@ import {
   spawnKubectl,
   TempDir,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
 
 const TOKEN = 'robot-token-0123456789';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let proxy: ProxyProcess;
-/** The same with --reject-mode=status: refused clients get the 401 Status for their request. */
-let statusProxy: ProxyProcess;
-let tmp: TempDir;
-let alice: IssuedCert;
-let mallory: IssuedCert;
-let eve: IssuedCert;
-
-before(async () => {
-  pki = await makePki();
-  tmp = await TempDir.create('kcp-e2e-');
-  alice = await pki.user('alice', ['dev', 'ops']);
-  mallory = await pki.user('mallory', ['dev']);
-  const { Authority } = await import('../../src/demo/pki-factory.js');
-  eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({
-    commonName: 'eve',
-    organizations: ['system:masters'],
-  });
-  pki.writeCrl({
-    revoked: [{ serial: mallory.serial, revokedAt: new Date('2026-11-01T00:00:00Z') }],
-    crlNumber: 2,
-  });
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
+const cluster = new TestCluster({
+  aliceGroups: ['dev', 'ops'],
+  apiserver: () => ({
     tokens: {
       [TOKEN]: {
         username: 'system:serviceaccount:default:robot',
         groups: ['system:serviceaccounts'],
       },
     },
+  }),
+});
+let proxy: ProxyProcess;
+/** The same with --reject-mode=status: refused clients get the 401 Status for their request. */
+let statusProxy: ProxyProcess;
+let tmp: TempDir;
+let mallory: IssuedCert;
+let eve: IssuedCert;
+
+before(async () => {
+  await cluster.start();
+  tmp = await TempDir.create('kcp-e2e-');
+  mallory = await cluster.pki.user('mallory', ['dev']);
+  const { Authority } = await import('../../src/demo/pki-factory.js');
+  eve = await (await Authority.create({ commonName: 'kubernetes' })).issue({
+    commonName: 'eve',
+    organizations: ['system:masters'],
+  });
+  cluster.pki.writeCrl({
+    revoked: [{ serial: mallory.serial, revokedAt: new Date('2026-11-01T00:00:00Z') }],
+    crlNumber: 2,
   });
   [proxy, statusProxy] = await Promise.all([
-    startProxyProcess(proxyArgs(pki, fake.url)),
-    startProxyProcess(proxyArgs(pki, fake.url, ['--reject-mode=status'])),
+    cluster.proxy(),
+    cluster.proxy(['--reject-mode=status']),
   ]);
 });
 
 after(async () => {
-  await Promise.all([proxy?.stop(), statusProxy?.stop()]);
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
+
+/** `kubectl auth whoami -o json` as `user`: the identity the apiserver reports. */
+async function whoami(user: {
+  cert?: IssuedCert;
+  token?: string;
+}): Promise<{ username: string; groups: string[] }> {
+  const result = await runKubectl(await kubectlEnv(user), ['auth', 'whoami', '-o', 'json']);
+  assert.equal(result.code, 0, result.stderr);
+  const review = JSON.parse(result.stdout) as {
+    status: { userInfo: { username: string; groups: string[] } };
+  };
+  return review.status.userInfo;
+}
 
 function kubectlEnv(
   user: { cert?: IssuedCert; token?: string },
   options: { cacheDir?: string; http1?: boolean; server?: ProxyProcess } = {},
 ): Promise<KubectlEnv> {
-  return newKubectlEnv(tmp, (options.server ?? proxy).url, pki.clusterCa.certPem, user, options);
+  return newKubectlEnv(
+    tmp,
+    (options.server ?? proxy).url,
+    cluster.pki.clusterCa.certPem,
+    user,
+    options,
+  );
 }
 
-const requestsSince = (mark: number) => fake.requests.slice(mark);
+const requestsSince = (mark: number) => cluster.fake.requests.slice(mark);
 
 describe('kubectl through kube-crl-proxy', () => {
   test('get nodes arrives as the certificate user with every O as a group', async () => {
-    const mark = fake.requests.length;
-    const result = await runKubectl(await kubectlEnv({ cert: alice }), ['get', 'nodes']);
+    const mark = cluster.fake.requests.length;
+    const result = await runKubectl(await kubectlEnv({ cert: cluster.alice }), ['get', 'nodes']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION/m);
     const list = requestsSince(mark).find((r) => r.path === '/api/v1/nodes');
@@ -95,28 +107,19 @@ describe('kubectl through kube-crl-proxy', () => {
   });
 
   test('auth whoami -o json shows the CN and every O', async () => {
-    const result = await runKubectl(await kubectlEnv({ cert: alice }), [
-      'auth',
-      'whoami',
-      '-o',
-      'json',
-    ]);
-    assert.equal(result.code, 0, result.stderr);
-    const review = JSON.parse(result.stdout) as {
-      status: { userInfo: { username: string; groups: string[] } };
-    };
-    assert.equal(review.status.userInfo.username, 'alice');
-    assert.deepEqual(review.status.userInfo.groups, ['dev', 'ops', 'system:authenticated']);
+    const userInfo = await whoami({ cert: cluster.alice });
+    assert.equal(userInfo.username, 'alice');
+    assert.deepEqual(userInfo.groups, ['dev', 'ops', 'system:authenticated']);
   });
 
   for (const http1 of [false, true]) {
     test(`get pods -w shows events as they happen (${http1 ? 'HTTP/1.1' : 'HTTP/2'})`, async (t) => {
-      const env = await kubectlEnv({ cert: alice }, { http1 });
+      const env = await kubectlEnv({ cert: cluster.alice }, { http1 });
       const child = spawnKubectl(env, ['get', 'pods', '-w']);
       t.after(() => killChild(child));
       const output = new OutputWatcher(child);
       await output.waitFor(/^demo\s/);
-      const watch = await fake.waitForRequest(
+      const watch = await cluster.fake.waitForRequest(
         (r) =>
           r.query.includes('watch=') &&
           r.user?.username === 'alice' &&
@@ -125,15 +128,15 @@ describe('kubectl through kube-crl-proxy', () => {
       );
       assert.equal(watch.authenticatedBy, 'requestheader');
       const name = `pod-${http1 ? 'h1' : 'h2'}-${Date.now()}`;
-      fake.addPod(name, { phase: 'Pending' });
+      cluster.fake.addPod(name, { phase: 'Pending' });
       await output.waitFor(new RegExp(`^${name}\\s+0/1\\s+`));
-      fake.setPodPhase(name, 'Running');
+      cluster.fake.setPodPhase(name, 'Running');
       await output.waitFor(new RegExp(`^${name}\\s+\\S+\\s+Running`));
     });
   }
 
   test('a revoked certificate: kubectl prints the TLS alert, and nothing reaches the apiserver', async () => {
-    const mark = fake.requests.length;
+    const mark = cluster.fake.requests.length;
     const result = await runKubectl(await kubectlEnv({ cert: mallory }), ['get', 'pods']);
     assert.equal(result.code, 1);
     assert.match(
@@ -144,7 +147,7 @@ describe('kubectl through kube-crl-proxy', () => {
   });
 
   test('--reject-mode=status, a revoked certificate: kubectl shows the revocation when it skips discovery', async () => {
-    const mark = fake.requests.length;
+    const mark = cluster.fake.requests.length;
     const result = await runKubectl(await kubectlEnv({ cert: mallory }, { server: statusProxy }), [
       'get',
       '--raw',
@@ -170,7 +173,7 @@ describe('kubectl through kube-crl-proxy', () => {
     // A returning user: discovery is cached (filled here by a good user on the same server).
     const cacheDir = tmp.file('shared-cache');
     const warmup = await runKubectl(
-      await kubectlEnv({ cert: alice }, { cacheDir, server: statusProxy }),
+      await kubectlEnv({ cert: cluster.alice }, { cacheDir, server: statusProxy }),
       ['get', 'pods'],
     );
     assert.equal(warmup.code, 0, warmup.stderr);
@@ -186,7 +189,7 @@ describe('kubectl through kube-crl-proxy', () => {
   });
 
   test('--reject-mode=status: an unknown-CA certificate is refused and never reaches the apiserver', async () => {
-    const mark = fake.requests.length;
+    const mark = cluster.fake.requests.length;
     const result = await runKubectl(await kubectlEnv({ cert: eve }, { server: statusProxy }), [
       'get',
       '--raw',
@@ -201,18 +204,9 @@ describe('kubectl through kube-crl-proxy', () => {
   });
 
   test('no certificate + bearer token arrives as the token identity', async () => {
-    const result = await runKubectl(await kubectlEnv({ token: TOKEN }), [
-      'auth',
-      'whoami',
-      '-o',
-      'json',
-    ]);
-    assert.equal(result.code, 0, result.stderr);
-    const review = JSON.parse(result.stdout) as {
-      status: { userInfo: { username: string; groups: string[] } };
-    };
-    assert.equal(review.status.userInfo.username, 'system:serviceaccount:default:robot');
-    const seen = fake.requests.findLast((r) => r.path.endsWith('/selfsubjectreviews'));
+    const userInfo = await whoami({ token: TOKEN });
+    assert.equal(userInfo.username, 'system:serviceaccount:default:robot');
+    const seen = cluster.fake.requests.findLast((r) => r.path.endsWith('/selfsubjectreviews'));
     assert.equal(seen?.authenticatedBy, 'token');
   });
 });
@@ -252,12 +246,12 @@ describe('client-supplied identity headers never reach the apiserver', () => {
     test(`from a certificate user over ${label}`, async () => {
       const path = `/api/v1/namespaces/default/pods?spoof=${label}-cert`;
       const res = await send(`${proxy.url}${path}`, {
-        ca: pki.clusterCa.certPem,
-        cert: alice,
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
         headers: spoofed,
       });
       assert.equal(res.status, 200);
-      const seen = fake.requests.findLast((r) => r.query === `spoof=${label}-cert`);
+      const seen = cluster.fake.requests.findLast((r) => r.query === `spoof=${label}-cert`);
       assert.ok(seen);
       assert.equal(seen.user?.username, 'alice');
       assert.deepEqual(seen.user?.groups, ['dev', 'ops', 'system:authenticated']);
@@ -267,20 +261,20 @@ describe('client-supplied identity headers never reach the apiserver', () => {
 
     test(`from an anonymous client over ${label}`, async () => {
       const res = await send(`${proxy.url}/api/v1/namespaces/default/pods?spoof=${label}-anon`, {
-        ca: pki.clusterCa.certPem,
+        ca: cluster.pki.clusterCa.certPem,
         headers: spoofed,
       });
       assert.equal(res.status, 403, 'anonymous is forbidden, not admin');
-      const seen = fake.requests.findLast((r) => r.query === `spoof=${label}-anon`);
+      const seen = cluster.fake.requests.findLast((r) => r.query === `spoof=${label}-anon`);
       assert.ok(seen);
       assert.equal(seen.authenticatedBy, 'anonymous');
       assertNoSpoof(seen.rawHeaders, null);
     });
 
     test(`from a revoked certificate over ${label} (--reject-mode=status): nothing arrives`, async () => {
-      const mark = fake.requests.length;
+      const mark = cluster.fake.requests.length;
       const res = await send(`${statusProxy.url}/api?spoof=${label}-revoked`, {
-        ca: pki.clusterCa.certPem,
+        ca: cluster.pki.clusterCa.certPem,
         cert: mallory,
         headers: spoofed,
       });

@@ -6,59 +6,34 @@ import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
+import { ErrorCode, FrameType } from '../../src/proxy/h2/frames.js';
 import { RawTlsClient, requestH1 } from '../fake-apiserver/testkit.js';
-import {
-  FrameType,
-  frame,
-  H2Error,
-  headersFrame,
-  RawH2Client,
-  requestFields,
-} from '../security/h2-frames.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
+import { frame, headersFrame, RawH2Client, requestFields } from '../security/h2-frames.js';
+import { TestCluster } from '../support/cluster.js';
+import { type ProxyProcess, scrapeMetric } from '../support/proxy-process.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
-const proxies: ProxyProcess[] = [];
+const cluster = new TestCluster();
 
-before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
-});
+before(() => cluster.start());
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
-});
-
-async function proxyWith(extra: string[]): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, fake.url, extra));
-  proxies.push(proxy);
-  return proxy;
-}
+after(() => cluster.stop());
 
 const metric = (proxy: ProxyProcess, series: string) => scrapeMetric(proxy, series, Number.NaN);
 
+function connectAlice(proxy: ProxyProcess, alpn?: string[]): TLSSocket {
+  return tlsConnect({
+    host: '127.0.0.1',
+    port: proxy.port,
+    ca: cluster.pki.clusterCa.certPem,
+    cert: cluster.alice.certPem,
+    key: cluster.alice.keyPem,
+    ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
+  });
+}
+
 function openTls(proxy: ProxyProcess): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port: proxy.port,
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
-      ALPNProtocols: ['http/1.1'],
-    });
+    const socket = connectAlice(proxy, ['http/1.1']);
     socket.once('secureConnect', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -66,28 +41,36 @@ function openTls(proxy: ProxyProcess): Promise<TLSSocket> {
 
 describe('request heads', () => {
   test('a head larger than --max-header-bytes is refused with 431 and the connection closes', async () => {
-    const proxy = await proxyWith(['--max-header-bytes=8192']);
-    const mark = fake.requests.length;
-    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const proxy = await cluster.proxy(['--max-header-bytes=8192']);
+    const mark = cluster.fake.requests.length;
+    const client = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     client.socket.write(`GET /api HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`);
     const text = await client.waitForResponse();
     assert.match(text, /^HTTP\/1\.1 431 /);
     assert.match(text, /"reason":"BadRequest"/);
     await client.closed;
-    assert.equal(fake.requests.length, mark);
+    assert.equal(cluster.fake.requests.length, mark);
     const fine = await requestH1(`${proxy.url}/api`, {
-      ca: pki.clusterCa.certPem,
-      cert: alice,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
       headers: [['X-Ok', 'a'.repeat(4000)]],
     });
     assert.equal(fine.status, 200);
   });
 
   test('--max-header-count: more header fields get 431 on both protocols, never a silent cut', async () => {
-    const proxy = await proxyWith(['--max-header-count=20']);
-    const mark = fake.requests.length;
+    const proxy = await cluster.proxy(['--max-header-count=20']);
+    const mark = cluster.fake.requests.length;
     const many = Array.from({ length: 30 }, (_, i) => [`x-h${i}`, 'v'] as [string, string]);
-    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const client = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     client.socket.write(
       `GET /api HTTP/1.1\r\nHost: x\r\n${many.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`,
     );
@@ -95,7 +78,7 @@ describe('request heads', () => {
     assert.match(text, /^HTTP\/1\.1 431 /);
     assert.match(text, /--max-header-count/);
     await client.closed;
-    const h2 = await RawH2Client.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const h2 = await RawH2Client.connect(proxy.url, cluster.pki.clusterCa.certPem, cluster.alice);
     try {
       h2.send(headersFrame(1, requestFields('/api', many), { endStream: true }));
       await h2.waitFor(() => h2.status(1) !== null, 'the answer');
@@ -103,21 +86,25 @@ describe('request heads', () => {
     } finally {
       h2.socket.destroy();
     }
-    assert.equal(fake.requests.length, mark, 'nothing went upstream');
+    assert.equal(cluster.fake.requests.length, mark, 'nothing went upstream');
     const fine = await requestH1(`${proxy.url}/api`, {
-      ca: pki.clusterCa.certPem,
-      cert: alice,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
       headers: many.slice(0, 10),
     });
     assert.equal(fine.status, 200);
-    const seen = fake.requests.at(-1);
+    const seen = cluster.fake.requests.at(-1);
     const names = new Set(seen?.rawHeaders.map(([name]) => name));
     for (const [name] of many.slice(0, 10)) assert.ok(names.has(name), `${name} arrived`);
   });
 
   test('a client that never finishes its request head is cut after --http-header-timeout', async () => {
-    const proxy = await proxyWith(['--http-header-timeout=1s']);
-    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const proxy = await cluster.proxy(['--http-header-timeout=1s']);
+    const client = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     const started = Date.now();
     client.socket.write('GET /api HTTP/1.1\r\nHost: x\r\n');
     // Dribble a header byte now and then, never the final CRLF.
@@ -139,16 +126,10 @@ describe('request heads', () => {
 
 describe('connections', () => {
   test('--max-connections: further connections are closed at once, logged and counted; room frees up', async () => {
-    const proxy = await proxyWith(['--max-connections=3']);
+    const proxy = await cluster.proxy(['--max-connections=3']);
     const held = await Promise.all([openTls(proxy), openTls(proxy), openTls(proxy)]);
     const dropped = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({
-        host: '127.0.0.1',
-        port: proxy.port,
-        ca: pki.clusterCa.certPem,
-        cert: alice.certPem,
-        key: alice.keyPem,
-      });
+      const socket = connectAlice(proxy);
       socket.once('secureConnect', () => resolve('connected'));
       socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
       socket.once('close', () => resolve('closed'));
@@ -159,7 +140,10 @@ describe('connections', () => {
     assert.ok((await metric(proxy, 'kube_crl_proxy_connections_dropped_total')) >= 1);
     held[0]?.destroy();
     await new Promise((r) => setTimeout(r, 200));
-    const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    const res = await requestH1(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
+    });
     assert.equal(res.status, 200);
     for (const socket of held) socket.destroy();
   });
@@ -167,11 +151,11 @@ describe('connections', () => {
 
 describe('HTTP/2', () => {
   test('--h2-max-concurrent-streams is what the client is told', async () => {
-    const proxy = await proxyWith(['--h2-max-concurrent-streams=7']);
+    const proxy = await cluster.proxy(['--h2-max-concurrent-streams=7']);
     const session = h2connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -188,14 +172,18 @@ describe('HTTP/2', () => {
   });
 
   test('a rapid-reset flood (HEADERS then RST_STREAM, thousands) ends with GOAWAY; the proxy keeps serving', async () => {
-    const proxy = await proxyWith([]);
-    const client = await RawH2Client.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const proxy = await cluster.proxy([]);
+    const client = await RawH2Client.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     try {
       const fields = requestFields('/api/v1/namespaces/default/pods');
       const burst: Buffer[] = [];
       for (let i = 0, id = 1; i < 4000; i++, id += 2) {
         burst.push(headersFrame(id, fields, { endStream: true }));
-        burst.push(frame(FrameType.rstStream, 0, id, Buffer.from([0, 0, 0, H2Error.cancel])));
+        burst.push(frame(FrameType.RstStream, 0, id, Buffer.from([0, 0, 0, ErrorCode.Cancel])));
       }
       client.send(Buffer.concat(burst));
       await client.waitFor(
@@ -203,11 +191,14 @@ describe('HTTP/2', () => {
         'GOAWAY or close',
         15_000,
       );
-      assert.equal(client.goawayCode(), H2Error.enhanceYourCalm);
+      assert.equal(client.goawayCode(), ErrorCode.EnhanceYourCalm);
     } finally {
       client.socket.destroy();
     }
-    const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    const res = await requestH1(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
+    });
     assert.equal(res.status, 200, 'still serving');
     assert.equal(proxy.child.exitCode, null);
   });

@@ -9,40 +9,19 @@ import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster();
 let mallory: IssuedCert;
-const proxies: ProxyProcess[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  mallory = await pki.user('mallory');
-  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
+  await cluster.start();
+  mallory = await cluster.pki.user('mallory');
+  cluster.pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
 });
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
-});
-
-async function proxyWith(extra: string[] = [], upstream = fake.url): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, upstream, extra));
-  proxies.push(proxy);
-  return proxy;
-}
+after(() => cluster.stop());
 
 /** One GET on its own TLS connection, offering `session`; reports whether it was resumed. */
 function getWithSession(
@@ -57,7 +36,7 @@ function getWithSession(
     const socket = tlsConnect({
       host: target.hostname,
       port: Number(target.port),
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: cert.certPem,
       key: cert.keyPem,
       ALPNProtocols: ['http/1.1'],
@@ -92,12 +71,12 @@ function getWithSession(
 
 describe('rejection', () => {
   test('--reject-mode=close drops a revoked client after the handshake; nothing reaches the apiserver', async () => {
-    const proxy = await proxyWith(['--reject-mode=close']);
-    const mark = fake.requests.length;
+    const proxy = await cluster.proxy(['--reject-mode=close']);
+    const mark = cluster.fake.requests.length;
     for (const send of [requestH1, requestH2]) {
       // No HTTP answer at all: the connection is closed (an error, or a stream ended with no headers).
       const outcome = await send(`${proxy.url}/api`, {
-        ca: pki.clusterCa.certPem,
+        ca: cluster.pki.clusterCa.certPem,
         cert: mallory,
       }).then(
         (res) => (Number.isNaN(res.status) ? 'closed' : `status ${res.status}`),
@@ -105,26 +84,36 @@ describe('rejection', () => {
       );
       assert.equal(outcome, 'closed');
     }
-    assert.equal(fake.requests.length, mark);
-    const ok = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+    assert.equal(cluster.fake.requests.length, mark);
+    const ok = await requestH1(`${proxy.url}/api`, {
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
+    });
     assert.equal(ok.status, 200);
   });
 
   for (const mode of ['alert', 'status'] as const) {
     test(`--reject-mode=${mode}: TLS sessions are never resumed, and every connection is judged: a certificate that expired since is refused`, async () => {
-      const proxy = await proxyWith([`--reject-mode=${mode}`]);
-      const shortLived = await pki.user('brief', [], { notAfter: new Date(Date.now() + 3000) });
+      const proxy = await cluster.proxy([`--reject-mode=${mode}`]);
+      const shortLived = await cluster.pki.user('brief', [], {
+        notAfter: new Date(Date.now() + 3000),
+      });
       for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
-        const ok = await getWithSession(`${proxy.url}/api`, alice, undefined, maxVersion);
+        const ok = await getWithSession(`${proxy.url}/api`, cluster.alice, undefined, maxVersion);
         assert.equal(ok.status, 200);
-        const again = await getWithSession(`${proxy.url}/api`, alice, ok.session, maxVersion);
+        const again = await getWithSession(
+          `${proxy.url}/api`,
+          cluster.alice,
+          ok.session,
+          maxVersion,
+        );
         assert.equal(again.status, 200);
         assert.equal(again.reused, false, `${maxVersion}: a session offered back is not resumed`);
       }
       const first = await getWithSession(`${proxy.url}/api`, shortLived, undefined);
       assert.equal(first.status, 200);
       await new Promise((r) => setTimeout(r, 3500));
-      const mark = fake.requests.length;
+      const mark = cluster.fake.requests.length;
       const second = getWithSession(`${proxy.url}/api`, shortLived, first.session);
       if (mode === 'alert') {
         await assert.rejects(second, (err: NodeJS.ErrnoException) =>
@@ -136,17 +125,17 @@ describe('rejection', () => {
         assert.equal(refused.status, 401);
         assert.match(refused.body, /client certificate expired at/);
       }
-      assert.equal(fake.requests.length, mark);
+      assert.equal(cluster.fake.requests.length, mark);
     });
   }
 
   for (const mode of ['status', 'http'] as const) {
     test(`--require-client-cert --reject-mode=${mode} refuses clients without a certificate with the 401 Status`, async () => {
-      const proxy = await proxyWith(['--require-client-cert', `--reject-mode=${mode}`]);
-      const res = await requestH1(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+      const proxy = await cluster.proxy(['--require-client-cert', `--reject-mode=${mode}`]);
+      const res = await requestH1(`${proxy.url}/version`, { ca: cluster.pki.clusterCa.certPem });
       assert.equal(res.status, 401);
       assert.match(res.body, /a client certificate is required/);
-      const h2 = await requestH2(`${proxy.url}/version`, { ca: pki.clusterCa.certPem });
+      const h2 = await requestH2(`${proxy.url}/version`, { ca: cluster.pki.clusterCa.certPem });
       assert.equal(h2.status, 401);
     });
   }
@@ -161,10 +150,13 @@ describe('upstream', () => {
         server.close(() => resolve(port));
       });
     });
-    const proxy = await proxyWith([], `https://127.0.0.1:${closedPort}`);
+    const proxy = await cluster.proxy([], `https://127.0.0.1:${closedPort}`);
     for (const send of [requestH1, requestH2]) {
       const started = Date.now();
-      const res = await send(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+      const res = await send(`${proxy.url}/api`, {
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
+      });
       assert.equal(res.status, 503);
       assert.match(res.body, /"reason":"ServiceUnavailable"/);
       assert.match(res.body, /the apiserver is unavailable/);
@@ -176,10 +168,10 @@ describe('upstream', () => {
   });
 
   test('hop-by-hop headers and those named in Connection are not forwarded', async () => {
-    const proxy = await proxyWith();
+    const proxy = await cluster.proxy();
     const res = await requestH1(`${proxy.url}/version?hop=1`, {
-      ca: pki.clusterCa.certPem,
-      cert: alice,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
       headers: [
         ['Connection', 'keep-alive, X-Secret-Hop'],
         ['X-Secret-Hop', 'should-not-pass'],
@@ -190,7 +182,7 @@ describe('upstream', () => {
       ],
     });
     assert.equal(res.status, 200);
-    const seen = fake.requests.findLast((r) => r.query === 'hop=1');
+    const seen = cluster.fake.requests.findLast((r) => r.query === 'hop=1');
     assert.ok(seen);
     const names = seen.rawHeaders.map(([n]) => n);
     for (const hop of ['x-secret-hop', 'keep-alive', 'proxy-authorization', 'te'])

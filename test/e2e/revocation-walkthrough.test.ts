@@ -11,10 +11,8 @@ import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify as toYaml } from 'yaml';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { newKubectlEnv, runKubectl, TempDir } from '../fake-apiserver/testkit.js';
-import { makePki, type TestPki } from '../support/pki.js';
+import { TestCluster } from '../support/cluster.js';
 import {
   BIN,
   type ExitResult,
@@ -23,11 +21,8 @@ import {
   startProxyProcess,
 } from '../support/proxy-process.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ anyProxyClientName: true });
 let tmp: TempDir;
-const proxies: ProxyProcess[] = [];
 
 /** One control-plane node: its proxy, configuration, deny file and CRL directory. */
 interface Node {
@@ -47,29 +42,28 @@ function kubeCrlProxy(args: string[]): Promise<ExitResult> {
 }
 
 async function startNode(name: string): Promise<Node> {
-  const denyFile = pki.write(`${name}-deny.yaml`, '[]\n');
-  const crlDir = join(pki.dir, `${name}-crl`);
+  const denyFile = cluster.pki.write(`${name}-deny.yaml`, '[]\n');
+  const crlDir = join(cluster.pki.dir, `${name}-crl`);
   mkdirSync(crlDir);
-  writeFileSync(join(crlDir, 'ca.crl'), readFileSync(pki.files.crl));
-  const config = pki.write(
+  writeFileSync(join(crlDir, 'ca.crl'), readFileSync(cluster.pki.files.crl));
+  const config = cluster.pki.write(
     `${name}-config.yaml`,
     toYaml({
       listen: '127.0.0.1:0',
       'metrics-listen': '127.0.0.1:0',
-      'tls-cert-file': pki.files.servingCert,
-      'tls-private-key-file': pki.files.servingKey,
-      'client-ca-file': pki.files.clientCa,
+      'tls-cert-file': cluster.pki.files.servingCert,
+      'tls-private-key-file': cluster.pki.files.servingKey,
+      'client-ca-file': cluster.pki.files.clientCa,
       'crl-file': [crlDir],
       'deny-file': denyFile,
-      upstream: fake.url,
-      'upstream-ca-file': pki.files.upstreamCa,
-      'proxy-client-cert-file': pki.files.proxyClientCert,
-      'proxy-client-key-file': pki.files.proxyClientKey,
+      upstream: cluster.fake.url,
+      'upstream-ca-file': cluster.pki.files.upstreamCa,
+      'proxy-client-cert-file': cluster.pki.files.proxyClientCert,
+      'proxy-client-key-file': cluster.pki.files.proxyClientKey,
       'shutdown-grace': '1s',
     }),
   );
-  const proxy = await startProxyProcess([`--config=${config}`]);
-  proxies.push(proxy);
+  const proxy = cluster.stopAfterwards(await startProxyProcess([`--config=${config}`]));
   return { proxy, config, denyFile, crlDir };
 }
 
@@ -77,9 +71,9 @@ async function startNode(name: string): Promise<Node> {
 async function openSession(node: Node): Promise<{ closed: Promise<number> }> {
   const session = await new Promise<ClientHttp2Session>((resolve, reject) => {
     const s = h2connect(node.proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     s.once('connect', () => resolve(s));
     s.once('error', reject);
@@ -91,8 +85,8 @@ async function openSession(node: Node): Promise<{ closed: Promise<number> }> {
 
 /** The line kubectl ends with for alice (a cold cache each time, as on her stolen laptop). */
 async function kubectlAsAlice(node: Node): Promise<string> {
-  const env = await newKubectlEnv(tmp, node.proxy.url, pki.clusterCa.certPem, {
-    cert: alice,
+  const env = await newKubectlEnv(tmp, node.proxy.url, cluster.pki.clusterCa.certPem, {
+    cert: cluster.alice,
   });
   const result = await runKubectl(env, ['get', 'pods']);
   assert.notEqual(result.code, 0);
@@ -100,28 +94,20 @@ async function kubectlAsAlice(node: Node): Promise<string> {
 }
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  });
+  await cluster.start();
   tmp = await TempDir.create('kcp-walkthrough-');
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
 
 describe('docs/revocation.md, step by step', () => {
   test('deny at once, revoke on one node, copy to the other, check, renew', async () => {
     const node1 = await startNode('node1');
     const node2 = await startNode('node2');
-    const aliceFile = pki.write('alice.crt', alice.certPem);
+    const aliceFile = cluster.pki.write('alice.crt', cluster.alice.certPem);
 
     // 1. Deny at once: the spki that check-cert prints, written as a copy and renamed.
     const checked = await kubeCrlProxy(['check-cert', aliceFile, `--config=${node1.config}`]);
@@ -154,14 +140,14 @@ describe('docs/revocation.md, step by step', () => {
       '--reason',
       'keyCompromise',
       '--ca-cert',
-      pki.files.clientCa,
+      cluster.pki.files.clientCa,
       '--ca-key',
-      pki.write('ca.key', pki.clusterCa.cert.keyPem),
+      cluster.pki.write('ca.key', cluster.pki.clusterCa.cert.keyPem),
       '--crl',
       crl1,
     ]);
     assert.equal(revoked.code, 0, revoked.stderr);
-    assert.match(revoked.stdout, new RegExp(`^revoked ${alice.serial} \\(`));
+    assert.match(revoked.stdout, new RegExp(`^revoked ${cluster.alice.serial} \\(`));
 
     // 3. Copy to node2: a name starting with "." in its CRL directory, then renamed.
     const hidden = join(node2.crlDir, '.ca.crl.new');
@@ -177,7 +163,7 @@ describe('docs/revocation.md, step by step', () => {
       assert.match(
         result.stdout,
         new RegExp(
-          `^refused \\(revoked\\): client certificate revoked \\(serial ${alice.serial}, issuer CN=kubernetes, revoked `,
+          `^refused \\(revoked\\): client certificate revoked \\(serial ${cluster.alice.serial}, issuer CN=kubernetes, revoked `,
         ),
       );
       let printed = '';
@@ -199,7 +185,7 @@ describe('docs/revocation.md, step by step', () => {
     }
     const listed = await kubeCrlProxy(['crl', 'list', crl1]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.ok(listed.stdout.includes(alice.serial), listed.stdout);
+    assert.ok(listed.stdout.includes(cluster.alice.serial), listed.stdout);
 
     // 5. Renew: the same entry, a later nextUpdate, a higher number.
     const before = await kubeCrlProxy(['crl', 'list', crl1, '-o', 'json']);
@@ -207,9 +193,9 @@ describe('docs/revocation.md, step by step', () => {
       'crl',
       'renew',
       '--ca-cert',
-      pki.files.clientCa,
+      cluster.pki.files.clientCa,
       '--ca-key',
-      pki.write('ca.key', pki.clusterCa.cert.keyPem),
+      cluster.pki.write('ca.key', cluster.pki.clusterCa.cert.keyPem),
       '--crl',
       crl1,
     ]);

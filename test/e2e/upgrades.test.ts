@@ -8,7 +8,6 @@ import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { createWebSocketStream, WebSocket } from 'ws';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import {
   killChild,
   OutputWatcher,
@@ -19,45 +18,28 @@ import {
   websocketUpgradeHead,
   writeKubeconfig,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
 import { until } from '../support/wait.js';
 
 const MB = 1024 * 1024;
 const EXEC = '/api/v1/namespaces/default/pods/demo/exec';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
+const cluster = new TestCluster({ aliceGroups: ['dev', 'ops'] });
 let mallory: IssuedCert;
 let tmp: TempDir;
-const proxies: ProxyProcess[] = [];
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev', 'ops']);
-  mallory = await pki.user('mallory');
-  pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
+  await cluster.start();
+  mallory = await cluster.pki.user('mallory');
+  cluster.pki.writeCrl({ revoked: [{ serial: mallory.serial }], crlNumber: 2 });
   tmp = await TempDir.create('kcp-upgrades-');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
 });
 
 after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
   await tmp?.remove();
-  pki?.cleanup();
+  await cluster.stop();
 });
-
-async function proxyWith(extra: string[] = []): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, fake.url, extra));
-  proxies.push(proxy);
-  return proxy;
-}
 
 function wsUrl(proxy: ProxyProcess, query: string): string {
   return `wss://127.0.0.1:${proxy.port}${EXEC}?${query}`;
@@ -66,11 +48,11 @@ function wsUrl(proxy: ProxyProcess, query: string): string {
 function openExec(
   proxy: ProxyProcess,
   query: string,
-  cert: IssuedCert = alice,
+  cert: IssuedCert = cluster.alice,
 ): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl(proxy, query), ['v5.channel.k8s.io'], {
-      ca: pki.clusterCa.certPem,
+      ca: cluster.pki.clusterCa.certPem,
       cert: cert.certPem,
       key: cert.keyPem,
     });
@@ -89,11 +71,11 @@ function rssOf(pid: number): number {
 
 describe('tunnel rules', () => {
   test('a revoked or unknown client never causes an upstream dial', async () => {
-    const proxy = await proxyWith(['--upstream-pool-size=0', '--reject-mode=status']);
+    const proxy = await cluster.proxy(['--upstream-pool-size=0', '--reject-mode=status']);
     await new Promise((r) => setTimeout(r, 200));
-    const before = fake.connectionsAccepted;
+    const before = cluster.fake.connectionsAccepted;
     for (const cert of [mallory, undefined]) {
-      const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, cert);
+      const client = await RawTlsClient.connect(proxy.url, cluster.pki.clusterCa.certPem, cert);
       client.socket.write(
         websocketUpgradeHead(`${EXEC}?command=id&stdout=true`, `127.0.0.1:${proxy.port}`),
       );
@@ -107,26 +89,33 @@ describe('tunnel rules', () => {
     }
     await new Promise((r) => setTimeout(r, 300));
     // The anonymous one is forwarded (kube decides); only it may have dialled.
-    assert.ok(fake.connectionsAccepted - before <= 1, `${fake.connectionsAccepted - before} dials`);
-    const revokedOnly = fake.connectionsAccepted;
-    const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, mallory);
+    assert.ok(
+      cluster.fake.connectionsAccepted - before <= 1,
+      `${cluster.fake.connectionsAccepted - before} dials`,
+    );
+    const revokedOnly = cluster.fake.connectionsAccepted;
+    const client = await RawTlsClient.connect(proxy.url, cluster.pki.clusterCa.certPem, mallory);
     client.socket.write(
       websocketUpgradeHead(`${EXEC}?command=id&stdout=true`, `127.0.0.1:${proxy.port}`),
     );
     await client.waitForResponse();
     await client.closed;
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(fake.connectionsAccepted, revokedOnly, 'the revoked client caused no dial');
+    assert.equal(
+      cluster.fake.connectionsAccepted,
+      revokedOnly,
+      'the revoked client caused no dial',
+    );
   });
 
   for (const status of [400, 403, 302]) {
     test(`an upgrade answered ${status}: the client sees it, both sides close, no later byte reaches the apiserver`, async (t) => {
-      const proxy = await proxyWith();
+      const proxy = await cluster.proxy();
       const headers: Record<string, string> =
         status === 302
           ? { Location: 'https://elsewhere.example/' }
           : { 'Content-Type': 'application/json' };
-      fake.upgradeOverride = () => ({
+      cluster.fake.upgradeOverride = () => ({
         status,
         headers,
         body: JSON.stringify({
@@ -138,11 +127,15 @@ describe('tunnel rules', () => {
         }),
       });
       t.after(() => {
-        fake.upgradeOverride = null;
+        cluster.fake.upgradeOverride = null;
       });
-      const bytesBefore = fake.bytesAfterRejectedUpgrade();
-      const mark = fake.requests.length;
-      const client = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+      const bytesBefore = cluster.fake.bytesAfterRejectedUpgrade();
+      const mark = cluster.fake.requests.length;
+      const client = await RawTlsClient.connect(
+        proxy.url,
+        cluster.pki.clusterCa.certPem,
+        cluster.alice,
+      );
       // The upgrade request and, right behind it, a request that must never reach the apiserver
       // on the proxy's privileged connection (CVE-2018-1002105).
       client.socket.write(
@@ -156,11 +149,11 @@ describe('tunnel rules', () => {
       client.socket.destroy();
       await new Promise((r) => setTimeout(r, 1200));
       assert.equal(
-        fake.bytesAfterRejectedUpgrade(),
+        cluster.fake.bytesAfterRejectedUpgrade(),
         bytesBefore,
         'nothing arrived after the request',
       );
-      const seen = fake.requests.slice(mark);
+      const seen = cluster.fake.requests.slice(mark);
       assert.deepEqual(
         seen.map((r) => r.path),
         [EXEC],
@@ -169,11 +162,11 @@ describe('tunnel rules', () => {
   }
 
   test('CONNECT over HTTP/2 gets a clear error', async () => {
-    const proxy = await proxyWith();
+    const proxy = await cluster.proxy();
     const session = h2connect(proxy.url, {
-      ca: pki.clusterCa.certPem,
-      cert: alice.certPem,
-      key: alice.keyPem,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice.certPem,
+      key: cluster.alice.keyPem,
     });
     try {
       const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -197,15 +190,15 @@ describe('tunnel rules', () => {
   });
 
   test('Connection: upgrade without Upgrade is an ordinary request', async () => {
-    const proxy = await proxyWith();
+    const proxy = await cluster.proxy();
     const res = await requestH1(`${proxy.url}/version?no-upgrade=1`, {
-      ca: pki.clusterCa.certPem,
-      cert: alice,
+      ca: cluster.pki.clusterCa.certPem,
+      cert: cluster.alice,
       headers: [['Connection', 'upgrade']],
     });
     assert.equal(res.status, 200);
     assert.match(res.body, /"gitVersion"/);
-    const seen = fake.requests.findLast((r) => r.query === 'no-upgrade=1');
+    const seen = cluster.fake.requests.findLast((r) => r.query === 'no-upgrade=1');
     assert.equal(seen?.upgrade, null);
     assert.ok(!seen?.rawHeaders.some(([n]) => n === 'upgrade'));
   });
@@ -213,7 +206,7 @@ describe('tunnel rules', () => {
 
 describe('backpressure', () => {
   test('200 MB to a slow reader: the apiserver is slowed down, the proxy stays small', async () => {
-    const proxy = await proxyWith();
+    const proxy = await cluster.proxy();
     const total = 200 * MB;
     const ws = await openExec(
       proxy,
@@ -226,10 +219,10 @@ describe('backpressure', () => {
     let maxAhead = 0;
     const session = await (async () => {
       await until(
-        () => fake.sessions.some((s) => s.kind === 'exec' && s.endedAt === null),
+        () => cluster.fake.sessions.some((s) => s.kind === 'exec' && s.endedAt === null),
         'exec session',
       );
-      return fake.sessions.findLast((s) => s.kind === 'exec');
+      return cluster.fake.sessions.findLast((s) => s.kind === 'exec');
     })();
     assert.ok(session);
     const done = new Promise<void>((resolve, reject) => {
@@ -284,12 +277,12 @@ describe('backpressure', () => {
 
 describe('cancellation', () => {
   test('a client that leaves a watch: its upstream connection is gone within a second', async (t) => {
-    const proxy = await proxyWith(['--upstream-pool-size=0']);
+    const proxy = await cluster.proxy(['--upstream-pool-size=0']);
     const kubeconfig = await writeKubeconfig(
       tmp,
       proxy.url,
-      pki.clusterCa.certPem,
-      { cert: alice },
+      cluster.pki.clusterCa.certPem,
+      { cert: cluster.alice },
       'watch-cancel',
     );
     const child = spawnKubectl(
@@ -298,29 +291,31 @@ describe('cancellation', () => {
     );
     t.after(() => killChild(child));
     await new OutputWatcher(child).waitFor(/^demo\s/);
-    await fake.waitForRequest((r) => r.query.includes('watch=') && r.user?.username === 'alice');
-    const open = fake.openConnections;
+    await cluster.fake.waitForRequest(
+      (r) => r.query.includes('watch=') && r.user?.username === 'alice',
+    );
+    const open = cluster.fake.openConnections;
     await killChild(child);
     const started = Date.now();
-    await until(() => fake.openConnections < open, 'upstream connection closed', 1000);
+    await until(() => cluster.fake.openConnections < open, 'upstream connection closed', 1000);
     assert.ok(Date.now() - started < 1000);
   });
 
   test('an exec ended by the apiserver ends at the client, and a server-ended watch ends there too', async () => {
-    const proxy = await proxyWith();
+    const proxy = await cluster.proxy();
     const ws = await openExec(proxy, 'command=sleep&command=1&stdout=true');
     const closedAt = await new Promise<number>((resolve) =>
       ws.once('close', () => resolve(Date.now())),
     );
-    const session = fake.sessions.findLast((s) => s.kind === 'exec');
+    const session = cluster.fake.sessions.findLast((s) => s.kind === 'exec');
     assert.ok(session?.endedAt);
     assert.ok(closedAt - session.endedAt < 1000, `${closedAt - session.endedAt} ms`);
     const started = Date.now();
     const watch = await requestH1(
       `${proxy.url}/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1`,
       {
-        ca: pki.clusterCa.certPem,
-        cert: alice,
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
         timeoutMs: 5000,
       },
     );
@@ -338,7 +333,7 @@ describe('long idle sessions', () => {
   ];
 
   test('an exec session and a watch idle past every (shortened) timeout stay open', async (t) => {
-    const proxy = await proxyWith(shortTimeouts);
+    const proxy = await cluster.proxy(shortTimeouts);
     const ws = await openExec(
       proxy,
       'command=sh&command=-c&command=sleep 3; echo still here&stdout=true',
@@ -346,7 +341,11 @@ describe('long idle sessions', () => {
     const output: Buffer[] = [];
     ws.on('message', (data: Buffer) => output.push(data));
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-    const watchClient = await RawTlsClient.connect(proxy.url, pki.clusterCa.certPem, alice);
+    const watchClient = await RawTlsClient.connect(
+      proxy.url,
+      cluster.pki.clusterCa.certPem,
+      cluster.alice,
+    );
     t.after(() => watchClient.destroy());
     watchClient.socket.write(
       'GET /api/v1/namespaces/default/pods?watch=true HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -354,7 +353,7 @@ describe('long idle sessions', () => {
     await watchClient.waitFor((text) => text.includes('\r\n\r\n'));
     await new Promise((r) => setTimeout(r, 3500));
     const name = `idle-${Date.now()}`;
-    fake.addPod(name);
+    cluster.fake.addPod(name);
     await watchClient.waitFor((text) => text.includes(name), 3000);
     const exit = await closed;
     assert.equal(exit, 1000);
@@ -365,7 +364,7 @@ describe('long idle sessions', () => {
   });
 
   test('WebSocket pings pass through the tunnel', async () => {
-    const proxy = await proxyWith(shortTimeouts);
+    const proxy = await cluster.proxy(shortTimeouts);
     const ws = await openExec(proxy, 'command=sleep&command=5&stdout=true');
     const pongs: number[] = [];
     ws.on('pong', () => pongs.push(Date.now()));

@@ -3,17 +3,15 @@
  * HTTP/1.1 and HTTP/2 clients so header lines can repeat exactly as a front proxy sends them.
  */
 import assert from 'node:assert/strict';
-import { before, type TestContext, test } from 'node:test';
-import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, type FakeApiserverOptions, startFakeApiserver } from './index.js';
+import { after, before, type TestContext, test } from 'node:test';
 import {
-  type ClientOptions,
-  type ClientResponse,
-  createPki,
-  requestH1,
-  requestH2,
-  type TestPki,
-} from './testkit.js';
+  type FakeApiserver,
+  type FakeApiserverOptions,
+  startFakeApiserver,
+} from '../../src/demo/fake-apiserver/index.js';
+import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
+import { makePki, type TestPki } from '../support/pki.js';
+import { type ClientOptions, type ClientResponse, requestH1, requestH2 } from './testkit.js';
 
 const SSR_PATH = '/apis/authentication.k8s.io/v1/selfsubjectreviews';
 const SSR_BODY = JSON.stringify({
@@ -33,17 +31,19 @@ const UNAUTHORIZED = {
 let pki: TestPki;
 
 before(async () => {
-  pki = await createPki();
+  pki = await makePki();
 });
+
+after(() => pki?.cleanup());
 
 async function start(
   t: TestContext,
   opts: Partial<FakeApiserverOptions> = {},
 ): Promise<FakeApiserver> {
   const fake = await startFakeApiserver({
-    tls: { cert: pki.serving.certPem, key: pki.serving.keyPem },
-    clientCA: pki.clientCA.certPem,
-    requestheader: { clientCA: pki.frontProxyCA.certPem },
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
     tokens: { 'tok-1': { username: 'robot', groups: ['bots'] } },
     ...opts,
   });
@@ -61,7 +61,7 @@ async function whoami(
   headers: ReadonlyArray<readonly [string, string]> = [],
 ): Promise<ClientResponse & { userInfo?: unknown }> {
   const res = await send(`${fake.url}${SSR_PATH}`, {
-    ca: pki.servingCA.certPem,
+    ca: pki.clusterCa.certPem,
     ...(cert === undefined ? {} : { cert }),
     method: 'POST',
     headers: [['content-type', 'application/json'], ...headers],
@@ -109,7 +109,7 @@ for (const [protocol, send] of [
 
 test('a front-proxy certificate whose CN is not allowed is not trusted for headers', async (t) => {
   const fake = await start(t);
-  const impostor = await pki.frontProxyCA.issue({ commonName: 'evil-proxy', usage: 'client' });
+  const impostor = await pki.frontProxyCa.issue({ commonName: 'evil-proxy', usage: 'client' });
   const res = await whoami(fake, requestH1, impostor, FRONT_PROXY_HEADERS);
   // requestheader errors (CN not allowed) and x509 errors (not the client CA): 401, not anonymous.
   assert.equal(res.status, 401);
@@ -122,9 +122,9 @@ test('a front-proxy certificate whose CN is not allowed is not trusted for heade
 
 test('allowedNames [] trusts any certificate of the requestheader CA', async (t) => {
   const fake = await start(t, {
-    requestheader: { clientCA: pki.frontProxyCA.certPem, allowedNames: [] },
+    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
   });
-  const other = await pki.frontProxyCA.issue({ commonName: 'aggregator', usage: 'client' });
+  const other = await pki.frontProxyCa.issue({ commonName: 'aggregator', usage: 'client' });
   const res = await whoami(fake, requestH2, other, FRONT_PROXY_HEADERS);
   assert.equal(res.status, 201, res.body);
   assert.deepEqual(res.userInfo, FRONT_PROXY_IDENTITY);
@@ -132,7 +132,7 @@ test('allowedNames [] trusts any certificate of the requestheader CA', async (t)
 
 test('headers from a client-CA certificate are ignored: the CN is the user', async (t) => {
   const fake = await start(t);
-  const user = await pki.clientCA.issue({ commonName: 'carol', organizations: ['qa'] });
+  const user = await pki.clusterCa.issue({ commonName: 'carol', organizations: ['qa'] });
   const res = await whoami(fake, requestH1, user, FRONT_PROXY_HEADERS);
   assert.equal(res.status, 201, res.body);
   assert.deepEqual(res.userInfo, { username: 'carol', groups: ['qa', 'system:authenticated'] });
@@ -158,7 +158,7 @@ test('the front proxy without a username header falls through to the next authen
 test('custom requestheader names are honoured case-insensitively', async (t) => {
   const fake = await start(t, {
     requestheader: {
-      clientCA: pki.frontProxyCA.certPem,
+      clientCA: pki.frontProxyCa.certPem,
       usernameHeaders: ['X-Proxy-User', 'X-Remote-User'],
       uidHeaders: ['X-Remote-Uid'],
       groupHeaders: ['X-Proxy-Group'],
@@ -184,7 +184,7 @@ test('custom requestheader names are honoured case-insensitively', async (t) => 
 
 test('x509: a chain through an intermediate the client presents is verified', async (t) => {
   const fake = await start(t);
-  const intermediate = await Authority.create({ commonName: 'client-intermediate' }, pki.clientCA);
+  const intermediate = await Authority.create({ commonName: 'client-intermediate' }, pki.clusterCa);
   const leaf = await intermediate.issue({ commonName: 'erin', organizations: ['x', 'y'] });
   const chained: IssuedCert = { ...leaf, certPem: leaf.certPem + intermediate.certPem };
   const res = await whoami(fake, requestH1, chained);
@@ -200,13 +200,13 @@ test('x509: unknown CA, expired, server-only and CN-less certificates get 401', 
   const day = 86_400_000;
   const bad = await Promise.all([
     rogue.issue({ commonName: 'mallory', organizations: ['system:masters'] }),
-    pki.clientCA.issue({
+    pki.clusterCa.issue({
       commonName: 'old',
       notBefore: new Date(Date.now() - 10 * day),
       notAfter: new Date(Date.now() - day),
     }),
-    pki.clientCA.issue({ commonName: 'server-only', usage: 'server' }),
-    pki.clientCA.issue({ organizations: ['no-cn'] }),
+    pki.clusterCa.issue({ commonName: 'server-only', usage: 'server' }),
+    pki.clusterCa.issue({ organizations: ['no-cn'] }),
   ]);
   for (const cert of bad) {
     const res = await whoami(fake, requestH1, cert);
@@ -239,7 +239,7 @@ test('bearer tokens: known → user, unknown → 401, other schemes → anonymou
 
 test('anonymous: 403 Forbidden on resources and discovery, 200 on /version and health', async (t) => {
   const fake = await start(t);
-  const get = (path: string) => requestH1(`${fake.url}${path}`, { ca: pki.servingCA.certPem });
+  const get = (path: string) => requestH1(`${fake.url}${path}`, { ca: pki.clusterCa.certPem });
   const pods = await get('/api/v1/pods');
   assert.equal(pods.status, 403);
   assert.deepEqual(JSON.parse(pods.body), {
@@ -279,7 +279,7 @@ test('anonymous: 403 Forbidden on resources and discovery, 200 on /version and h
 
 test('anonymousAuth: false turns the anonymous fallback into 401', async (t) => {
   const fake = await start(t, { anonymousAuth: false });
-  const res = await requestH2(`${fake.url}/version`, { ca: pki.servingCA.certPem });
+  const res = await requestH2(`${fake.url}/version`, { ca: pki.clusterCa.certPem });
   assert.equal(res.status, 401);
   assert.deepEqual(JSON.parse(res.body), UNAUTHORIZED);
 });

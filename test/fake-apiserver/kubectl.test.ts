@@ -3,11 +3,15 @@
  * over HTTP/2 and HTTP/1.1, `auth whoami` for certificate and token users.
  */
 import assert from 'node:assert/strict';
-import { before, type TestContext, test } from 'node:test';
-import { Authority } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, type FakeApiserverOptions, startFakeApiserver } from './index.js';
+import { after, before, type TestContext, test } from 'node:test';
 import {
-  createPki,
+  type FakeApiserver,
+  type FakeApiserverOptions,
+  startFakeApiserver,
+} from '../../src/demo/fake-apiserver/index.js';
+import { Authority } from '../../src/demo/pki-factory.js';
+import { makePki, type TestPki } from '../support/pki.js';
+import {
   type KubeconfigUser,
   type KubectlEnv,
   killChild,
@@ -15,7 +19,6 @@ import {
   runKubectl,
   spawnKubectl,
   TempDir,
-  type TestPki,
   writeKubeconfig,
 } from './testkit.js';
 
@@ -23,8 +26,10 @@ const TEST_TIMEOUT = 90_000;
 let pki: TestPki;
 
 before(async () => {
-  pki = await createPki();
+  pki = await makePki();
 });
+
+after(() => pki?.cleanup());
 
 interface Setup {
   readonly fake: FakeApiserver;
@@ -37,15 +42,15 @@ async function setup(
   opts: Partial<FakeApiserverOptions> & { http1?: boolean } = {},
 ): Promise<Setup> {
   const fake = await startFakeApiserver({
-    tls: { cert: pki.serving.certPem, key: pki.serving.keyPem },
-    clientCA: pki.clientCA.certPem,
-    requestheader: { clientCA: pki.frontProxyCA.certPem },
+    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+    clientCA: pki.clusterCa.certPem,
+    requestheader: { clientCA: pki.frontProxyCa.certPem },
     ...opts,
   });
   t.after(() => fake.close());
   const dir = await TempDir.create();
   t.after(() => dir.remove());
-  const kubeconfig = await writeKubeconfig(dir, fake.url, pki.servingCA.certPem, user);
+  const kubeconfig = await writeKubeconfig(dir, fake.url, pki.clusterCa.certPem, user);
   const env: KubectlEnv = {
     kubeconfig,
     cacheDir: dir.file('cache'),
@@ -56,7 +61,7 @@ async function setup(
 }
 
 async function certUser(commonName: string, organizations: string[] = []): Promise<KubeconfigUser> {
-  return { cert: await pki.clientCA.issue({ commonName, organizations, usage: 'client' }) };
+  return { cert: await pki.clusterCa.issue({ commonName, organizations, usage: 'client' }) };
 }
 
 function lines(text: string): string[] {

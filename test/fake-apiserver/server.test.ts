@@ -8,28 +8,24 @@ import type { IncomingMessage } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
-import { before, type TestContext, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
+import type { FakeApiserver, FakeApiserverOptions } from '../../src/demo/fake-apiserver/index.js';
+import { startFakeApiserverWith } from '../../src/demo/fake-apiserver/server.js';
+import { createStreamingHandlers } from '../../src/demo/fake-apiserver/streaming/index.js';
+import type { StreamContext, StreamingHandlers } from '../../src/demo/fake-apiserver/types.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import type { FakeApiserver, FakeApiserverOptions } from './index.js';
-import { startFakeApiserverWith } from './server.js';
-import { createStreamingHandlers } from './streaming/index.js';
-import {
-  createPki,
-  RawTlsClient,
-  requestH1,
-  requestH2,
-  type TestPki,
-  websocketUpgradeHead,
-} from './testkit.js';
-import type { StreamContext, StreamingHandlers } from './types.js';
+import { makePki, type TestPki } from '../support/pki.js';
+import { RawTlsClient, requestH1, requestH2, websocketUpgradeHead } from './testkit.js';
 
 let pki: TestPki;
 let admin: IssuedCert;
 
 before(async () => {
-  pki = await createPki();
-  admin = await pki.clientCA.issue({ commonName: 'admin', organizations: ['system:masters'] });
+  pki = await makePki();
+  admin = await pki.clusterCa.issue({ commonName: 'admin', organizations: ['system:masters'] });
 });
+
+after(() => pki?.cleanup());
 
 async function start(
   t: TestContext,
@@ -38,8 +34,8 @@ async function start(
 ): Promise<FakeApiserver> {
   const fake = await startFakeApiserverWith(
     {
-      tls: { cert: pki.serving.certPem, key: pki.serving.keyPem },
-      clientCA: pki.clientCA.certPem,
+      tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
+      clientCA: pki.clusterCa.certPem,
       ...opts,
     },
     streaming,
@@ -50,7 +46,7 @@ async function start(
 
 function getJson(fake: FakeApiserver, path: string, accept?: string) {
   return requestH2(`${fake.url}${path}`, {
-    ca: pki.servingCA.certPem,
+    ca: pki.clusterCa.certPem,
     cert: admin,
     ...(accept === undefined ? {} : { headers: [['accept', accept]] }),
   });
@@ -117,7 +113,7 @@ function watchH2(
 ): Promise<WatchStream> {
   return new Promise((resolve, reject) => {
     const session = http2Connect(fake.url, {
-      ca: pki.servingCA.certPem,
+      ca: pki.clusterCa.certPem,
       cert: admin.certPem,
       key: admin.keyPem,
     });
@@ -136,7 +132,7 @@ function watchH2(
 function watchH1(fake: FakeApiserver, path: string): Promise<WatchStream> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(`${fake.url}${path}`, {
-      ca: pki.servingCA.certPem,
+      ca: pki.clusterCa.certPem,
       cert: admin.certPem,
       key: admin.keyPem,
       agent: false,
@@ -326,7 +322,7 @@ test('discovery is legacy JSON and lists authentication.k8s.io for auth whoami',
 test('requests are recorded with connection, protocol and raw header lines', async (t) => {
   const fake = await start(t);
   await requestH1(`${fake.url}/version`, {
-    ca: pki.servingCA.certPem,
+    ca: pki.clusterCa.certPem,
     cert: admin,
     headers: [
       ['X-Trace', 'one'],
@@ -334,7 +330,7 @@ test('requests are recorded with connection, protocol and raw header lines', asy
     ],
   });
   await requestH2(`${fake.url}/version?a=b`, {
-    ca: pki.servingCA.certPem,
+    ca: pki.clusterCa.certPem,
     headers: [['X-Trace', 'h2']],
   });
   const [h1, h2] = fake.requests;
@@ -401,7 +397,7 @@ async function rawUpgrade(
   path: string,
   cert?: IssuedCert,
 ): Promise<RawTlsClient> {
-  const client = await RawTlsClient.connect(fake.url, pki.servingCA.certPem, cert);
+  const client = await RawTlsClient.connect(fake.url, pki.clusterCa.certPem, cert);
   client.socket.write(websocketUpgradeHead(path, `127.0.0.1:${fake.port}`));
   return client;
 }

@@ -1,5 +1,5 @@
 /**
- * Test helpers for the fake apiserver's own tests: throwaway PKIs, kubeconfigs in temp
+ * Test helpers for the fake apiserver and the tests that drive it: kubeconfigs in temp
  * directories, the real kubectl with its own discovery cache, and raw HTTP/1.1 and HTTP/2
  * clients that can send repeated header lines.
  */
@@ -11,35 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { type KubeconfigCredentials, kubeconfigFor } from '../../src/demo/kubeconfig.js';
-import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 
 export const KUBECTL = '/usr/bin/kubectl';
-
-export interface TestPki {
-  readonly servingCA: Authority;
-  readonly serving: IssuedCert;
-  readonly clientCA: Authority;
-  readonly frontProxyCA: Authority;
-  readonly frontProxyClient: IssuedCert;
-}
-
-export async function createPki(): Promise<TestPki> {
-  const [servingCA, clientCA, frontProxyCA] = await Promise.all([
-    Authority.create({ commonName: 'kubernetes' }),
-    Authority.create({ commonName: 'kubernetes-client-ca' }),
-    Authority.create({ commonName: 'front-proxy-ca' }),
-  ]);
-  const [serving, frontProxyClient] = await Promise.all([
-    servingCA.issue({
-      commonName: 'kube-apiserver',
-      usage: 'server',
-      ipAddresses: ['127.0.0.1'],
-      dnsNames: ['localhost', 'kubernetes.default.svc'],
-    }),
-    frontProxyCA.issue({ commonName: 'front-proxy-client', usage: 'client' }),
-  ]);
-  return { servingCA, serving, clientCA, frontProxyCA, frontProxyClient };
-}
 
 /** A directory under the OS temp dir, removed by `remove()` (call it from t.after). */
 export class TempDir {
@@ -294,6 +268,27 @@ export function requestH2(url: string, opts: ClientOptions): Promise<ClientRespo
   });
 }
 
+/** A TLS connection to `url`, offering `alpn` when given, once its handshake is done. */
+export function connectTls(
+  url: string,
+  ca: string,
+  cert?: IssuedCert,
+  alpn?: string[],
+): Promise<TLSSocket> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: target.hostname,
+      port: Number(target.port),
+      ca,
+      ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
+      ...(cert === undefined ? {} : { cert: cert.certPem, key: cert.keyPem }),
+    });
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
 /** A raw TLS connection (no ALPN, like kubectl's upgrade dialers) that keeps what it reads. */
 export class RawTlsClient {
   private received = Buffer.alloc(0);
@@ -309,18 +304,8 @@ export class RawTlsClient {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static connect(url: string, ca: string, cert?: IssuedCert): Promise<RawTlsClient> {
-    const target = new URL(url);
-    return new Promise((resolve, reject) => {
-      const socket = tlsConnect({
-        host: target.hostname,
-        port: Number(target.port),
-        ca,
-        ...(cert === undefined ? {} : { cert: cert.certPem, key: cert.keyPem }),
-      });
-      socket.once('secureConnect', () => resolve(new RawTlsClient(socket)));
-      socket.once('error', reject);
-    });
+  static async connect(url: string, ca: string, cert?: IssuedCert): Promise<RawTlsClient> {
+    return new RawTlsClient(await connectTls(url, ca, cert));
   }
 
   get text(): string {

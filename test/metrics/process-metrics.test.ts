@@ -8,35 +8,18 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
 import { requestH1 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 import { exportedSamples, type Sample } from './promql.js';
 import { promtool } from './promtool.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
-let alice: IssuedCert;
-const proxies: ProxyProcess[] = [];
+const cluster = new TestCluster();
 
-before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
-});
+before(() => cluster.start());
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
-});
+after(() => cluster.stop());
 
 /** A selection of prom-client's default metrics with the type each must be exported as. */
 const STANDARD: readonly [string, string][] = [
@@ -52,10 +35,8 @@ const STANDARD: readonly [string, string][] = [
   ['nodejs_version_info', 'gauge'],
 ];
 
-async function start(workers: number): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(proxyArgs(pki, fake.url, [`--workers=${workers}`]));
-  proxies.push(proxy);
-  return proxy;
+function start(workers: number): Promise<ProxyProcess> {
+  return cluster.proxy([`--workers=${workers}`]);
 }
 
 async function scrape(proxy: ProxyProcess): Promise<string> {
@@ -111,8 +92,12 @@ function checkStandardNames(text: string): void {
 describe('process metrics: standard names, promtool check metrics clean on a live scrape', () => {
   test('--workers 1: one set of process metrics, no process label', async () => {
     const proxy = await start(1);
-    const status = (await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice }))
-      .status;
+    const status = (
+      await requestH1(`${proxy.url}/api`, {
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
+      })
+    ).status;
     assert.equal(status, 200);
     const text = await scrape(proxy);
     await checkMetricsIsClean(text);
@@ -133,7 +118,10 @@ describe('process metrics: standard names, promtool check metrics clean on a liv
     const primary = proxy.child.pid as number;
     const requests = 6;
     for (let i = 0; i < requests; i++) {
-      const res = await requestH1(`${proxy.url}/api`, { ca: pki.clusterCa.certPem, cert: alice });
+      const res = await requestH1(`${proxy.url}/api`, {
+        ca: cluster.pki.clusterCa.certPem,
+        cert: cluster.alice,
+      });
       assert.equal(res.status, 200);
     }
     const text = await scrape(proxy);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +10,12 @@ import { InputError } from '../../src/errors.js';
 import { NO_REASON, parseCrl, UNREADABLE_REASON, verifyCrlSignature } from '../../src/pki/crl.js';
 import * as der from '../../src/pki/der.js';
 import { buildRevocationSet, revokedAt, serialBytes } from '../../src/pki/revocation-set.js';
-import { loadTrustData, readTrustFiles, warningsAt } from '../../src/pki/trust.js';
+import {
+  loadTrustData,
+  readTrustFiles,
+  type TrustInputs,
+  warningsAt,
+} from '../../src/pki/trust.js';
 import { TrustLoader } from '../../src/pki/trust-loader.js';
 import { TrustStore } from '../../src/pki/trust-store.js';
 
@@ -490,6 +495,38 @@ describe('reloading inputs that did not change', () => {
     assert.notEqual(changed, loaded.inputDigest);
     writeFileSync(join(crlDir, 'extra.crl'), ca.crl({ revoked: [{ serial: '02' }] }));
     assert.notEqual(readTrustFiles(inputs).digest, changed);
+  });
+
+  test('with gc exposed, as the binary runs node, a load leaves nothing of the files it read', () => {
+    const caFile = file('gc.crt', ca.certPem);
+    const crlFile = file('gc.crl', crlPem(ca.crl({ revoked: sequentialSerials(300_000) })));
+    const inputs: TrustInputs = {
+      clientCaFile: caFile,
+      crlFiles: [crlFile],
+      crlMissingPolicy: 'reject',
+    };
+    // A process of its own: what one load adds to its resident memory, the index included.
+    const probe = file(
+      'gc-probe.mjs',
+      `
+      import { readFileSync } from 'node:fs';
+      import { TrustLoader } from ${JSON.stringify(new URL('../../src/pki/trust-loader.js', import.meta.url))};
+      const rss = () => Number(/^VmRSS:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+      const loader = new TrustLoader();
+      await loader.load(${JSON.stringify({ ...inputs, crlFiles: [] })}, null);
+      await settle();
+      const before = rss();
+      const loaded = await loader.load(${JSON.stringify(inputs)}, null);
+      if (loaded.data?.issuers[0]?.set.count !== 300000) throw new Error('not loaded');
+      await settle();
+      process.stdout.write(String(rss() - before));
+      await loader.close();`,
+    );
+    const growth = (nodeFlags: string[]) =>
+      Number(execFileSync(process.execPath, [...nodeFlags, probe], { encoding: 'utf8' }));
+    const fileBytes = readFileSync(crlFile).length;
+    assert.ok(growth(['--expose-gc']) < growth([]) - fileBytes);
   });
 
   test('the worker answers "unchanged" without parsing, and parses again after any change', async () => {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient, requestH1, websocketUpgradeHead } from '../fake-apiserver/testkit.js';
+import { REVOKED_ALERT_CODE } from '../support/alerts.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import { RawUpstream, type UpstreamConnection } from '../support/raw-upstream.js';
@@ -263,9 +264,7 @@ describe('HTTP/1.1 requests and idle connections', () => {
     const user = await idleThenRevoked(proxy);
     await assert.rejects(
       requestH1(`${proxy.url}/api/v1/namespaces`, { ca: pki.clusterCa.certPem, cert: user }),
-      // OpenSSL 3.0 (Node 20) and 3.5 (Node 26) name the alert differently.
-      (err: NodeJS.ErrnoException) =>
-        /^ERR_SSL_(?:SSLV3|SSL\/TLS)_ALERT_CERTIFICATE_REVOKED$/.test(err.code ?? ''),
+      { code: REVOKED_ALERT_CODE },
     );
   });
 

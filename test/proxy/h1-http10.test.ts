@@ -5,34 +5,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import {
+  AliceStack,
   assertForwardedAs,
   closedWithin,
   parseResponses,
-  type Stack,
-  startStack,
 } from '../security/harness.js';
-import { makePki, type TestPki } from '../support/pki.js';
 
-let pki: TestPki;
-let stack: Stack;
-let alice: IssuedCert;
-
-before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  stack = await startStack(pki);
-});
-
-after(async () => {
-  await stack?.stop();
-  pki?.cleanup();
-});
+const fixture = new AliceStack();
+before(() => fixture.start());
+after(() => fixture.stop());
 
 async function connect(t: { after: (fn: () => void) => void }): Promise<RawTlsClient> {
-  const client = await RawTlsClient.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+  const client = await RawTlsClient.connect(
+    fixture.stack.proxy.url,
+    fixture.pki.clusterCa.certPem,
+    fixture.alice,
+  );
   t.after(() => client.destroy());
   return client;
 }
@@ -49,7 +39,7 @@ function header(head: string, name: string): string | null {
 describe('HTTP/1.0 through the proxy to the fake apiserver', () => {
   test('keep-alive: requests one after the other on one connection, each kept alive with its length', async (t) => {
     const client = await connect(t);
-    const mark = stack.fake.requests.length;
+    const mark = fixture.stack.fake.requests.length;
     const paths = ['/api', '/version', '/api/v1/namespaces/default/pods', '/apis'];
     for (const [i, path] of paths.entries()) {
       client.socket.write(get10(path, 'keep-alive'));
@@ -66,7 +56,7 @@ describe('HTTP/1.0 through the proxy to the fake apiserver', () => {
       assert.equal(header(r.head, 'transfer-encoding'), null, r.head);
     }
     assert.equal(await closedWithin(client, 300), false, 'the connection stays open');
-    const seen = stack.since(mark);
+    const seen = fixture.stack.since(mark);
     assert.deepEqual(
       seen.map((r) => r.path),
       paths,

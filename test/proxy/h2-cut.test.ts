@@ -10,18 +10,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
+import { Flag, FrameType, PREFACE, settingsFrame } from '../../src/proxy/h2/frames.js';
 import {
   dataFrame,
-  Flag,
-  FrameType,
   frame,
   headerBlock,
   headersFrame,
-  PREFACE,
   RawH2Client,
   type ReceivedFrame,
   requestFields,
-  settingsFrame,
   splitFrames,
 } from '../security/h2-frames.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
@@ -40,14 +37,14 @@ class UpstreamPeer {
   private prefaceLeft = PREFACE.length;
 
   constructor(readonly socket: TLSSocket) {
-    socket.write(settingsFrame());
+    socket.write(settingsFrame([]));
     socket.on('data', (chunk: Buffer) => {
       const n = Math.min(this.prefaceLeft, chunk.length);
       this.prefaceLeft -= n;
       this.buffered = splitFrames(Buffer.concat([this.buffered, chunk.subarray(n)]), (f) => {
         this.frames.push(f);
-        if (f.type === FrameType.settings && (f.flags & Flag.ack) === 0)
-          socket.write(frame(FrameType.settings, Flag.ack, 0, new Uint8Array(0)));
+        if (f.type === FrameType.Settings && (f.flags & Flag.Ack) === 0)
+          socket.write(frame(FrameType.Settings, Flag.Ack, 0, new Uint8Array(0)));
       });
     });
     socket.on('error', () => {});
@@ -66,12 +63,12 @@ class UpstreamPeer {
       [':status', '200'],
       ['content-type', contentType],
     ] as const;
-    this.send(frame(FrameType.headers, Flag.endHeaders, streamId, headerBlock(fields)));
+    this.send(frame(FrameType.Headers, Flag.EndHeaders, streamId, headerBlock(fields)));
   }
 
   resets(): number[] {
     return this.frames
-      .filter((f) => f.type === FrameType.rstStream && f.payload.readUInt32BE(0) === CANCEL)
+      .filter((f) => f.type === FrameType.RstStream && f.payload.readUInt32BE(0) === CANCEL)
       .map((f) => f.streamId);
   }
 }
@@ -136,12 +133,12 @@ async function open(
     client.send(settingsFrame(settings));
     await until(
       () =>
-        up.frames.filter((f) => f.type === FrameType.settings && !(f.flags & Flag.ack)).length >= 2,
+        up.frames.filter((f) => f.type === FrameType.Settings && !(f.flags & Flag.Ack)).length >= 2,
       "the client's SETTINGS upstream",
     );
     await client.waitFor(
       () =>
-        client.frames.filter((f) => f.type === FrameType.settings && f.flags & Flag.ack).length >=
+        client.frames.filter((f) => f.type === FrameType.Settings && f.flags & Flag.Ack).length >=
         2,
       'the ACK of its SETTINGS',
     );
@@ -150,7 +147,7 @@ async function open(
   await until(
     () =>
       requests.every(([id]) =>
-        up.frames.some((f) => f.type === FrameType.headers && f.streamId === id),
+        up.frames.some((f) => f.type === FrameType.Headers && f.streamId === id),
       ),
     'the requests upstream',
   );
@@ -161,7 +158,7 @@ const revoke = (user: IssuedCert) => revoker.revoke(user, proxy);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function goaway(client: RawH2Client): { lastStreamId: number; code: number; debug: string } {
-  const f = client.frames.find((g) => g.type === FrameType.goaway) as ReceivedFrame;
+  const f = client.frames.find((g) => g.type === FrameType.Goaway) as ReceivedFrame;
   return {
     lastStreamId: f.payload.readUInt32BE(0),
     code: f.payload.readUInt32BE(4),
@@ -171,7 +168,7 @@ function goaway(client: RawH2Client): { lastStreamId: number; code: number; debu
 
 /** DATA payloads of a stream at the client, in order. */
 function dataOf(client: RawH2Client, streamId: number): ReceivedFrame[] {
-  return client.framesOf(streamId).filter((f) => f.type === FrameType.data);
+  return client.framesOf(streamId).filter((f) => f.type === FrameType.Data);
 }
 
 function reasonOf(user: IssuedCert): RegExp {
@@ -182,7 +179,7 @@ function reasonOf(user: IssuedCert): RegExp {
 
 function assertErrorEvent(f: ReceivedFrame | undefined, user: IssuedCert): void {
   assert.ok(f !== undefined, 'an ERROR event');
-  assert.equal(f.flags & Flag.endStream, Flag.endStream, 'it ends the stream');
+  assert.equal(f.flags & Flag.EndStream, Flag.EndStream, 'it ends the stream');
   const event = f.payload.toString();
   assert.equal(event.indexOf('\n'), event.length - 1, 'one line');
   const parsed = JSON.parse(event) as { type: string; object: Record<string, unknown> };
@@ -225,15 +222,15 @@ describe('HTTP/2 cut', () => {
     assertErrorEvent(watch[2], user);
     assert.equal(watch.length, 3);
     const last = client.frames.at(-1) as ReceivedFrame;
-    assert.equal(last.type, FrameType.goaway, 'GOAWAY comes last');
+    assert.equal(last.type, FrameType.Goaway, 'GOAWAY comes last');
     const { lastStreamId, code, debug } = goaway(client);
     assert.deepEqual([lastStreamId, code], [3, 0]);
     assert.match(debug, reasonOf(user));
     assert.deepEqual(
-      client.framesOf(3).map((f) => [f.type, f.flags & Flag.endStream]),
+      client.framesOf(3).map((f) => [f.type, f.flags & Flag.EndStream]),
       [
-        [FrameType.headers, 0],
-        [FrameType.data, 0],
+        [FrameType.Headers, 0],
+        [FrameType.Data, 0],
       ],
       'logs -f is left to the GOAWAY: no END_STREAM, no reset',
     );
@@ -249,9 +246,9 @@ describe('HTTP/2 cut', () => {
       ],
       [[SETTINGS_INITIAL_WINDOW_SIZE, 64]],
     );
-    client.send(frame(FrameType.windowUpdate, 0, 3, Buffer.from([0, 0, 4, 0])));
+    client.send(frame(FrameType.WindowUpdate, 0, 3, Buffer.from([0, 0, 4, 0])));
     await until(
-      () => up.frames.some((f) => f.type === FrameType.windowUpdate && f.streamId === 3),
+      () => up.frames.some((f) => f.type === FrameType.WindowUpdate && f.streamId === 3),
       'the WINDOW_UPDATE upstream',
     );
     up.respond(1, 'application/json');
@@ -327,7 +324,7 @@ describe('HTTP/2 cut', () => {
       const dataWritten = watchDataIn(wire.subarray(0, writtenAtCut));
       const stop = frameEnds.find((end) => end >= dataWritten && body[end - 1] === '\n');
       assert.ok(passed.length <= (stop ?? 0), `round ${round}: ${passed.length} > ${stop}`);
-      assert.equal((client.frames.at(-1) as ReceivedFrame).type, FrameType.goaway);
+      assert.equal((client.frames.at(-1) as ReceivedFrame).type, FrameType.Goaway);
     }
   });
 });

@@ -17,22 +17,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import {
-  Authority,
-  crlPem,
-  type IssuedCert,
-  sequentialSerials,
-} from '../../src/demo/pki-factory.js';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
+import { Authority, crlPem, sequentialSerials } from '../../src/demo/pki-factory.js';
 import { InputError } from '../../src/errors.js';
 import { CrlError, type ParsedCrl, parseCrl } from '../../src/pki/crl.js';
 import { DerError, readTlv } from '../../src/pki/der.js';
 import { PemError, readBlocks } from '../../src/pki/pem.js';
 import { loadTrustData } from '../../src/pki/trust.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, type TestPki } from '../support/pki.js';
 import { RawH2Client } from './h2-frames.js';
-import { assertIdentityExactly, parseResponses, type Stack, startStack } from './harness.js';
+import { AliceStack, assertIdentityExactly, parseResponses } from './harness.js';
 import {
   BYTE_MUTATORS,
   editLengthByte,
@@ -277,22 +271,11 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
   const CLOSE_BOUND_MS = 10_000;
   const ALICE = { user: 'alice', groups: ['dev'] };
 
-  let pki: TestPki;
-  let stack: Stack;
-  let alice: IssuedCert;
+  const fixture = new AliceStack();
+  before(() => fixture.start());
+  after(() => fixture.stop());
 
-  before(async () => {
-    pki = await makePki();
-    alice = await pki.user('alice', ['dev']);
-    stack = await startStack(pki);
-  });
-
-  after(async () => {
-    await stack?.stop();
-    pki?.cleanup();
-  });
-
-  const host = () => `127.0.0.1:${stack.proxy.port}`;
+  const host = () => `127.0.0.1:${fixture.stack.proxy.port}`;
   const UA = 'User-Agent: kubectl/v1.32.4 (linux/amd64) kubernetes/59526cd';
   /** Realistic kubectl requests, each carrying client-supplied identity headers. */
   const corpus = (): string[] => {
@@ -384,10 +367,10 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
     return new Promise((resolve, reject) => {
       const socket: TLSSocket = tlsConnect({
         host: '127.0.0.1',
-        port: stack.proxy.port,
-        ca: pki.clusterCa.certPem,
-        cert: alice.certPem,
-        key: alice.keyPem,
+        port: fixture.stack.proxy.port,
+        ca: fixture.pki.clusterCa.certPem,
+        cert: fixture.alice.certPem,
+        key: fixture.alice.keyPem,
         ALPNProtocols: ['http/1.1'],
         ...(session.ticket === undefined ? {} : { session: session.ticket }),
       });
@@ -447,7 +430,7 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
     const rng = new Rng(SEED);
     const seeds = corpus().map((c) => Buffer.from(c, 'latin1'));
     const inputs = Array.from({ length: CASES }, () => mutateHead(rng, rng.pick(seeds)));
-    const mark = stack.fake.requests.length;
+    const mark = fixture.stack.fake.requests.length;
     const started = performance.now();
     const session: { ticket: Buffer | undefined } = { ticket: undefined };
     const results: CaseResult[] = [];
@@ -457,7 +440,7 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
         const input = inputs[next++] as Buffer;
         results.push(await runCase(input, session));
         assert.equal(
-          stack.proxy.child.exitCode,
+          fixture.stack.proxy.child.exitCode,
           null,
           `the proxy exited; last input ${JSON.stringify(input.toString('latin1'))}`,
         );
@@ -473,7 +456,7 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
     }
     const hung = results.filter((r) => r.hung).length;
     const slowestClose = Math.max(0, ...results.map((r) => r.closeAfterEndMs));
-    const upstream = stack.since(mark);
+    const upstream = fixture.stack.since(mark);
     const summary = `seed ${SEED}: ${results.length} cases in ${(elapsed / 1000).toFixed(1)} s, ${upstream.length} requests reached the apiserver, hung connections ${hung}, slowest close after the client's end ${slowestClose.toFixed(0)} ms, answers ${JSON.stringify(Object.fromEntries([...byStatus].sort((a, b) => b[1] - a[1]).slice(0, 12)))}`;
     console.log(`# fuzz h1: ${summary}`);
 
@@ -484,11 +467,11 @@ describe('fuzz: HTTP/1.1 request heads through the proxy', () => {
     assert.equal(hung, 0, summary);
     // Identity lines only: a mutated name (X-Remote-Usfr) legitimately carries its value up.
     for (const rec of upstream) assertIdentityExactly(rec as RecordedRequest, ALICE);
-    assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+    assert.equal(fixture.stack.proxy.child.exitCode, null, 'the proxy process is alive');
     for (const request of [requestH1, requestH2]) {
-      const res = await request(`${stack.proxy.url}/api?after-fuzz`, {
-        ca: pki.clusterCa.certPem,
-        cert: alice,
+      const res = await request(`${fixture.stack.proxy.url}/api?after-fuzz`, {
+        ca: fixture.pki.clusterCa.certPem,
+        cert: fixture.alice,
       });
       assert.equal(res.status, 200, res.body);
     }
@@ -509,20 +492,9 @@ describe('fuzz: HTTP/2 frames through the proxy', () => {
   const CASE_MS = 500;
   const ALICE = { user: 'alice', groups: ['dev'] };
 
-  let pki: TestPki;
-  let stack: Stack;
-  let alice: IssuedCert;
-
-  before(async () => {
-    pki = await makePki();
-    alice = await pki.user('alice', ['dev']);
-    stack = await startStack(pki);
-  });
-
-  after(async () => {
-    await stack?.stop();
-    pki?.cleanup();
-  });
+  const fixture = new AliceStack();
+  before(() => fixture.start());
+  after(() => fixture.stop());
 
   test(`${CASES} mutated frame sequences: the proxy survives, keeps serving, only the proxy's identity upstream`, async () => {
     const rng = new Rng(SEED);
@@ -536,7 +508,11 @@ describe('fuzz: HTTP/2 frames through the proxy', () => {
     const worker = async () => {
       while (next < inputs.length && performance.now() - started < BUDGET_MS) {
         const input = inputs[next++] as Buffer;
-        const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+        const client = await RawH2Client.connect(
+          fixture.stack.proxy.url,
+          fixture.pki.clusterCa.certPem,
+          fixture.alice,
+        );
         client.send(input);
         await client
           .waitFor(() => client.isClosed || client.streamDone(1), 'an end', CASE_MS)
@@ -555,24 +531,24 @@ describe('fuzz: HTTP/2 frames through the proxy', () => {
         client.destroy();
         ran++;
         assert.equal(
-          stack.proxy.child.exitCode,
+          fixture.stack.proxy.child.exitCode,
           null,
           `the proxy exited; input ${input.toString('hex')}`,
         );
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const forwarded = stack.fake.requests.filter((r) => r.query.startsWith('fuzz-h2-'));
+    const forwarded = fixture.stack.fake.requests.filter((r) => r.query.startsWith('fuzz-h2-'));
     const summary = `seed ${SEED}: ${ran} cases in ${((performance.now() - started) / 1000).toFixed(1)} s, ${forwarded.length} requests reached the apiserver, outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`;
     console.log(`# fuzz h2: ${summary}`);
     assert.ok(ran >= MIN_CASES, `only ${ran} cases ran in the budget: ${summary}`);
     // Identity lines only: a mutated name (x-remote-usfr) legitimately carries its value up.
     for (const rec of forwarded) assertIdentityExactly(rec, ALICE);
-    assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+    assert.equal(fixture.stack.proxy.child.exitCode, null, 'the proxy process is alive');
     for (const request of [requestH1, requestH2]) {
-      const res = await request(`${stack.proxy.url}/api?after-fuzz`, {
-        ca: pki.clusterCa.certPem,
-        cert: alice,
+      const res = await request(`${fixture.stack.proxy.url}/api?after-fuzz`, {
+        ca: fixture.pki.clusterCa.certPem,
+        cert: fixture.alice,
       });
       assert.equal(res.status, 200, res.body);
     }

@@ -4,45 +4,17 @@
  * table), so any name or value bytes — uppercase, CR/LF, connection-specific headers,
  * misplaced pseudo-headers — reach the proxy exactly as written.
  */
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-
-export const FrameType = {
-  data: 0x0,
-  headers: 0x1,
-  priority: 0x2,
-  rstStream: 0x3,
-  settings: 0x4,
-  pushPromise: 0x5,
-  ping: 0x6,
-  goaway: 0x7,
-  windowUpdate: 0x8,
-  continuation: 0x9,
-} as const;
-
-export const Flag = {
-  endStream: 0x1,
-  ack: 0x1,
-  endHeaders: 0x4,
-  padded: 0x8,
-  priority: 0x20,
-} as const;
-
-/** RFC 9113 error codes the tests look for. */
-export const H2Error = {
-  noError: 0x0,
-  protocolError: 0x1,
-  internalError: 0x2,
-  flowControlError: 0x3,
-  streamClosed: 0x5,
-  frameSizeError: 0x6,
-  refusedStream: 0x7,
-  cancel: 0x8,
-  compressionError: 0x9,
-  enhanceYourCalm: 0xb,
-} as const;
-
-export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+import {
+  Flag,
+  FRAME_HEADER_LENGTH,
+  FrameType,
+  PREFACE,
+  settingsFrame,
+  writeFrameHeader,
+} from '../../src/proxy/h2/frames.js';
+import { connectTls } from '../fake-apiserver/testkit.js';
 
 /** One header field; names and values are written as latin1 bytes, untouched. */
 export type HeaderField = readonly [name: string, value: string];
@@ -76,21 +48,9 @@ export function headerBlock(fields: readonly HeaderField[]): Buffer {
 }
 
 export function frame(type: number, flags: number, streamId: number, payload: Uint8Array): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId & 0x7fffffff, 5);
+  const head = Buffer.alloc(FRAME_HEADER_LENGTH);
+  writeFrameHeader(head, 0, payload.length, type, flags, streamId);
   return Buffer.concat([head, payload]);
-}
-
-export function settingsFrame(settings: ReadonlyArray<readonly [number, number]> = []): Buffer {
-  const payload = Buffer.alloc(settings.length * 6);
-  settings.forEach(([id, value], i) => {
-    payload.writeUInt16BE(id, i * 6);
-    payload.writeUInt32BE(value, i * 6 + 2);
-  });
-  return frame(FrameType.settings, 0, 0, payload);
 }
 
 export function headersFrame(
@@ -99,14 +59,14 @@ export function headersFrame(
   options: { endStream?: boolean; endHeaders?: boolean } = {},
 ): Buffer {
   let flags = 0;
-  if (options.endStream ?? true) flags |= Flag.endStream;
-  if (options.endHeaders ?? true) flags |= Flag.endHeaders;
-  return frame(FrameType.headers, flags, streamId, headerBlock(fields));
+  if (options.endStream ?? true) flags |= Flag.EndStream;
+  if (options.endHeaders ?? true) flags |= Flag.EndHeaders;
+  return frame(FrameType.Headers, flags, streamId, headerBlock(fields));
 }
 
 export function dataFrame(streamId: number, data: string | Uint8Array, endStream = true): Buffer {
   const payload = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-  return frame(FrameType.data, endStream ? Flag.endStream : 0, streamId, payload);
+  return frame(FrameType.Data, endStream ? Flag.EndStream : 0, streamId, payload);
 }
 
 /** The pseudo-headers of a plain request, then `extra`. */
@@ -131,6 +91,17 @@ export interface ReceivedFrame {
   readonly payload: Buffer;
 }
 
+/** `:status` of the static table (RFC 7541 appendix A), by index. */
+export const STATIC_STATUS: Readonly<Record<number, number>> = {
+  8: 200,
+  9: 204,
+  10: 206,
+  11: 304,
+  12: 400,
+  13: 404,
+  14: 500,
+};
+
 /**
  * `:status` of a response HEADERS block when the server wrote it the way nghttp2 does: an
  * indexed static entry (200, 204, 206, 304, 400, 404, 500) or a literal with the static
@@ -139,16 +110,7 @@ export interface ReceivedFrame {
 export function responseStatus(block: Buffer): number | null {
   const first = block[0];
   if (first === undefined) return null;
-  const STATIC: Record<number, number> = {
-    8: 200,
-    9: 204,
-    10: 206,
-    11: 304,
-    12: 400,
-    13: 404,
-    14: 500,
-  };
-  if (first & 0x80) return STATIC[first & 0x7f] ?? null;
+  if (first & 0x80) return STATIC_STATUS[first & 0x7f] ?? null;
   // Literal with incremental indexing (01xxxxxx), without indexing (0000xxxx) or never indexed (0001xxxx).
   const index = first & 0x40 ? first & 0x3f : first & 0x0f;
   if (index < 8 || index > 14) return null;
@@ -211,28 +173,15 @@ export class RawH2Client {
   }
 
   /** Connects with ALPN h2 and sends the preface and an empty SETTINGS frame. */
-  static connect(url: string, ca: string, cert?: IssuedCert): Promise<RawH2Client> {
-    const target = new URL(url);
-    return new Promise((resolve, reject) => {
-      const socket = tlsConnect({
-        host: target.hostname,
-        port: Number(target.port),
-        ca,
-        ALPNProtocols: ['h2'],
-        ...(cert === undefined ? {} : { cert: cert.certPem, key: cert.keyPem }),
-      });
-      socket.once('secureConnect', () => {
-        if (socket.alpnProtocol !== 'h2') {
-          socket.destroy();
-          reject(new Error(`server chose ALPN ${String(socket.alpnProtocol)}, not h2`));
-          return;
-        }
-        const client = new RawH2Client(socket);
-        socket.write(Buffer.concat([PREFACE, settingsFrame()]));
-        resolve(client);
-      });
-      socket.once('error', reject);
-    });
+  static async connect(url: string, ca: string, cert?: IssuedCert): Promise<RawH2Client> {
+    const socket = await connectTls(url, ca, cert, ['h2']);
+    if (socket.alpnProtocol !== 'h2') {
+      socket.destroy();
+      throw new Error(`server chose ALPN ${String(socket.alpnProtocol)}, not h2`);
+    }
+    const client = new RawH2Client(socket);
+    socket.write(Buffer.concat([PREFACE, settingsFrame([])]));
+    return client;
   }
 
   get isClosed(): boolean {
@@ -250,20 +199,20 @@ export class RawH2Client {
 
   /** RST_STREAM error code received for the stream, if any. */
   resetCode(streamId: number): number | null {
-    const rst = this.frames.find((f) => f.type === FrameType.rstStream && f.streamId === streamId);
+    const rst = this.frames.find((f) => f.type === FrameType.RstStream && f.streamId === streamId);
     return rst === undefined ? null : rst.payload.readUInt32BE(0);
   }
 
   /** GOAWAY error code received, if any. */
   goawayCode(): number | null {
-    const goaway = this.frames.find((f) => f.type === FrameType.goaway);
+    const goaway = this.frames.find((f) => f.type === FrameType.Goaway);
     return goaway === undefined ? null : goaway.payload.readUInt32BE(4);
   }
 
   /** Status of the stream's response HEADERS, if one arrived (see responseStatus). */
   status(streamId: number): number | null {
     const headers = this.frames.find(
-      (f) => f.type === FrameType.headers && f.streamId === streamId,
+      (f) => f.type === FrameType.Headers && f.streamId === streamId,
     );
     return headers === undefined ? null : responseStatus(headerFragment(headers));
   }
@@ -273,9 +222,9 @@ export class RawH2Client {
     if (this.ended || this.goawayCode() !== null) return true;
     return this.framesOf(streamId).some(
       (f) =>
-        f.type === FrameType.rstStream ||
-        ((f.type === FrameType.data || f.type === FrameType.headers) &&
-          (f.flags & Flag.endStream) !== 0),
+        f.type === FrameType.RstStream ||
+        ((f.type === FrameType.Data || f.type === FrameType.Headers) &&
+          (f.flags & Flag.EndStream) !== 0),
     );
   }
 
@@ -307,9 +256,9 @@ export class RawH2Client {
         const name =
           Object.entries(FrameType).find(([, v]) => v === f.type)?.[0] ?? `type${f.type}`;
         const code =
-          f.type === FrameType.rstStream
+          f.type === FrameType.RstStream
             ? ` code=${f.payload.readUInt32BE(0)}`
-            : f.type === FrameType.goaway
+            : f.type === FrameType.Goaway
               ? ` code=${f.payload.readUInt32BE(4)}`
               : '';
         return `${name}(stream=${f.streamId} flags=0x${f.flags.toString(16)}${code})`;
@@ -324,8 +273,8 @@ export class RawH2Client {
   private onData(chunk: Buffer): void {
     this.buffered = splitFrames(Buffer.concat([this.buffered, chunk]), (received) => {
       this.frames.push(received);
-      if (received.type === FrameType.settings && (received.flags & Flag.ack) === 0) {
-        this.send(frame(FrameType.settings, Flag.ack, 0, new Uint8Array(0)));
+      if (received.type === FrameType.Settings && (received.flags & Flag.Ack) === 0) {
+        this.send(frame(FrameType.Settings, Flag.Ack, 0, new Uint8Array(0)));
       }
     });
     for (const check of [...this.waiting]) check();
@@ -357,10 +306,10 @@ export function splitFrames(buffered: Buffer, onFrame: (f: ReceivedFrame) => voi
 export function headerFragment(f: ReceivedFrame): Buffer {
   let start = 0;
   let end = f.payload.length;
-  if (f.flags & Flag.padded) {
+  if (f.flags & Flag.Padded) {
     end -= f.payload[0] as number;
     start = 1;
   }
-  if (f.flags & Flag.priority) start += 5;
+  if (f.flags & Flag.Priority) start += 5;
   return f.payload.subarray(start, end);
 }

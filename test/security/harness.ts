@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import {
   type FakeApiserver,
   type FakeApiserverOptions,
   type RecordedRequest,
   startFakeApiserver,
-} from '../fake-apiserver/index.js';
+} from '../../src/demo/fake-apiserver/index.js';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
-import { proxyArgs, type TestPki } from '../support/pki.js';
+import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 
 /** Every injected identity value carries this marker: it must never show up upstream. */
@@ -95,6 +95,14 @@ export async function startStack(pki: TestPki, options: StackOptions = {}): Prom
       await fake.close();
     },
   };
+}
+
+let caseNumber = 0;
+
+/** A query parameter that tags one request, so its record is found whatever else the fake saw. */
+export function nextTag(): string {
+  caseNumber++;
+  return `case=${caseNumber}`;
 }
 
 function normalizeName(name: string): string {
@@ -376,6 +384,72 @@ export async function startRecordingUpstream(pki: TestPki): Promise<RecordingUps
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       await closed;
+    },
+  };
+}
+
+/**
+ * A test PKI, alice (group dev) and a stack on it, for a file or a describe: start() from its
+ * before(), stop() from its after().
+ */
+export class AliceStack {
+  private started: { readonly pki: TestPki; readonly alice: IssuedCert; stack?: Stack } | undefined;
+
+  constructor(private readonly options: StackOptions = {}) {}
+
+  get pki(): TestPki {
+    return this.running().pki;
+  }
+
+  get alice(): IssuedCert {
+    return this.running().alice;
+  }
+
+  get stack(): Stack {
+    const { stack } = this.running();
+    if (stack === undefined) throw new Error('the stack did not start');
+    return stack;
+  }
+
+  async start(): Promise<void> {
+    const pki = await makePki();
+    this.started = { pki, alice: await pki.user('alice', ['dev']) };
+    this.started.stack = await startStack(pki, this.options);
+  }
+
+  async stop(): Promise<void> {
+    await this.started?.stack?.stop();
+    this.started?.pki.cleanup();
+  }
+
+  private running(): { readonly pki: TestPki; readonly alice: IssuedCert; stack?: Stack } {
+    if (this.started === undefined) throw new Error('the stack is used before start()');
+    return this.started;
+  }
+}
+
+export interface RecordedProxy {
+  readonly recorder: RecordingUpstream;
+  readonly proxy: ProxyProcess;
+  stop(): Promise<void>;
+}
+
+/** The real proxy in front of a recording upstream. */
+export async function startRecordedProxy(pki: TestPki): Promise<RecordedProxy> {
+  const recorder = await startRecordingUpstream(pki);
+  let proxy: ProxyProcess;
+  try {
+    proxy = await startProxyProcess(proxyArgs(pki, recorder.url));
+  } catch (err) {
+    await recorder.close();
+    throw err;
+  }
+  return {
+    recorder,
+    proxy,
+    async stop() {
+      await proxy.stop();
+      await recorder.close();
     },
   };
 }

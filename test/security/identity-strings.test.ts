@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
 import { type ClientResponse, requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import {
   identityFor,

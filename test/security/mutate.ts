@@ -1,13 +1,11 @@
+import { Flag, FrameType, settingsFrame } from '../../src/proxy/h2/frames.js';
 import {
   dataFrame,
-  Flag,
-  FrameType,
   frame,
   type HeaderField,
   headerBlock,
   headersFrame,
   requestFields,
-  settingsFrame,
 } from './h2-frames.js';
 
 /**
@@ -162,18 +160,18 @@ export function mutatedH2Request(rng: Rng, path: string): Buffer {
   if (roll < 0.3) block = rng.pick(BYTE_MUTATORS)(rng, block);
   if (roll >= 0.3 && roll < 0.5) {
     const cut = rng.int(block.length);
-    frames.push(frame(FrameType.headers, 0, 1, block.subarray(0, cut)));
+    frames.push(frame(FrameType.Headers, 0, 1, block.subarray(0, cut)));
     frames.push(
       frame(
-        FrameType.continuation,
-        rng.chance(0.8) ? Flag.endHeaders : 0,
+        FrameType.Continuation,
+        rng.chance(0.8) ? Flag.EndHeaders : 0,
         rng.chance(0.8) ? 1 : 3,
         block.subarray(cut),
       ),
     );
   } else {
-    const flags = Flag.endHeaders | (rng.chance(0.2) ? Flag.padded | Flag.priority : 0);
-    frames.push(frame(FrameType.headers, flags, 1, block));
+    const flags = Flag.EndHeaders | (rng.chance(0.2) ? Flag.Padded | Flag.Priority : 0);
+    frames.push(frame(FrameType.Headers, flags, 1, block));
   }
   frames.push(dataFrame(1, '{"kind":"Status"}', rng.chance(0.7)));
   if (rng.chance(0.3)) {
@@ -183,9 +181,9 @@ export function mutatedH2Request(rng: Rng, path: string): Buffer {
   if (rng.chance(0.2)) {
     const code = Buffer.alloc(4);
     code.writeUInt32BE(rng.int(14));
-    frames.push(frame(FrameType.rstStream, 0, 1, code));
+    frames.push(frame(FrameType.RstStream, 0, 1, code));
   }
-  let out = Buffer.concat([settingsFrame(), ...frames]);
+  let out = Buffer.concat([settingsFrame([]), ...frames]);
   if (roll >= 0.5) {
     const rounds = 1 + rng.int(3);
     for (let i = 0; i < rounds; i++) {

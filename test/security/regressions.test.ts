@@ -6,17 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
+import { FrameType } from '../../src/proxy/h2/frames.js';
 import { makePki, type TestPki } from '../support/pki.js';
-import {
-  dataFrame,
-  FrameType,
-  frame,
-  headersFrame,
-  RawH2Client,
-  requestFields,
-} from './h2-frames.js';
+import { dataFrame, frame, headersFrame, RawH2Client, requestFields } from './h2-frames.js';
 import {
   assertForwardedAs,
   closedWithin,
@@ -157,7 +151,7 @@ describe('D2 (critical): an HTTP/2 stream error on the 401 path kills the proxy 
       );
       const code = Buffer.alloc(4);
       code.writeUInt32BE(1);
-      c.send(frame(FrameType.rstStream, 0, 1, code));
+      c.send(frame(FrameType.RstStream, 0, 1, code));
     });
     assert.equal(died, false, 'the proxy process exited');
   });

@@ -9,67 +9,51 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
+import { ErrorCode, FrameType } from '../../src/proxy/h2/frames.js';
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import {
   dataFrame,
-  FrameType,
   frame,
-  H2Error,
   type HeaderField,
   headersFrame,
   RawH2Client,
   requestFields,
 } from './h2-frames.js';
 import {
+  AliceStack,
   assertForwardedAs,
   closedWithin,
   completeResponses,
   type Expected,
+  nextTag,
   parseResponses,
-  type RecordingUpstream,
+  type RecordedProxy,
   rawH1,
-  type Stack,
   settle,
-  startRecordingUpstream,
-  startStack,
+  startRecordedProxy,
   statusCodes,
 } from './harness.js';
 
 const ALICE: Expected = { user: 'alice', groups: ['dev'] };
 
-let pki: TestPki;
-let stack: Stack;
-let alice: IssuedCert;
-
-before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev']);
-  stack = await startStack(pki);
-});
-
-after(async () => {
-  await stack?.stop();
-  pki?.cleanup();
-});
-
-let caseNumber = 0;
-function nextTag(): string {
-  caseNumber++;
-  return `case${caseNumber}`;
-}
+const fixture = new AliceStack();
+before(() => fixture.start());
+after(() => fixture.stop());
 
 /**
  * Every request the fake saw that carries `tag` in its query or as a header value (the
  * legitimate one and any smuggled one).
  */
 function recordsWith(tag: string): RecordedRequest[] {
-  return stack.fake.requests.filter(
+  return fixture.stack.fake.requests.filter(
     (r) => r.query.split('&').includes(tag) || r.rawHeaders.some(([, v]) => v === tag),
   );
+}
+
+/** Raw bytes from alice on a connection of their own to the stack's proxy. */
+function aliceRawH1(bytes: string) {
+  return rawH1(fixture.stack.proxy.url, fixture.pki.clusterCa.certPem, fixture.alice, bytes);
 }
 
 /** A request the client hides in a body: if the apiserver ever sees it, it is a second request. */
@@ -87,7 +71,7 @@ async function assertRefused(
   bytes: string,
   codes: readonly number[] = [400],
 ): Promise<void> {
-  const client = await rawH1(stack.proxy.url, pki.clusterCa.certPem, alice, bytes);
+  const client = await aliceRawH1(bytes);
   try {
     assert.ok(
       await closedWithin(client, 10_000),
@@ -111,7 +95,7 @@ async function assertRefused(
 
 /** The bytes were one request (bodies stay bodies): one response, one request upstream. */
 async function assertExactlyOne(tag: string, bytes: string, status: number): Promise<void> {
-  const client = await rawH1(stack.proxy.url, pki.clusterCa.certPem, alice, bytes);
+  const client = await aliceRawH1(bytes);
   try {
     await client.waitFor((text) => completeResponses(text) >= 1);
     await settle(500);
@@ -237,12 +221,7 @@ describe('HTTP/1.1 framing', () => {
   ] as const) {
     test(`${label}: closed, nothing upstream (and a 431 if any answer arrives)`, async () => {
       const tag = nextTag();
-      const client = await rawH1(
-        stack.proxy.url,
-        pki.clusterCa.certPem,
-        alice,
-        head('GET', tag, lines),
-      );
+      const client = await aliceRawH1(head('GET', tag, lines));
       try {
         assert.ok(await closedWithin(client, 10_000), 'the proxy closed the connection');
         // The 431 itself is often lost (reported): only its code is checked when it arrives.
@@ -273,10 +252,7 @@ describe('HTTP/1.1 framing', () => {
   test('a malformed request pipelined behind a good one: 400, closed, the bad one never upstream', async () => {
     const good = nextTag();
     const bad = nextTag();
-    const client = await rawH1(
-      stack.proxy.url,
-      pki.clusterCa.certPem,
-      alice,
+    const client = await aliceRawH1(
       head('GET', good, []) +
         head('POST', bad, ['Content-Length: 5', 'Transfer-Encoding: chunked']) +
         `0\r\n\r\n${smuggled(bad)}`,
@@ -296,12 +272,7 @@ describe('HTTP/1.1 framing', () => {
 
   test("no Host header: 400 (Node's own, without a Status body) and closed, nothing upstream", async () => {
     const tag = nextTag();
-    const client = await rawH1(
-      stack.proxy.url,
-      pki.clusterCa.certPem,
-      alice,
-      `GET /api?${tag} HTTP/1.1\r\nAccept: */*\r\n\r\n`,
-    );
+    const client = await aliceRawH1(`GET /api?${tag} HTTP/1.1\r\nAccept: */*\r\n\r\n`);
     try {
       assert.ok(await closedWithin(client, 10_000));
       assert.deepEqual(statusCodes(client.text), [400], client.text);
@@ -314,10 +285,7 @@ describe('HTTP/1.1 framing', () => {
 
   test('CONNECT: closed, nothing upstream', async () => {
     const tag = nextTag();
-    const client = await rawH1(
-      stack.proxy.url,
-      pki.clusterCa.certPem,
-      alice,
+    const client = await aliceRawH1(
       `CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nX-Tag: ${tag}\r\n\r\n`,
     );
     try {
@@ -397,10 +365,7 @@ describe('HTTP/1.0 keep-alive: the same strictness on a kept connection', () => 
     const tags = [nextTag(), nextTag(), nextTag()];
     const [first, second, third] = tags as [string, string, string];
     const body = smuggled(second);
-    const client = await rawH1(
-      stack.proxy.url,
-      pki.clusterCa.certPem,
-      alice,
+    const client = await aliceRawH1(
       head10('GET', first, spoofs) +
         head10('POST', second, [...spoofs, `Content-Length: ${body.length}`]) +
         body +
@@ -451,7 +416,11 @@ describe('HTTP/1.0 keep-alive: the same strictness on a kept connection', () => 
 
 /** Sends `frames` on stream 1 of a fresh raw HTTP/2 connection and waits for the stream's end. */
 async function rawH2(frames: readonly Buffer[]): Promise<RawH2Client> {
-  const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+  const client = await RawH2Client.connect(
+    fixture.stack.proxy.url,
+    fixture.pki.clusterCa.certPem,
+    fixture.alice,
+  );
   for (const f of frames) client.send(f);
   await client.waitFor(() => client.streamDone(1), 'the end of stream 1');
   return client;
@@ -463,7 +432,11 @@ async function rawH2(frames: readonly Buffer[]): Promise<RawH2Client> {
  * session is still starting crashes the proxy: reported separately).
  */
 async function warmH2(): Promise<RawH2Client> {
-  const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+  const client = await RawH2Client.connect(
+    fixture.stack.proxy.url,
+    fixture.pki.clusterCa.certPem,
+    fixture.alice,
+  );
   client.send(headersFrame(1, requestFields('/api?warm-up')));
   await client.waitFor(() => client.streamDone(1), 'the warm-up request');
   return client;
@@ -472,13 +445,13 @@ async function warmH2(): Promise<RawH2Client> {
 /** The proxy still forwards: an HTTP/1.1 and an HTTP/2 request with a good certificate. */
 async function assertStillServing(): Promise<void> {
   for (const request of [requestH1, requestH2]) {
-    const res = await request(`${stack.proxy.url}/api?still-serving`, {
-      ca: pki.clusterCa.certPem,
-      cert: alice,
+    const res = await request(`${fixture.stack.proxy.url}/api?still-serving`, {
+      ca: fixture.pki.clusterCa.certPem,
+      cert: fixture.alice,
     });
     assert.equal(res.status, 200, res.body);
   }
-  assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+  assert.equal(fixture.stack.proxy.child.exitCode, null, 'the proxy process is alive');
 }
 
 describe('HTTP/2 malformed requests (raw frames)', () => {
@@ -523,7 +496,7 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
       const tag = nextTag();
       const client = await rawH2([headersFrame(1, [...build(`/api?${tag}`), ['x-tag', tag]])]);
       try {
-        assert.equal(client.resetCode(1), H2Error.protocolError, client.describe());
+        assert.equal(client.resetCode(1), ErrorCode.ProtocolError, client.describe());
         await settle();
         assert.deepEqual(recordsWith(tag), []);
       } finally {
@@ -542,7 +515,7 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
       try {
         client.send(headersFrame(streamId, requestFields(`/api?${tag}`)));
         await client.waitFor(() => client.goawayCode() !== null, 'GOAWAY');
-        assert.notEqual(client.goawayCode(), H2Error.noError, client.describe());
+        assert.notEqual(client.goawayCode(), ErrorCode.NoError, client.describe());
         await settle();
         assert.deepEqual(recordsWith(tag), []);
       } finally {
@@ -554,7 +527,11 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   test('HEADERS on a stream id lower than one already used: not forwarded', async () => {
     const first = nextTag();
     const second = nextTag();
-    const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+    const client = await RawH2Client.connect(
+      fixture.stack.proxy.url,
+      fixture.pki.clusterCa.certPem,
+      fixture.alice,
+    );
     try {
       client.send(headersFrame(5, requestFields(`/api?${first}`)));
       await client.waitFor(() => client.streamDone(5), 'stream 5');
@@ -613,11 +590,11 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   test('a DATA frame on a stream that is not open: connection error, nothing upstream', async () => {
     const client = await warmH2();
     try {
-      const marked = stack.fake.requests.length;
+      const marked = fixture.stack.fake.requests.length;
       client.send(dataFrame(7, smuggled(nextTag())));
       await client.waitFor(() => client.goawayCode() !== null || client.isClosed, 'GOAWAY');
       await settle();
-      assert.equal(stack.fake.requests.length, marked);
+      assert.equal(fixture.stack.fake.requests.length, marked);
     } finally {
       client.destroy();
     }
@@ -626,11 +603,11 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
   test('a CONTINUATION without a HEADERS frame: connection error, nothing upstream', async () => {
     const client = await warmH2();
     try {
-      const marked = stack.fake.requests.length;
-      client.send(frame(FrameType.continuation, 0x4, 3, Buffer.from([0x82])));
+      const marked = fixture.stack.fake.requests.length;
+      client.send(frame(FrameType.Continuation, 0x4, 3, Buffer.from([0x82])));
       await client.waitFor(() => client.goawayCode() !== null || client.isClosed, 'GOAWAY');
       await settle();
-      assert.equal(stack.fake.requests.length, marked);
+      assert.equal(fixture.stack.fake.requests.length, marked);
     } finally {
       client.destroy();
     }
@@ -640,17 +617,12 @@ describe('HTTP/2 malformed requests (raw frames)', () => {
 });
 
 describe('HTTP/2 framing errors from a good client: the stream is reset, never completed upstream', () => {
-  let recorder: RecordingUpstream;
-  let recorderProxy: ProxyProcess;
+  let recorded: RecordedProxy;
 
   before(async () => {
-    recorder = await startRecordingUpstream(pki);
-    recorderProxy = await startProxyProcess(proxyArgs(pki, recorder.url));
+    recorded = await startRecordedProxy(fixture.pki);
   });
-  after(async () => {
-    await recorderProxy?.stop();
-    await recorder?.close();
-  });
+  after(() => recorded?.stop());
 
   const post = (path: string, extra: HeaderField[] = []) =>
     headersFrame(1, requestFields(path, extra, 'POST'), { endStream: false });
@@ -671,18 +643,18 @@ describe('HTTP/2 framing errors from a good client: the stream is reset, never c
 
   for (const [label, build] of cases) {
     test(`${label}: PROTOCOL_ERROR reset, the proxy survives, no complete request upstream`, async () => {
-      for (const url of [stack.proxy.url, recorderProxy.url]) {
+      for (const url of [fixture.stack.proxy.url, recorded.proxy.url]) {
         const tag = nextTag();
-        const client = await RawH2Client.connect(url, pki.clusterCa.certPem, alice);
+        const client = await RawH2Client.connect(url, fixture.pki.clusterCa.certPem, fixture.alice);
         try {
           for (const f of build(`/api?${tag}`)) client.send(f);
           await client.waitFor(() => client.streamDone(1), 'the end of stream 1');
-          assert.equal(client.resetCode(1), H2Error.protocolError, client.describe());
+          assert.equal(client.resetCode(1), ErrorCode.ProtocolError, client.describe());
           await settle(500);
           // The head may have gone up before the body broke the rules; it carried alice only.
           for (const rec of recordsWith(tag)) assertForwardedAs(rec, ALICE);
           assert.deepEqual(
-            recorder.records.filter((r) => r.path.endsWith(tag) && r.complete),
+            recorded.recorder.records.filter((r) => r.path.endsWith(tag) && r.complete),
             [],
             'the upstream stream was completed instead of reset',
           );
@@ -690,22 +662,26 @@ describe('HTTP/2 framing errors from a good client: the stream is reset, never c
           client.destroy();
         }
       }
-      assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
-      assert.equal(recorderProxy.child.exitCode, null, 'the proxy process is alive');
+      assert.equal(fixture.stack.proxy.child.exitCode, null, 'the proxy process is alive');
+      assert.equal(recorded.proxy.child.exitCode, null, 'the proxy process is alive');
     });
   }
 
   test('RST_STREAM(PROTOCOL_ERROR) from the client on an open stream: the proxy survives', async () => {
     const tag = nextTag();
-    const client = await RawH2Client.connect(stack.proxy.url, pki.clusterCa.certPem, alice);
+    const client = await RawH2Client.connect(
+      fixture.stack.proxy.url,
+      fixture.pki.clusterCa.certPem,
+      fixture.alice,
+    );
     try {
       client.send(post(`/api?${tag}`));
       await client.waitFor(() => client.framesOf(1).length > 0, 'a response on stream 1');
       const code = Buffer.alloc(4);
-      code.writeUInt32BE(H2Error.protocolError);
-      client.send(frame(FrameType.rstStream, 0, 1, code));
+      code.writeUInt32BE(ErrorCode.ProtocolError);
+      client.send(frame(FrameType.RstStream, 0, 1, code));
       await settle(1000);
-      assert.equal(stack.proxy.child.exitCode, null, 'the proxy process is alive');
+      assert.equal(fixture.stack.proxy.child.exitCode, null, 'the proxy process is alive');
     } finally {
       client.destroy();
     }

@@ -6,26 +6,17 @@
 import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
+import type { RecordedRequest } from '../../src/demo/fake-apiserver/index.js';
 import { Authority, type IssuedCert } from '../../src/demo/pki-factory.js';
-import type { RecordedRequest } from '../fake-apiserver/index.js';
+import { ErrorCode, Flag, FrameType } from '../../src/proxy/h2/frames.js';
 import {
   type ClientResponse,
   requestH1,
   requestH2,
   websocketUpgradeHead,
 } from '../fake-apiserver/testkit.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
-import {
-  Flag,
-  FrameType,
-  frame,
-  H2Error,
-  headerBlock,
-  headersFrame,
-  RawH2Client,
-  requestFields,
-} from './h2-frames.js';
+import { makePki, type TestPki } from '../support/pki.js';
+import { frame, headerBlock, headersFrame, RawH2Client, requestFields } from './h2-frames.js';
 import {
   assertForwardedAs,
   assertNoSpoof,
@@ -34,12 +25,13 @@ import {
   type Expected,
   type IdentityNames,
   identityLines,
-  type RecordingUpstream,
+  nextTag,
+  type RecordedProxy,
   rawH1,
   SPOOF,
   type Stack,
   settle,
-  startRecordingUpstream,
+  startRecordedProxy,
   startStack,
   statusCodes,
 } from './harness.js';
@@ -87,13 +79,6 @@ after(async () => {
   await Promise.all([stack?.stop(), custom?.stop()]);
   pki?.cleanup();
 });
-
-let caseNumber = 0;
-/** A query that tags one request, so its record is found whatever else the fake saw. */
-function nextTag(): string {
-  caseNumber++;
-  return `case=${caseNumber}`;
-}
 
 function recordsTagged(s: Stack, tag: string): RecordedRequest[] {
   return s.fake.requests.filter((r) => r.query === tag);
@@ -339,7 +324,7 @@ describe('raw HTTP/2 header blocks (HPACK literals)', () => {
       c.send(headersFrame(1, requestFields(`/api?${tag}`, [['X-Remote-User', 'spoof-admin']]))),
     );
     try {
-      assert.equal(client.resetCode(1), H2Error.protocolError, client.describe());
+      assert.equal(client.resetCode(1), ErrorCode.ProtocolError, client.describe());
       await settle();
       assert.deepEqual(recordsTagged(stack, tag), []);
     } finally {
@@ -397,9 +382,9 @@ describe('raw HTTP/2 header blocks (HPACK literals)', () => {
       ]),
     );
     const client = await rawH2((c) => {
-      c.send(frame(FrameType.headers, Flag.endStream, 1, block.subarray(0, 41)));
-      c.send(frame(FrameType.continuation, 0, 1, block.subarray(41, 67)));
-      c.send(frame(FrameType.continuation, Flag.endHeaders, 1, block.subarray(67)));
+      c.send(frame(FrameType.Headers, Flag.EndStream, 1, block.subarray(0, 41)));
+      c.send(frame(FrameType.Continuation, 0, 1, block.subarray(41, 67)));
+      c.send(frame(FrameType.Continuation, Flag.EndHeaders, 1, block.subarray(67)));
     });
     try {
       assert.equal(client.status(1), 200, client.describe());
@@ -413,17 +398,12 @@ describe('raw HTTP/2 header blocks (HPACK literals)', () => {
 });
 
 describe('trailers', () => {
-  let recorder: RecordingUpstream;
-  let recorderProxy: ProxyProcess;
+  let recorded: RecordedProxy;
 
   before(async () => {
-    recorder = await startRecordingUpstream(pki);
-    recorderProxy = await startProxyProcess(proxyArgs(pki, recorder.url));
+    recorded = await startRecordedProxy(pki);
   });
-  after(async () => {
-    await recorderProxy?.stop();
-    await recorder?.close();
-  });
+  after(() => recorded?.stop());
 
   const chunkedWithTrailers = (host: string, tag: string) =>
     `POST /api?${tag} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Remote-User, X-Remote-Group\r\n\r\n` +
@@ -450,13 +430,13 @@ describe('trailers', () => {
   test('h1 chunked trailers: no identity trailer is forwarded (recording upstream)', async () => {
     const tag = nextTag();
     const client = await rawH1(
-      recorderProxy.url,
+      recorded.proxy.url,
       pki.clusterCa.certPem,
       alice,
       chunkedWithTrailers('127.0.0.1', tag),
     );
     try {
-      const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
+      const rec = await recorded.recorder.waitFor((r) => r.path.endsWith(tag));
       assert.equal(rec.body, 'hello');
       assert.ok(rec.complete);
       assert.deepEqual(
@@ -528,8 +508,8 @@ describe('trailers', () => {
 
   test('h2 trailers: identity trailers are stripped, others kept (recording upstream)', async () => {
     const tag = nextTag();
-    assert.equal(await h2WithTrailers(recorderProxy.url, tag), 200);
-    const rec = await recorder.waitFor((r) => r.path.endsWith(tag));
+    assert.equal(await h2WithTrailers(recorded.proxy.url, tag), 200);
+    const rec = await recorded.recorder.waitFor((r) => r.path.endsWith(tag));
     assert.equal(rec.protocol, 'h2');
     assert.ok(rec.complete);
     assert.equal(rec.body, 'hello');

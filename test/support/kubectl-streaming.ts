@@ -12,12 +12,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, type TestContext, test } from 'node:test';
-import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import {
   type FakeApiserver,
   type StreamSession,
   startFakeApiserver,
-} from '../fake-apiserver/index.js';
+} from '../../src/demo/fake-apiserver/index.js';
+import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import {
   KUBECTL,
   killChild,

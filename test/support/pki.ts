@@ -13,7 +13,6 @@ import {
   crlPem,
   type IssuedCert,
 } from '../../src/demo/pki-factory.js';
-import type { FakeApiserverOptions } from '../fake-apiserver/index.js';
 
 export interface TestPki {
   readonly dir: string;
@@ -105,18 +104,6 @@ export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []):
     flag.slice(0, flag.indexOf('=') >= 0 ? flag.indexOf('=') : undefined);
   const overridden = new Set(extra.map(named));
   return [...base.filter((flag) => !overridden.has(named(flag))), ...extra];
-}
-
-/**
- * The fake apiserver behind a proxy of this PKI: served with its own certificate, trusting the
- * cluster CA for clients and the front-proxy CA (any name) for requestheader authentication.
- */
-export function apiserverOptions(pki: TestPki): FakeApiserverOptions {
-  return {
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem, allowedNames: [] },
-  };
 }
 
 let atomicWrites = 0;

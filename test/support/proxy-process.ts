@@ -10,29 +10,47 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/kube-crl-proxy', import.meta.url));
 
-/**
- * The node flags of the binary's `#!/usr/bin/env -S node …` line: the runtime settings every
- * launcher applies, for callers that must start node themselves (the bench pins it with taskset).
- */
-export function binNodeFlags(bin = BIN): string[] {
-  const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
-  const match = /^#!\/usr\/bin\/env -S node((?: --[\w=-]+)*)$/.exec(shebang);
-  if (match === null) throw new Error(`${bin}: unexpected first line ${JSON.stringify(shebang)}`);
-  return (match[1] ?? '').split(' ').filter(Boolean);
+/** How node is started: environment variables and node flags. */
+export interface Launcher {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeFlags: readonly string[];
 }
 
 /**
- * Runs the binary as an operator's shell would (its own `#!` line and flags), on the node that
- * runs the tests: that node's directory comes first on PATH.
+ * The binary's `#!/usr/bin/env -S [NAME=value …] node [--flag …]` line: the environment and the
+ * node flags every launcher applies, for callers that must start node themselves (the bench
+ * pins it with taskset).
  */
-function spawnBin(
+export function binLauncher(bin = BIN): Launcher {
+  const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S ((?:\w+=\S* )*)node((?: --[\w=-]+)*)$/.exec(shebang);
+  if (match === null) throw new Error(`${bin}: unexpected first line ${JSON.stringify(shebang)}`);
+  const env = Object.fromEntries(
+    (match[1] ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .map((assignment) => [
+        assignment.slice(0, assignment.indexOf('=')),
+        assignment.slice(assignment.indexOf('=') + 1),
+      ]),
+  );
+  return { env, nodeFlags: (match[2] ?? '').split(' ').filter(Boolean) };
+}
+
+/** PATH with the directory of the node that runs the tests first: the binary's `#!` finds it. */
+export const PATH_WITH_TEST_NODE = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
+
+/**
+ * Runs the binary as an operator's shell would (its own `#!` line and flags), on the node that
+ * runs the tests.
+ */
+export function spawnBin(
   args: string[],
   env: Readonly<Record<string, string>> = {},
 ): ChildProcessByStdio<null, Readable, Readable> {
-  const path = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
   return spawn(BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PATH: path, ...env },
+    env: { ...process.env, PATH: PATH_WITH_TEST_NODE, ...env },
   });
 }
 
@@ -87,13 +105,17 @@ export function runBin(args: string[], timeoutMs = 30_000): Promise<ExitResult> 
   });
 }
 
-/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
-export async function startProxyProcess(
-  args: string[],
-  timeoutMs = 30_000,
-  env: Readonly<Record<string, string>> = {},
-): Promise<ProxyProcess> {
-  const child = spawnBin(args, env);
+export interface FollowedLog {
+  /** The JSON lines so far (a line that is not JSON as level `raw`). */
+  readonly logs: LogLine[];
+  /** Resolves with the first line (already seen or future) matching `pred`. */
+  waitForLog(pred: (l: LogLine) => boolean, waitMs?: number): Promise<LogLine>;
+  /** stderr so far. */
+  stderr(): string;
+}
+
+/** Reads the proxy's log: JSON lines on stdout. */
+export function followLog(child: ChildProcess): FollowedLog {
   const logs: LogLine[] = [];
   const waiters = new Set<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let stderr = '';
@@ -123,10 +145,6 @@ export async function startProxyProcess(
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d;
   });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-
   const waitForLog = (pred: (l: LogLine) => boolean, waitMs = 10_000): Promise<LogLine> => {
     const seen = logs.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
@@ -148,11 +166,24 @@ export async function startProxyProcess(
       };
     });
   };
+  return { logs, waitForLog, stderr: () => stderr };
+}
 
+/** Starts the binary and waits until it serves; `env` is added to the test's environment. */
+export async function startProxyProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ProxyProcess> {
+  const child = spawnBin(args, env);
+  const { logs, waitForLog, stderr } = followLog(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   const ready = await Promise.race([
     waitForLog((l) => l.msg === 'kube-crl-proxy serving', timeoutMs),
     exited.then((code) => {
-      throw new Error(`kube-crl-proxy exited with ${code} before serving: ${stderr}`);
+      throw new Error(`kube-crl-proxy exited with ${code} before serving: ${stderr()}`);
     }),
   ]);
   const listen = ready.listen as { port: number };

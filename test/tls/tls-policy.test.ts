@@ -16,51 +16,36 @@ import {
   resolveTlsPolicy,
 } from '../../src/config/tls-policy.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { type FakeApiserver, startFakeApiserver } from '../fake-apiserver/index.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
-import { type ProxyProcess, runBin, startProxyProcess } from '../support/proxy-process.js';
+import { TestCluster } from '../support/cluster.js';
+import { proxyArgs } from '../support/pki.js';
+import { type ProxyProcess, runBin } from '../support/proxy-process.js';
 
-let pki: TestPki;
-let fake: FakeApiserver;
+const cluster = new TestCluster();
 interface Identity {
   readonly cert: string;
   readonly key: string;
   readonly issued: IssuedCert;
 }
 let alice: Identity;
-const proxies: ProxyProcess[] = [];
 
 before(async () => {
-  pki = await makePki();
+  await cluster.start();
   alice = await identity('alice');
-  fake = await startFakeApiserver({
-    tls: { cert: pki.apiserver.certPem, key: pki.apiserver.keyPem },
-    clientCA: pki.clusterCa.certPem,
-    requestheader: { clientCA: pki.frontProxyCa.certPem },
-  });
 });
 
-after(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
-  await fake?.close();
-  pki?.cleanup();
-});
+after(() => cluster.stop());
 
 async function identity(name: string): Promise<Identity> {
-  const issued = await pki.user(name, ['dev']);
+  const issued = await cluster.pki.user(name, ['dev']);
   return {
-    cert: pki.write(`${name}.crt`, issued.certPem),
-    key: pki.write(`${name}.key`, issued.keyPem),
+    cert: cluster.pki.write(`${name}.crt`, issued.certPem),
+    key: cluster.pki.write(`${name}.key`, issued.keyPem),
     issued,
   };
 }
 
-async function proxyWith(extra: string[] = []): Promise<ProxyProcess> {
-  const proxy = await startProxyProcess(
-    proxyArgs(pki, fake.url, ['--upstream-pool-size=0', ...extra]),
-  );
-  proxies.push(proxy);
-  return proxy;
+function proxyWith(extra: string[] = []): Promise<ProxyProcess> {
+  return cluster.proxy(['--upstream-pool-size=0', ...extra]);
 }
 
 interface SClient {
@@ -81,7 +66,7 @@ function sClient(port: number, args: readonly string[], who: Identity | null = a
       '-connect',
       `127.0.0.1:${port}`,
       '-CAfile',
-      pki.files.clientCa,
+      cluster.pki.files.clientCa,
       '-msg',
       ...presented,
       ...args,
@@ -276,15 +261,15 @@ describe('TLS 1.2 cipher suites', () => {
 
 describe('a new serving certificate', () => {
   test('keeps the policy: the rebuilt context has the same versions and suites', async () => {
-    const certFile = pki.write('policy-serving.crt', pki.serving.certPem);
-    const keyFile = pki.write('policy-serving.key', pki.serving.keyPem);
+    const certFile = cluster.pki.write('policy-serving.crt', cluster.pki.serving.certPem);
+    const keyFile = cluster.pki.write('policy-serving.key', cluster.pki.serving.keyPem);
     const proxy = await proxyWith([
       `--tls-cert-file=${certFile}`,
       `--tls-private-key-file=${keyFile}`,
       '--tls-min-version=VersionTLS13',
       '--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
     ]);
-    const rotated = await pki.clusterCa.issue({
+    const rotated = await cluster.pki.clusterCa.issue({
       commonName: 'kube-crl-proxy-rotated',
       usage: 'server',
       ipAddresses: ['127.0.0.1'],
@@ -342,7 +327,7 @@ describe('TLS flags: bad values are refused at start', () => {
       ],
     ];
     for (const [flag, expected] of cases) {
-      const result = await runBin(proxyArgs(pki, 'https://127.0.0.1:1', [flag]));
+      const result = await runBin(proxyArgs(cluster.pki, 'https://127.0.0.1:1', [flag]));
       assert.equal(result.code, 2, `${flag}: ${result.stderr}`);
       const lines = result.stderr.trim().split('\n');
       assert.equal(lines.length, 1, result.stderr);
@@ -477,7 +462,7 @@ describe('TLS 1.3 session tickets', () => {
     test(`--reject-mode=${mode}: two stateful tickets per connection; offering one back never resumes: a full handshake, checked again`, async () => {
       const proxy = await proxyWith([`--reject-mode=${mode}`]);
       const bob = await identity(`bob-${mode}`);
-      const session = `${pki.dir}/bob-${mode}-session.pem`;
+      const session = `${cluster.pki.dir}/bob-${mode}-session.pem`;
       const first = await handshake(proxy.port, ['-tls1_3', '-sess_out', session], bob);
       assert.equal(first.protocol, 'TLSv1.3');
       const tickets = first.output.match(
@@ -490,7 +475,7 @@ describe('TLS 1.3 session tickets', () => {
       assert.equal(again.protocol, 'TLSv1.3');
       assert.doesNotMatch(again.output, /^Reused, /m);
 
-      pki.writeCrl({ revoked: [{ serial: bob.issued.serial }], crlNumber: ++crlNumber });
+      cluster.pki.writeCrl({ revoked: [{ serial: bob.issued.serial }], crlNumber: ++crlNumber });
       await proxy.waitForLog((l) => l.msg === 'snapshot in force' && (l.generation as number) > 1);
       const revoked = sClient(proxy.port, ['-tls1_3', '-crlf', '-sess_in', session], bob);
       await revoked.waitFor(/^New, TLSv1\.3, Cipher is/m);
@@ -503,7 +488,7 @@ describe('TLS 1.3 session tickets', () => {
       }
       revoked.child.stdin?.end();
       await revoked.exited;
-      pki.writeCrl({ revoked: [], crlNumber: ++crlNumber });
+      cluster.pki.writeCrl({ revoked: [], crlNumber: ++crlNumber });
     });
   }
 });

@@ -52,7 +52,7 @@ export interface ResponseHead {
  * Reads the response head `buf[0, length)` to a request with `method`, on the bytes: only the
  * three names that matter are looked at (Content-Length's value read as digits in place),
  * so the usual response costs no string at all (a string per line and a lower-cased copy
- * per name made this 4% of the proxy's CPU in bench h1).
+ * per name stood out in the HTTP/1.1 CPU profile: bench/README.md#figures-behind-design-choices-in-src).
  */
 export function parseResponseHead(buf: Buffer, length: number, method: string): ResponseHead {
   const headEnd = length - 4;

@@ -5,9 +5,16 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
-import { parseSize, resolveProgram, runProgram } from './commands.js';
-import { ExecutableNotFoundError, ProcessKilledError } from './errors.js';
-import type { ProcessIo } from './process-io.js';
+import {
+  parseSize,
+  resolveProgram,
+  runProgram,
+} from '../../../src/demo/fake-apiserver/streaming/commands.js';
+import {
+  ExecutableNotFoundError,
+  ProcessKilledError,
+} from '../../../src/demo/fake-apiserver/streaming/errors.js';
+import type { ProcessIo } from '../../../src/demo/fake-apiserver/streaming/process-io.js';
 import { TEST_USER } from './test-harness.js';
 
 interface Run {

@@ -16,8 +16,11 @@ import {
   RstStatus,
   type SpdyFrame,
   SpdyFrameParser,
-} from './spdy-framer.js';
-import { HeaderCompressor, HeaderDecompressor } from './spdy-headers.js';
+} from '../../../src/demo/fake-apiserver/streaming/spdy-framer.js';
+import {
+  HeaderCompressor,
+  HeaderDecompressor,
+} from '../../../src/demo/fake-apiserver/streaming/spdy-headers.js';
 
 export class ClientStream {
   readonly chunks: Buffer[] = [];

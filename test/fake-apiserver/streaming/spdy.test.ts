@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
-import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
+import { SPDY3_DICTIONARY } from '../../../src/demo/fake-apiserver/streaming/spdy-dictionary.js';
 import {
   encodeData,
   encodeGoAway,
@@ -17,13 +17,13 @@ import {
   encodeSynStream,
   FLAG_FIN,
   SpdyFrameParser,
-} from './spdy-framer.js';
+} from '../../../src/demo/fake-apiserver/streaming/spdy-framer.js';
 import {
   decodeHeaderBlock,
   encodeHeaderBlock,
   HeaderCompressor,
   HeaderDecompressor,
-} from './spdy-headers.js';
+} from '../../../src/demo/fake-apiserver/streaming/spdy-headers.js';
 import { SpdyTestClient } from './spdy-test-client.js';
 import {
   rawUpgrade,
@@ -142,7 +142,8 @@ test('SPDY exec: streams by streamtype, stdout, Status on the error stream, FIN,
   assert.equal(server.sessions[0]?.endedBy, 'server');
 });
 
-test('SPDY session: PINGs echoed, client GOAWAY ends the session as the client', async (t) => {
+/** A streaming test server and a SPDY client on its demo pod's port-forward; both closed after `t`. */
+async function portForward(t: TestContext, options?: { readonly splitWrites?: boolean }) {
   const server = await startStreamingTestServer();
   t.after(() => server.close());
   const { socket, rest } = await rawUpgrade(
@@ -150,8 +151,13 @@ test('SPDY session: PINGs echoed, client GOAWAY ends the session as the client',
     spdyUpgradeHead('/api/v1/namespaces/default/pods/demo/portforward', ['portforward.k8s.io']),
   );
   socket.unshift(rest);
-  const client = new SpdyTestClient(socket, { splitWrites: true });
+  const client = new SpdyTestClient(socket, options);
   t.after(() => client.close());
+  return { server, client };
+}
+
+test('SPDY session: PINGs echoed, client GOAWAY ends the session as the client', async (t) => {
+  const { server, client } = await portForward(t, { splitWrites: true });
   client.ping(1);
   client.ping(3);
   await server.until(() => client.pings.length === 2, 5_000, 'PING echoes');
@@ -161,16 +167,8 @@ test('SPDY session: PINGs echoed, client GOAWAY ends the session as the client',
 });
 
 test('SPDY port-forward: data echoed both ways, FIN follows FIN, error stream FINed empty', async (t) => {
-  const server = await startStreamingTestServer();
-  t.after(() => server.close());
-  const { socket, rest } = await rawUpgrade(
-    server.port,
-    spdyUpgradeHead('/api/v1/namespaces/default/pods/demo/portforward', ['portforward.k8s.io']),
-  );
+  const { server, client } = await portForward(t, { splitWrites: true });
   assert.equal(server.sessions[0]?.transport, 'spdy');
-  socket.unshift(rest);
-  const client = new SpdyTestClient(socket, { splitWrites: true });
-  t.after(() => client.close());
 
   const payload = randomBytes(3 * 1024 * 1024);
   const error = await client.open({ streamtype: 'error', port: '8080', requestid: '0' }, true);
@@ -188,15 +186,7 @@ test('SPDY port-forward: data echoed both ways, FIN follows FIN, error stream FI
 });
 
 test('SPDY port-forward: a client RST closes the pod-side connection, the session lives on', async (t) => {
-  const server = await startStreamingTestServer();
-  t.after(() => server.close());
-  const { socket, rest } = await rawUpgrade(
-    server.port,
-    spdyUpgradeHead('/api/v1/namespaces/default/pods/demo/portforward', ['portforward.k8s.io']),
-  );
-  socket.unshift(rest);
-  const client = new SpdyTestClient(socket);
-  t.after(() => client.close());
+  const { server, client } = await portForward(t);
   const error = await client.open({ streamtype: 'error', port: '80', requestid: '0' }, true);
   const data = await client.open({ streamtype: 'data', port: '80', requestid: '0' });
   data.write('ping');

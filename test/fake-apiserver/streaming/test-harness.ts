@@ -6,6 +6,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
+import {
+  createStreamingHandlers,
+  type StreamingOptions,
+} from '../../../src/demo/fake-apiserver/streaming/index.js';
 import type {
   PodLog,
   RecordedRequest,
@@ -14,8 +18,7 @@ import type {
   StreamSession,
   StreamTransport,
   UserInfo,
-} from '../types.js';
-import { createStreamingHandlers, type StreamingOptions } from './index.js';
+} from '../../../src/demo/fake-apiserver/types.js';
 
 export const TEST_USER: UserInfo = {
   username: 'alice',

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { get, type IncomingMessage, request } from 'node:http';
 import { test } from 'node:test';
 import { type RawData, WebSocket } from 'ws';
+import { websocketUpgradeHead } from '../testkit.js';
 import {
   rawUpgrade,
   readToClose,
@@ -223,17 +224,7 @@ test('WebSocket upgrades without the expected subprotocol are refused before any
   ] as const) {
     const { socket, response, rest } = await rawUpgrade(
       server.port,
-      [
-        `GET ${POD}/${sub} HTTP/1.1`,
-        'Host: 127.0.0.1',
-        'Connection: Upgrade',
-        'Upgrade: websocket',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Protocol: ${protocol}`,
-        '',
-        '',
-      ].join('\r\n'),
+      websocketUpgradeHead(`${POD}/${sub}`, '127.0.0.1', protocol),
     );
     assert.match(response, /^HTTP\/1\.1 400 /);
     assert.match(await readToClose(socket, rest), /"reason":"BadRequest"/);

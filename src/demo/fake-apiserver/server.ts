@@ -19,7 +19,7 @@ import {
   type ClientCertificate,
   subjectIdentity,
 } from './authentication.js';
-import { Cluster } from './cluster.js';
+import { type AddNodeOptions, type AddPodOptions, Cluster } from './cluster.js';
 import { discoveryDocuments } from './discovery.js';
 import { answererFor, type Channel } from './exchange.js';
 import { type AnyRequest, type AnyResponse, headerLines } from './http.js';
@@ -180,19 +180,11 @@ class FakeApiserverServer implements FakeApiserver {
     });
   }
 
-  addNode(name: string, opts?: { ready?: boolean; roles?: string[] }): void {
+  addNode(name: string, opts?: AddNodeOptions): void {
     this.cluster.addNode(name, opts);
   }
 
-  addPod(
-    name: string,
-    opts?: {
-      namespace?: string;
-      phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
-      containers?: string[];
-      node?: string;
-    },
-  ): void {
+  addPod(name: string, opts?: AddPodOptions): void {
     this.cluster.addPod(name, opts);
   }
 

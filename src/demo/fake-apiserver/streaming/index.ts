@@ -41,6 +41,14 @@ export interface StreamingOptions {
 /** apiserver/pkg/util/proxy/streamtunnel.go: "SPDY/3.1+" + the kubelet's protocol. */
 const TUNNELING_PROTOCOL = `SPDY/3.1+${PORT_FORWARD_PROTOCOL}`;
 
+type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  ctx: StreamContext,
+  kind: UpgradeKind,
+) => Promise<void>;
+
 export function createStreamingHandlers(options: StreamingOptions = {}): StreamingHandlers {
   const resizeWaitMs = options.resizeWaitMs ?? 1_000;
   const registry = new SessionRegistry();
@@ -48,13 +56,7 @@ export function createStreamingHandlers(options: StreamingOptions = {}): Streami
   let echoServer: Promise<EchoServer> | null = null;
   let closed = false;
 
-  const upgradeCommand = async (
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    ctx: StreamContext,
-    kind: UpgradeKind,
-  ): Promise<void> => {
+  const upgradeCommand: UpgradeHandler = async (req, socket, head, ctx, kind) => {
     const request = parseCommandRequest(ctx);
     if (typeof request === 'string') {
       refuseUpgrade(socket, 400, badRequestStatus(request));
@@ -85,13 +87,7 @@ export function createStreamingHandlers(options: StreamingOptions = {}): Streami
     serveSpdyCommand({ transport: socket, ctx, session, request, resizeWaitMs });
   };
 
-  const upgradePortForward = async (
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    ctx: StreamContext,
-    kind: UpgradeKind,
-  ): Promise<void> => {
+  const upgradePortForward: UpgradeHandler = async (req, socket, head, ctx, kind) => {
     if (kind === 'websocket' && !offeredWebSocketProtocols(req).includes(TUNNELING_PROTOCOL)) {
       refuseUpgrade(
         socket,

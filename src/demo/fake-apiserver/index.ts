@@ -3,6 +3,7 @@
  * tests, the benchmarks and the `demo` subcommand. Real kubectl works against it directly.
  * Protocol facts it follows: /work/shared/reference/kube-protocol.md.
  */
+import type { AddNodeOptions, AddPodOptions } from './cluster.js';
 import { startFakeApiserverWith } from './server.js';
 import { createStreamingHandlers } from './streaming/index.js';
 import type { RecordedRequest, StreamSession } from './types.js';
@@ -65,16 +66,8 @@ export interface FakeApiserver {
     timeoutMs?: number,
   ): Promise<RecordedRequest>;
   /** Cluster state; every change is a watch event with the next resourceVersion. */
-  addNode(name: string, opts?: { ready?: boolean; roles?: string[] }): void;
-  addPod(
-    name: string,
-    opts?: {
-      namespace?: string;
-      phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
-      containers?: string[];
-      node?: string;
-    },
-  ): void;
+  addNode(name: string, opts?: AddNodeOptions): void;
+  addPod(name: string, opts?: AddPodOptions): void;
   setPodPhase(name: string, phase: string, namespace?: string): void;
   deletePod(name: string, namespace?: string): void;
   /** Feeds StreamContext.logs of the pod. */

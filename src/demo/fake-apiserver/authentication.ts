@@ -8,7 +8,7 @@
  * anonymous.
  */
 import { X509Certificate } from 'node:crypto';
-import { readBlocks } from '../../src/pki/pem.js';
+import { readBlocks } from '../../pki/pem.js';
 import type { FakeApiserverOptions } from './index.js';
 import type { AuthenticatedBy, UserInfo } from './types.js';
 

@@ -1,7 +1,8 @@
 /**
- * Contract of the fake kube-apiserver (test/fake-apiserver), shared by its REST core
- * (server.ts and friends) and its streaming half (streaming/: exec, attach, port-forward,
- * logs). Tests, the benchmarks and the `demo` subcommand use only what index.ts exports.
+ * Contract of the fake kube-apiserver (src/demo/fake-apiserver; its tests in
+ * test/fake-apiserver), shared by its REST core (server.ts and friends) and its streaming half
+ * (streaming/: exec, attach, port-forward, logs). Tests, the benchmarks and the `demo`
+ * subcommand use only what index.ts exports.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
