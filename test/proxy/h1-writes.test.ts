@@ -6,40 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { HIGH_WATER_MARK } from '../../src/proxy/backpressure.js';
 import { MAX_READ_AHEAD, SpliceWrites } from '../../src/proxy/h1/writes.js';
+import { SocketPairs } from '../support/socket-pairs.js';
 import { until } from '../support/wait.js';
 
-const server = createServer();
-const accepted: Socket[] = [];
-const opened: Socket[] = [];
-
-/** A connected pair: the local end (the splice's) and what the peer received. */
-async function pair(): Promise<{ local: Socket; remote: Socket; received: () => Buffer }> {
-  const peer = once(server, 'connection');
-  const { port } = server.address() as { port: number };
-  const local = connect(port, '127.0.0.1');
-  await once(local, 'connect');
-  const [remote] = (await peer) as [Socket];
-  accepted.push(remote);
-  opened.push(local);
-  const chunks: Buffer[] = [];
-  remote.on('data', (chunk: Buffer) => chunks.push(chunk));
-  return { local, remote, received: () => Buffer.concat(chunks) };
-}
+let sockets: SocketPairs;
+const pair = () => sockets.pair();
 
 before(async () => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  sockets = await SocketPairs.listen();
 });
 
-after(() => {
-  for (const socket of [...accepted, ...opened]) socket.destroy();
-  server.close();
-});
+after(() => sockets.close());
 
 test('what a read gathered goes out in one write; nothing to an upstream let go', async () => {
   const client = await pair();
