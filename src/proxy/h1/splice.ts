@@ -4,12 +4,12 @@
  * and again after the apiserver closed it between requests). Requests go up one at a time, in
  * order. Upgrade requests are handed to upgrade.ts.
  *
- * `Splice` holds the two connections, the lifecycle (Phase) and the writes. The client's bytes
- * are read as requests by request-reader.ts (heads read strictly, sanitised and rebuilt, bodies
- * framed by the proxy), the upstream's as responses by response-reader.ts (bytes passed back
+ * `Splice` holds the two connections and the lifecycle (Phase). The client's bytes are read
+ * as requests by request-reader.ts (heads read strictly, sanitised and rebuilt, bodies framed
+ * by the proxy), the upstream's as responses by response-reader.ts (bytes passed back
  * untouched, heads read only for framing); each request and its response are an Exchange
- * (exchange.ts). deadline.ts times the head and idle timeouts, ending.ts decides how a drain
- * or a cut ends the connection, ../backpressure.ts when each side is read.
+ * (exchange.ts). writes.ts gathers the writes and says when each side is read, deadline.ts
+ * times the head and idle timeouts, ending.ts decides how a drain or a cut ends the connection.
  */
 import { Buffer } from 'node:buffer';
 import type { TLSSocket } from 'node:tls';
