@@ -6,39 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { RelayWrites } from '../../src/proxy/h2/writes.js';
+import { SocketPairs } from '../support/socket-pairs.js';
 import { until } from '../support/wait.js';
 
-const server = createServer();
-const accepted: Socket[] = [];
-const opened: Socket[] = [];
-
-/** A connected pair: the local end (the relay's) and what the peer received. */
-async function pair(): Promise<{ local: Socket; received: () => Buffer }> {
-  const peer = once(server, 'connection');
-  const { port } = server.address() as { port: number };
-  const local = connect(port, '127.0.0.1');
-  await once(local, 'connect');
-  const [remote] = (await peer) as [Socket];
-  accepted.push(remote);
-  opened.push(local);
-  const chunks: Buffer[] = [];
-  remote.on('data', (chunk: Buffer) => chunks.push(chunk));
-  return { local, received: () => Buffer.concat(chunks) };
-}
+let sockets: SocketPairs;
+const pair = () => sockets.pair();
 
 before(async () => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  sockets = await SocketPairs.listen();
 });
 
-after(() => {
-  for (const socket of [...accepted, ...opened]) socket.destroy();
-  server.close();
-});
+after(() => sockets.close());
 
 test("a turn's output goes out once per socket, after the turn", async () => {
   const client = await pair();
