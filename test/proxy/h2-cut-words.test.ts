@@ -162,10 +162,16 @@ describe('CutWords', () => {
 
   test('startGrace: the cut expires, then the callback runs', async () => {
     const words = new CutWords(STATUS, 'revoked');
-    const expired = await new Promise<boolean>((resolve) =>
-      words.startGrace(() => resolve(words.expired)),
-    );
-    assert.equal(expired, true);
+    // The grace timer is unref'd (it must not hold a closing proxy open): this one holds the test.
+    const hold = setInterval(() => {}, 1_000);
+    try {
+      const expired = await new Promise<boolean>((resolve) =>
+        words.startGrace(() => resolve(words.expired)),
+      );
+      assert.equal(expired, true);
+    } finally {
+      clearInterval(hold);
+    }
   });
 });
 
