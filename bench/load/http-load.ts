@@ -115,17 +115,49 @@ interface Driver {
   closeAll(): void;
 }
 
+/** A driver's connections: counts them up, replaces the ones that close, closes them at the end. */
+class Fleet<C extends { close(): void }> implements Driver {
+  readonly started: Promise<void>;
+  readonly live = new Set<C>();
+  private up = 0;
+  private replaced = 0;
+  private resolveStarted: () => void = () => {};
+
+  constructor(
+    private readonly ctl: Controller,
+    private readonly connections: number,
+  ) {
+    this.started = new Promise<void>((r) => {
+      this.resolveStarted = r;
+    });
+  }
+
+  readonly reconnects = (): number => this.replaced;
+
+  /** A connection is up: the fleet has started once every one has been. */
+  connectionUp(): void {
+    if (++this.up === this.connections) this.resolveStarted();
+  }
+
+  /** A connection closed: returns whether to open another (not once the load is stopping). */
+  closed(c: C): boolean {
+    this.live.delete(c);
+    if (this.ctl.stopping) return false;
+    this.replaced++;
+    return true;
+  }
+
+  closeAll(): void {
+    this.ctl.stopping = true;
+    for (const c of this.live) c.close();
+  }
+}
+
 function driveH1(config: HttpLoadConfig, ctl: Controller, version: H1Version): Driver {
   const options = tlsOptions(config.identity, 'http/1.1');
   const request = getRequest(config.path, `${LOAD_HOST}:${config.identity.port}`, version);
   const startedAt = new WeakMap<H1Connection, number>();
-  const live = new Set<H1Connection>();
-  let reconnects = 0;
-  let up = 0;
-  let resolveStarted: () => void = () => {};
-  const started = new Promise<void>((r) => {
-    resolveStarted = r;
-  });
+  const fleet = new Fleet<H1Connection>(ctl, config.connections);
   const issue = (c: H1Connection) => {
     const t = ctl.begin();
     if (t < 0) return;
@@ -134,7 +166,7 @@ function driveH1(config: HttpLoadConfig, ctl: Controller, version: H1Version): D
   };
   const handlers = {
     onReady(c: H1Connection) {
-      if (++up === config.connections) resolveStarted();
+      fleet.connectionUp();
       issue(c);
     },
     onResponse(c: H1Connection, status: number) {
@@ -142,24 +174,13 @@ function driveH1(config: HttpLoadConfig, ctl: Controller, version: H1Version): D
       if (!c.socket.destroyed && !c.socket.writableEnded) issue(c);
     },
     onClose(c: H1Connection, _error: Error | null, inFlight: boolean) {
-      live.delete(c);
       if (inFlight) ctl.end(startedAt.get(c) ?? performance.now(), false);
-      if (!ctl.stopping) {
-        reconnects++;
-        live.add(new H1Connection(options, handlers, version));
-      }
+      if (fleet.closed(c)) fleet.live.add(new H1Connection(options, handlers, version));
     },
   };
   for (let i = 0; i < config.connections; i++)
-    live.add(new H1Connection(options, handlers, version));
-  return {
-    started,
-    reconnects: () => reconnects,
-    closeAll: () => {
-      ctl.stopping = true;
-      for (const c of live) c.close();
-    },
-  };
+    fleet.live.add(new H1Connection(options, handlers, version));
+  return fleet;
 }
 
 function driveH2(config: HttpLoadConfig, ctl: Controller): Driver {
@@ -167,13 +188,7 @@ function driveH2(config: HttpLoadConfig, ctl: Controller): Driver {
   const block = getHeaderBlock(config.path, `${LOAD_HOST}:${config.identity.port}`);
   const startedAt = new Map<H2Connection, Map<number, number>>();
   const status = new Map<H2Connection, Map<number, number>>();
-  const live = new Set<H2Connection>();
-  let reconnects = 0;
-  let up = 0;
-  let resolveStarted: () => void = () => {};
-  const started = new Promise<void>((r) => {
-    resolveStarted = r;
-  });
+  const fleet = new Fleet<H2Connection>(ctl, config.connections);
   const fill = (c: H2Connection) => {
     const times = startedAt.get(c);
     if (times === undefined) return;
@@ -187,7 +202,7 @@ function driveH2(config: HttpLoadConfig, ctl: Controller): Driver {
     let conn: H2Connection | null = null;
     conn = new H2Connection(options, {
       onReady(c) {
-        if (++up === config.connections) resolveStarted();
+        fleet.connectionUp();
         fill(c);
         c.flush();
       },
@@ -208,28 +223,17 @@ function driveH2(config: HttpLoadConfig, ctl: Controller): Driver {
         fill(c);
       },
       onClose(c) {
-        live.delete(c);
         startedAt.delete(c);
         status.delete(c);
-        if (!ctl.stopping) {
-          reconnects++;
-          open();
-        }
+        if (fleet.closed(c)) open();
       },
     });
     startedAt.set(conn, new Map());
     status.set(conn, new Map());
-    live.add(conn);
+    fleet.live.add(conn);
   };
   for (let i = 0; i < config.connections; i++) open();
-  return {
-    started,
-    reconnects: () => reconnects,
-    closeAll: () => {
-      ctl.stopping = true;
-      for (const c of live) c.close();
-    },
-  };
+  return fleet;
 }
 
 async function run(config: HttpLoadConfig, send: (msg: FromChild<unknown>) => void) {

@@ -18,21 +18,34 @@ export interface StatusResponse {
   readonly body: string;
 }
 
+/**
+ * A metav1.Status failure with its fields in the order kube-apiserver writes them; `details`
+ * only when given.
+ */
+export function failureStatus<Details extends object>(
+  code: number,
+  reason: string,
+  message: string,
+  details?: Details,
+) {
+  return {
+    kind: 'Status' as const,
+    apiVersion: 'v1' as const,
+    metadata: {} as Record<string, never>,
+    status: 'Failure' as const,
+    message,
+    reason,
+    ...(details === undefined ? {} : { details }),
+    code,
+  };
+}
+
 export function statusResponse(
   code: number,
   reason: StatusReason,
   message: string,
 ): StatusResponse {
-  const body = JSON.stringify({
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    code,
-  });
-  return { code, message, body };
+  return { code, message, body: JSON.stringify(failureStatus(code, reason, message)) };
 }
 
 export function unauthorized(message: string): StatusResponse {

@@ -23,12 +23,8 @@ import { TestCluster } from '../support/cluster.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
 import { CrlServer } from '../support/crl-server.js';
 import { proxyArgs } from '../support/pki.js';
-import {
-  type ProxyProcess,
-  runBin,
-  scrapeMetric,
-  startProxyProcess,
-} from '../support/proxy-process.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
+import { runBin, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
 const cluster = new TestCluster({ anyProxyClientName: true });

@@ -15,12 +15,8 @@ import { requestH1 } from '../fake-apiserver/testkit.js';
 import { TestCluster } from '../support/cluster.js';
 import { allClosed, openH1AndH2 } from '../support/connections.js';
 import { atomicWrite, proxyArgs } from '../support/pki.js';
-import {
-  type ProxyProcess,
-  runBin,
-  scrapeMetric,
-  startProxyProcess,
-} from '../support/proxy-process.js';
+import type { ProxyProcess } from '../support/proxy-process.js';
+import { runBin, scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
 const cluster = new TestCluster({ anyProxyClientName: true });

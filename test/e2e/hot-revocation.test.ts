@@ -11,12 +11,8 @@ import { Authority, type CrlOptions, crlPem, type IssuedCert } from '../../src/d
 import { requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { TestCluster } from '../support/cluster.js';
 import { atomicWrite, proxyArgs } from '../support/pki.js';
-import {
-  type LogLine,
-  type ProxyProcess,
-  scrapeMetric,
-  startProxyProcess,
-} from '../support/proxy-process.js';
+import type { LogLine, ProxyProcess } from '../support/proxy-process.js';
+import { scrapeMetric, startProxyProcess } from '../support/proxy-process.js';
 import { eventually } from '../support/wait.js';
 
 const cluster = new TestCluster({ anyProxyClientName: true });

@@ -133,18 +133,21 @@ describe('docs/revocation.md, step by step', () => {
 
     // 2. Revoke on node1, with the CA key.
     const crl1 = join(node1.crlDir, 'ca.crl');
-    const revoked = await kubeCrlProxy([
-      'crl',
-      'revoke',
-      aliceFile,
-      '--reason',
-      'keyCompromise',
+    const signWith = [
       '--ca-cert',
       cluster.pki.files.clientCa,
       '--ca-key',
       cluster.pki.write('ca.key', cluster.pki.clusterCa.cert.keyPem),
       '--crl',
       crl1,
+    ];
+    const revoked = await kubeCrlProxy([
+      'crl',
+      'revoke',
+      aliceFile,
+      '--reason',
+      'keyCompromise',
+      ...signWith,
     ]);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stdout, new RegExp(`^revoked ${cluster.alice.serial} \\(`));
@@ -189,16 +192,7 @@ describe('docs/revocation.md, step by step', () => {
 
     // 5. Renew: the same entry, a later nextUpdate, a higher number.
     const before = await kubeCrlProxy(['crl', 'list', crl1, '-o', 'json']);
-    const renewed = await kubeCrlProxy([
-      'crl',
-      'renew',
-      '--ca-cert',
-      cluster.pki.files.clientCa,
-      '--ca-key',
-      cluster.pki.write('ca.key', cluster.pki.clusterCa.cert.keyPem),
-      '--crl',
-      crl1,
-    ]);
+    const renewed = await kubeCrlProxy(['crl', 'renew', ...signWith]);
     assert.equal(renewed.code, 0, renewed.stderr);
     const after = await kubeCrlProxy(['crl', 'list', crl1, '-o', 'json']);
     type Listed = { crlNumber: string; nextUpdate: string; entries: { serial: string }[] };

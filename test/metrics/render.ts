@@ -263,6 +263,15 @@ interface Box {
   readonly h: number;
 }
 
+/** A panel drawn over the time range `[start, end]`. */
+type DrawOverTime = (
+  panel: Panel,
+  box: Box,
+  series: readonly Series[],
+  start: number,
+  end: number,
+) => string;
+
 function text(x: number, y: number, content: string, attrs: string): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escapeXml(content)}</text>`;
 }
@@ -274,13 +283,7 @@ function panelFrame(box: Box, title: string): string {
   );
 }
 
-function timeSeries(
-  panel: Panel,
-  box: Box,
-  series: readonly Series[],
-  start: number,
-  end: number,
-): string {
+const timeSeries: DrawOverTime = (panel, box, series, start, end) => {
   const parts = [panelFrame(box, panel.title)];
   const defaults = panel.fieldConfig?.defaults;
   const unit = defaults?.unit;
@@ -411,15 +414,9 @@ function timeSeries(
     ly += 18;
   }
   return parts.join('');
-}
+};
 
-function stat(
-  panel: Panel,
-  box: Box,
-  series: readonly Series[],
-  start: number,
-  end: number,
-): string {
+const stat: DrawOverTime = (panel, box, series, start, end) => {
   const parts = [panelFrame(box, panel.title)];
   const defaults = panel.fieldConfig?.defaults;
   const s = series[0];
@@ -459,7 +456,7 @@ function stat(
     ),
   );
   return parts.join('');
-}
+};
 
 function barGauge(panel: Panel, box: Box, series: readonly Series[]): string {
   const parts = [panelFrame(box, panel.title)];
@@ -537,13 +534,7 @@ function timeAxis(plot: Box, start: number, end: number, grid: boolean): string 
  * Grafana's state timeline: one lane per series, runs of equal values merged into one bar in
  * the colour (and with the text) of their value mapping, or of the thresholds.
  */
-function stateTimeline(
-  panel: Panel,
-  box: Box,
-  series: readonly Series[],
-  start: number,
-  end: number,
-): string {
+const stateTimeline: DrawOverTime = (panel, box, series, start, end) => {
   const parts = [panelFrame(box, panel.title)];
   const defaults = panel.fieldConfig?.defaults;
   const labelWidth = 12 + Math.max(40, ...series.map((s) => s.name.length * 7.2));
@@ -590,7 +581,7 @@ function stateTimeline(
   });
   parts.push(timeAxis(plot, start, end, false));
   return parts.join('');
-}
+};
 
 function row(panel: Panel, box: Box): string {
   return (

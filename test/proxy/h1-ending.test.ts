@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { ChunkedBody } from '../../src/proxy/h1/chunked.js';
+import type { EndingHost } from '../../src/proxy/h1/ending.js';
 import {
   carryOut,
   cutEnding,
   drainEnding,
   Ending,
-  type EndingHost,
   watchEnd,
   writeStreamEnd,
 } from '../../src/proxy/h1/ending.js';

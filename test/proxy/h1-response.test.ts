@@ -179,16 +179,16 @@ function referenceReading(text: string, method: string) {
       keepAlive ||= tokens.includes('keep-alive');
     }
   }
-  let framing: Framing;
-  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) framing = Framing.None;
-  else if (transferEncoding) framing = chunked ? Framing.Chunked : Framing.Close;
-  else if (contentLength >= 0) framing = Framing.Length;
-  else framing = Framing.Close;
+  const bodyless = method === 'HEAD' || status < 200 || status === 204 || status === 304;
+  const delimited = contentLength >= 0 ? Framing.Length : Framing.Close;
+  const coded = chunked ? Framing.Chunked : Framing.Close;
+  const framing = bodyless ? Framing.None : transferEncoding ? coded : delimited;
+  const http10 = line[0].startsWith('HTTP/1.0');
   return {
     status,
     framing,
     length: contentLength,
-    close: close || framing === Framing.Close || (line[0].startsWith('HTTP/1.0') && !keepAlive),
+    close: close || framing === Framing.Close || (http10 && !keepAlive),
     keepAlive,
   };
 }

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { RawTlsClient } from '../fake-apiserver/testkit.js';
 import { completeResponses, statusCodes } from '../security/harness.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { makePkiWithAlice, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 import { RawUpstream } from '../support/raw-upstream.js';
 import { until } from '../support/wait.js';
@@ -18,8 +18,7 @@ let pki: TestPki;
 let alice: IssuedCert;
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev', 'ops']);
+  ({ pki, alice } = await makePkiWithAlice());
 });
 
 after(() => pki?.cleanup());

@@ -11,13 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
 import { Flag, FrameType, PREFACE, settingsFrame } from '../../src/proxy/h2/frames.js';
+import type { ReceivedFrame } from '../security/h2-frames.js';
 import {
   dataFrame,
   frame,
   headerBlock,
   headersFrame,
   RawH2Client,
-  type ReceivedFrame,
   requestFields,
   splitFrames,
 } from '../security/h2-frames.js';

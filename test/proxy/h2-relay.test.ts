@@ -34,8 +34,9 @@ import {
   splitFrames,
 } from '../security/h2-frames.js';
 import { decodedFields } from '../support/hpack.js';
-import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
+import { makePkiWithAlice, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
+import { Waiters } from '../support/wait.js';
 
 type Field = [string, string];
 
@@ -43,8 +44,7 @@ let pki: TestPki;
 let alice: IssuedCert;
 
 before(async () => {
-  pki = await makePki();
-  alice = await pki.user('alice', ['dev', 'ops']);
+  ({ pki, alice } = await makePkiWithAlice());
 });
 
 after(() => pki?.cleanup());
@@ -53,7 +53,7 @@ after(() => pki?.cleanup());
 class FrameLog {
   readonly frames: ReceivedFrame[] = [];
   private buffered: Buffer = Buffer.alloc(0);
-  private readonly waiting = new Set<() => void>();
+  private readonly waiters = new Waiters();
   closed = false;
 
   push(chunk: Buffer, onFrame: (f: ReceivedFrame) => void): void {
@@ -65,24 +65,11 @@ class FrameLog {
   }
 
   notify(): void {
-    for (const check of [...this.waiting]) check();
+    this.waiters.notify();
   }
 
   waitFor(done: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!done()) return;
-        this.waiting.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiting.delete(check);
-        reject(new Error(`${what} not seen within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.add(check);
-      check();
-    });
+    return this.waiters.waitFor(done, timeoutMs, () => `${what} not seen within ${timeoutMs} ms`);
   }
 }
 
@@ -181,7 +168,7 @@ class UpstreamSession {
 /** A raw HTTP/2 upstream with the apiserver's certificate. */
 class RawUpstream {
   readonly sessions: UpstreamSession[] = [];
-  private readonly waiting = new Set<() => void>();
+  private readonly waiters = new Waiters();
 
   private constructor(
     readonly server: Server,
@@ -215,26 +202,17 @@ class RawUpstream {
   }
 
   notify(): void {
-    for (const check of [...this.waiting]) check();
+    this.waiters.notify();
   }
 
   /** The session the relay uses (the pool is off: the first one). */
-  session(timeoutMs = 5000): Promise<UpstreamSession> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const s = this.sessions[0];
-        if (s === undefined) return;
-        this.waiting.delete(check);
-        clearTimeout(timer);
-        resolve(s);
-      };
-      const timer = setTimeout(() => {
-        this.waiting.delete(check);
-        reject(new Error('no upstream connection'));
-      }, timeoutMs);
-      this.waiting.add(check);
-      check();
-    });
+  async session(timeoutMs = 5000): Promise<UpstreamSession> {
+    await this.waiters.waitFor(
+      () => this.sessions.length > 0,
+      timeoutMs,
+      () => 'no upstream connection',
+    );
+    return this.sessions[0] as UpstreamSession;
   }
 
   close(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   writeFrameHeader,
 } from '../../src/proxy/h2/frames.js';
 import { connectTls } from '../fake-apiserver/testkit.js';
+import { Waiters } from '../support/wait.js';
 
 /** One header field; names and values are written as latin1 bytes, untouched. */
 export type HeaderField = readonly [name: string, value: string];
@@ -157,7 +158,7 @@ export class RawH2Client {
   readonly frames: ReceivedFrame[] = [];
   readonly closed: Promise<void>;
   private buffered: Buffer = Buffer.alloc(0);
-  private readonly waiting = new Set<() => void>();
+  private readonly waiters = new Waiters();
   private ended = false;
 
   private constructor(readonly socket: TLSSocket) {
@@ -166,7 +167,7 @@ export class RawH2Client {
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         this.ended = true;
-        for (const check of [...this.waiting]) check();
+        this.waiters.notify();
         resolve();
       }),
     );
@@ -230,24 +231,11 @@ export class RawH2Client {
 
   /** Resolves once `done()` holds (checked on every frame and on close), or rejects. */
   waitFor(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!done()) return;
-        this.waiting.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiting.delete(check);
-        reject(
-          new Error(
-            `raw h2 client: ${what} not seen within ${timeoutMs} ms; frames: ${this.describe()}`,
-          ),
-        );
-      }, timeoutMs);
-      this.waiting.add(check);
-      check();
-    });
+    return this.waiters.waitFor(
+      done,
+      timeoutMs,
+      () => `raw h2 client: ${what} not seen within ${timeoutMs} ms; frames: ${this.describe()}`,
+    );
   }
 
   describe(): string {
@@ -277,7 +265,7 @@ export class RawH2Client {
         this.send(frame(FrameType.Settings, Flag.Ack, 0, new Uint8Array(0)));
       }
     });
-    for (const check of [...this.waiting]) check();
+    this.waiters.notify();
   }
 }
 

@@ -13,7 +13,7 @@ import {
   startFakeApiserver,
 } from '../../src/demo/fake-apiserver/index.js';
 import type { IssuedCert } from '../../src/demo/pki-factory.js';
-import { RawTlsClient } from '../fake-apiserver/testkit.js';
+import { RawTlsClient, requestH1, requestH2 } from '../fake-apiserver/testkit.js';
 import { makePki, proxyArgs, type TestPki } from '../support/pki.js';
 import { type ProxyProcess, startProxyProcess } from '../support/proxy-process.js';
 
@@ -420,6 +420,21 @@ export class AliceStack {
   async stop(): Promise<void> {
     await this.started?.stack?.stop();
     this.started?.pki.cleanup();
+  }
+
+  /**
+   * The proxy process is alive and still forwards an HTTP/1.1 and an HTTP/2 request for `path`
+   * with alice's certificate.
+   */
+  async assertServing(path: string): Promise<void> {
+    assert.equal(this.stack.proxy.child.exitCode, null, 'the proxy process is alive');
+    for (const request of [requestH1, requestH2]) {
+      const res = await request(`${this.stack.proxy.url}${path}`, {
+        ca: this.pki.clusterCa.certPem,
+        cert: this.alice,
+      });
+      assert.equal(res.status, 200, res.body);
+    }
   }
 
   private running(): { readonly pki: TestPki; readonly alice: IssuedCert; stack?: Stack } {

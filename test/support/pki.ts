@@ -84,6 +84,12 @@ export async function makePki(): Promise<TestPki> {
   };
 }
 
+/** A test PKI and alice (O=dev, O=ops): a file's before() makes them, its after() cleans up. */
+export async function makePkiWithAlice(): Promise<{ pki: TestPki; alice: IssuedCert }> {
+  const pki = await makePki();
+  return { pki, alice: await pki.user('alice', ['dev', 'ops']) };
+}
+
 /** The proxy's flags for this PKI and an upstream URL; `extra` flags win over these. */
 export function proxyArgs(pki: TestPki, upstream: string, extra: string[] = []): string[] {
   const base = [

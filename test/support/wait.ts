@@ -28,3 +28,36 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Conditions waited on until something the test is told about (a frame, a connection, a close)
+ * makes them hold: call notify() after each such event.
+ */
+export class Waiters {
+  private readonly waiting = new Set<() => void>();
+
+  notify(): void {
+    for (const check of [...this.waiting]) check();
+  }
+
+  /**
+   * Resolves once `done()` holds (checked now and at every notify()), or rejects after
+   * `timeoutMs` with the message `timedOut()` gives then.
+   */
+  waitFor(done: () => boolean, timeoutMs: number, timedOut: () => string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        this.waiting.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(check);
+        reject(new Error(timedOut()));
+      }, timeoutMs);
+      this.waiting.add(check);
+      check();
+    });
+  }
+}

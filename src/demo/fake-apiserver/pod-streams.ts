@@ -63,6 +63,9 @@ export function streamRefusal(
   return { kind: 'kubelet', text: `container not found ("${container}")` };
 }
 
+/** Where a stream goes: all a session needs of its pod. */
+export type PodPlace = Pick<PodRecord, 'namespace' | 'name'>;
+
 /** Every session the streaming half opened, in order; FakeApiserver.sessions shows it. */
 export class SessionBook {
   readonly sessions: StreamSession[] = [];
@@ -71,7 +74,7 @@ export class SessionBook {
   contextFor(
     request: RecordedRequest,
     user: UserInfo,
-    pod: PodRecord,
+    pod: PodPlace,
     kind: StreamKind,
     logs: PodLog,
   ): StreamContext {
@@ -95,7 +98,7 @@ export class SessionBook {
   private open(
     request: RecordedRequest,
     user: UserInfo,
-    pod: PodRecord,
+    pod: PodPlace,
     kind: StreamKind,
     transport: StreamTransport,
   ): StreamSession {

@@ -3,6 +3,7 @@
  * (apimachinery/pkg/api/errors), because kubectl turns reason and message into what the
  * user reads ("Error from server (Forbidden): …", "You must be logged in to the server …").
  */
+import { failureStatus } from '../../proxy/status.js';
 
 export interface StatusDetails {
   readonly name?: string;
@@ -27,18 +28,13 @@ export interface GroupResource {
   readonly resource: string;
 }
 
-function failure(code: number, reason: string, message: string, details?: StatusDetails) {
-  const status: KubeStatus = {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    ...(details === undefined ? {} : { details: compactDetails(details) }),
-    code,
-  };
-  return status;
+function failure(
+  code: number,
+  reason: string,
+  message: string,
+  details?: StatusDetails,
+): KubeStatus {
+  return failureStatus(code, reason, message, details && compactDetails(details));
 }
 
 /** Go omits empty detail fields (omitempty); `details: {}` itself stays. */

@@ -7,6 +7,10 @@ import { Flag, FRAME_HEADER_LENGTH } from './frames.js';
 
 const EMPTY = Buffer.alloc(0);
 
+/** What adding a fragment did to a header block. */
+export const Added = { More: 0, Complete: 1, TooLarge: 2 } as const;
+export type Added = (typeof Added)[keyof typeof Added];
+
 /**
  * A header block being gathered from HEADERS (or PUSH_PROMISE) and CONTINUATION frames; one per
  * direction, reused. A block in one frame (the usual case) is read where it lies.
@@ -49,6 +53,18 @@ export class HeaderBlock {
       this.parts.push(frame.subarray(start, end));
     }
     this.length += end - start;
+  }
+
+  /**
+   * Adds the fragment `frame[start, end)` of a frame with `flags`: at END_HEADERS the block is
+   * complete, unless it has grown over `limit` octets.
+   */
+  addFragment(frame: Buffer, start: number, end: number, flags: number, limit: number): Added {
+    this.add(frame, start, end);
+    if (this.length > limit) return Added.TooLarge;
+    if ((flags & Flag.EndHeaders) === 0) return Added.More;
+    this.complete();
+    return Added.Complete;
   }
 
   /** Ends the block: `bytes[start, end)` is all of it. */

@@ -8,7 +8,7 @@ import type { Limits } from '../../config/config.js';
 import type { Output } from '../output.js';
 import { badRequest, type StatusResponse, statusResponse } from '../status.js';
 import { isStreamingRequest, isWatchRequest } from '../streaming.js';
-import { fragmentStart, HeaderBlock, padLength } from './block.js';
+import { Added, fragmentStart, HeaderBlock, padLength } from './block.js';
 import type { FlowWindows } from './flow.js';
 import {
   ErrorCode,
@@ -25,13 +25,29 @@ import {
 } from './frames.js';
 import { ClientFrameGuard } from './guard.js';
 import { HpackDecoder } from './hpack.js';
-import { type FrameSink, Mode } from './io.js';
+import { type FrameSink, frameFlags, frameStreamId, frameType, Mode, modesByType } from './io.js';
 import type { RelayParts } from './parts.js';
 import { checkRequest, checkTrailers } from './request.js';
 import { RequestRewriter } from './rewrite.js';
 import type { SettingsMirror } from './settings.js';
 import { EndedAtClient, Stream, type StreamTable } from './streams.js';
 import { ownAnswer } from './synthesize.js';
+
+/**
+ * The client frames held whatever they hold; a type neither decided frame by frame nor held is
+ * unknown: ignored (RFC 9113 5.5), and not relayed.
+ */
+const CLIENT_FRAME_MODES = modesByType(
+  [
+    FrameType.Continuation,
+    FrameType.Priority,
+    FrameType.RstStream,
+    FrameType.Settings,
+    FrameType.Ping,
+    FrameType.WindowUpdate,
+  ],
+  Mode.Skip,
+);
 
 const CONNECT_REFUSED = badRequest(
   'upgrades (exec, attach, port-forward) must use HTTP/1.1; CONNECT over HTTP/2 is not supported',
@@ -109,37 +125,23 @@ export class ClientSide implements FrameSink {
         return Mode.Hold;
       case FrameType.Goaway:
         return relay.upstreamAttached ? Mode.Pass : Mode.Skip;
-      case FrameType.Continuation:
-      case FrameType.Priority:
-      case FrameType.RstStream:
-      case FrameType.Settings:
-      case FrameType.Ping:
-      case FrameType.WindowUpdate:
-        return Mode.Hold;
       default:
-        // Unknown frame types are ignored (RFC 9113 5.5), and not relayed.
-        return Mode.Skip;
+        return CLIENT_FRAME_MODES[type] as Mode;
     }
   }
 
   /** A held client frame is complete; returns whether it goes upstream as it is. */
-  onFrame(
-    type: number,
-    flags: number,
-    streamId: number,
-    buf: Buffer,
-    at: number,
-    end: number,
-  ): boolean {
-    switch (type) {
+  onFrame(buf: Buffer, at: number, end: number): boolean {
+    const streamId = frameStreamId(buf, at);
+    switch (frameType(buf, at)) {
       case FrameType.Headers:
       case FrameType.Continuation:
-        this.onHeaderFragment(type, flags, streamId, buf, at, end);
+        this.onHeaderFragment(buf, at, end);
         return false;
       case FrameType.Settings:
-        return this.onSettings(flags, buf.subarray(at + FRAME_HEADER_LENGTH, end));
+        return this.onSettings(frameFlags(buf, at), buf.subarray(at + FRAME_HEADER_LENGTH, end));
       case FrameType.Ping:
-        return this.onPing(flags, buf, at + FRAME_HEADER_LENGTH);
+        return this.onPing(frameFlags(buf, at), buf, at + FRAME_HEADER_LENGTH);
       case FrameType.RstStream:
         return this.onReset(streamId);
       case FrameType.WindowUpdate:
@@ -234,17 +236,11 @@ export class ClientSide implements FrameSink {
     streams.close(stream);
   }
 
-  private onHeaderFragment(
-    type: number,
-    flags: number,
-    streamId: number,
-    buf: Buffer,
-    at: number,
-    end: number,
-  ): void {
-    const block = this.block;
+  private onHeaderFragment(buf: Buffer, at: number, end: number): void {
+    const { block } = this;
+    const flags = frameFlags(buf, at);
     let start = at + FRAME_HEADER_LENGTH;
-    if (type === FrameType.Headers) {
+    if (frameType(buf, at) === FrameType.Headers) {
       start = fragmentStart(buf, at, end, flags, flags & Flag.Priority ? 5 : 0);
       if (start < 0) {
         this.relay.connectionError(ErrorCode.ProtocolError, 'HEADERS padding');
@@ -252,17 +248,12 @@ export class ClientSide implements FrameSink {
       }
       end -= padLength(buf, at, flags);
       if (flags & Flag.Priority)
-        block.selfDependent = (buf.readUInt32BE(start - 5) & 0x7fff_ffff) === streamId;
+        block.selfDependent = (buf.readUInt32BE(start - 5) & 0x7fff_ffff) === block.streamId;
     }
-    block.add(buf, start, end);
-    if (block.length > this.limits.maxHeaderBytes) {
+    const added = block.addFragment(buf, start, end, flags, this.limits.maxHeaderBytes);
+    if (added === Added.TooLarge)
       this.relay.connectionError(ErrorCode.EnhanceYourCalm, 'header block too large');
-      return;
-    }
-    if (flags & Flag.EndHeaders) {
-      block.complete();
-      this.onHeaderBlock(block);
-    }
+    else if (added === Added.Complete) this.onHeaderBlock(block);
   }
 
   private onHeaderBlock(block: HeaderBlock): void {

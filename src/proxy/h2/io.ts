@@ -22,34 +22,45 @@ export type Mode = (typeof Mode)[keyof typeof Mode];
 
 export interface FrameSink {
   /**
-   * A frame begins. `padLength` is the first payload octet of a padded DATA frame (its pad
-   * length), -1 otherwise. Returns what to do with the frame's bytes.
+   * A frame begins. `pad` is the first payload octet of a padded DATA frame (its pad length), -1
+   * otherwise. Returns what to do with the frame's bytes.
    */
-  onFrameHeader(
-    type: number,
-    flags: number,
-    streamId: number,
-    length: number,
-    padLength: number,
-  ): Mode;
+  onFrameHeader(type: number, flags: number, id: number, length: number, pad: number): Mode;
   /**
    * A held or inspected frame is complete: `buf[at, end)` holds its 9-octet header and payload
-   * (a range of the read chunk when it arrived in one piece). For a held frame, returns whether
-   * it is to be forwarded as it is (after anything the sink wrote to the same output).
+   * (a range of the read chunk when it arrived in one piece; frameType and its siblings in
+   * frames.ts read the header). For a held frame, returns whether it is to be forwarded as it is
+   * (after anything the sink wrote to the same output).
    */
-  onFrame(
-    type: number,
-    flags: number,
-    streamId: number,
-    buf: Buffer,
-    at: number,
-    end: number,
-  ): boolean;
+  onFrame(buf: Buffer, at: number, end: number): boolean;
   /**
    * Whether frames of the relay's own may go into the output, between frames: the connection
    * preface went first, and no header block is open.
    */
   readonly acceptsOwnFrames: boolean;
+}
+
+/** The type of the frame whose 9-octet header starts at `buf[at]` (as onFrame gets it). */
+export function frameType(buf: Uint8Array, at: number): number {
+  return buf[at + 3] as number;
+}
+
+export function frameFlags(buf: Uint8Array, at: number): number {
+  return buf[at + 4] as number;
+}
+
+export function frameStreamId(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at + 5) & 0x7fff_ffff;
+}
+
+/**
+ * A frame type → Mode table for the types a sink treats alike whatever the frame holds: `held`
+ * types are held, every other type gets `otherwise`. Looked up once a frame, it allocates nothing.
+ */
+export function modesByType(held: readonly number[], otherwise: Mode): Uint8Array {
+  const modes = new Uint8Array(256).fill(otherwise);
+  for (const type of held) modes[type] = Mode.Hold;
+  return modes;
 }
 
 /**
@@ -61,9 +72,6 @@ export class FrameReader {
   private headerLength = 0;
   /** The header is complete but a padded DATA frame's pad length has not arrived yet. */
   private awaitingPad = false;
-  private type = 0;
-  private flags = 0;
-  private streamId = 0;
   private remaining = 0;
   private mode: Mode = Mode.Pass;
   /** Header and payload gathered so far of a held or inspected frame that spans chunks. */
@@ -189,9 +197,6 @@ export class FrameReader {
     this.awaitingPad = false;
     this.headerLength = 0;
     this.release();
-    this.type = type;
-    this.flags = flags;
-    this.streamId = streamId;
     const mode = this.sink.onFrameHeader(type, flags, streamId, length, padLength);
     if (this.stopped) return end;
     this.mode = mode;
@@ -229,7 +234,7 @@ export class FrameReader {
         end = buf.length;
       }
       this.gathered = null;
-      const forward = this.sink.onFrame(this.type, this.flags, this.streamId, buf, at, end);
+      const forward = this.sink.onFrame(buf, at, end);
       if (forward && mode === Mode.Hold && !this.stopped) this.out.pass(buf, at, end);
     }
     this.frameStart = -1;

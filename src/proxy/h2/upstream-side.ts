@@ -10,7 +10,7 @@ import type { ClientConnection } from '../connection.js';
 import type { Output } from '../output.js';
 import { recordRequest } from '../record.js';
 import { upstreamUnavailable } from '../status.js';
-import { fragmentStart, HeaderBlock, padLength } from './block.js';
+import { Added, fragmentStart, HeaderBlock, padLength } from './block.js';
 import { EventBoundaries } from './cut.js';
 import type { FlowWindows } from './flow.js';
 import {
@@ -23,13 +23,19 @@ import {
   windowUpdateFrame,
 } from './frames.js';
 import { HpackError, ResponseStatusReader } from './hpack.js';
-import { type FrameSink, Mode } from './io.js';
+import { type FrameSink, frameFlags, frameStreamId, frameType, Mode, modesByType } from './io.js';
 import type { RelayParts } from './parts.js';
 import type { SettingsMirror } from './settings.js';
 import { EndedAtClient, type Stream, type StreamTable } from './streams.js';
 import { ownAnswer } from './synthesize.js';
 
 /** A response header block larger than this is not the apiserver's. */
+/** The upstream frames held whatever they hold; the types not decided frame by frame pass. */
+const UPSTREAM_FRAME_MODES = modesByType(
+  [FrameType.RstStream, FrameType.Settings, FrameType.Goaway, FrameType.WindowUpdate],
+  Mode.Pass,
+);
+
 const MAX_RESPONSE_BLOCK = 1 << 20;
 
 /** What the upstream's side asks of the relay that holds both connections. */
@@ -149,35 +155,24 @@ export class UpstreamSide implements FrameSink {
         if (!block.active || block.streamId !== streamId)
           return relay.upstreamProtocolError('CONTINUATION out of a header block');
         return block.held ? Mode.Hold : Mode.PassAndInspect;
-      case FrameType.RstStream:
-      case FrameType.Settings:
-      case FrameType.Goaway:
-      case FrameType.WindowUpdate:
-        return Mode.Hold;
       default:
-        return Mode.Pass;
+        return UPSTREAM_FRAME_MODES[type] as Mode;
     }
   }
 
   /** A held or inspected frame is complete; returns whether a held one goes on as it is. */
-  onFrame(
-    type: number,
-    flags: number,
-    streamId: number,
-    buf: Buffer,
-    at: number,
-    end: number,
-  ): boolean {
-    switch (type) {
+  onFrame(buf: Buffer, at: number, end: number): boolean {
+    switch (frameType(buf, at)) {
+      case FrameType.Settings:
+        this.onSettings(frameFlags(buf, at), buf, at, end);
+        return false;
       case FrameType.Headers:
       case FrameType.PushPromise:
       case FrameType.Continuation:
-        this.onHeaderFragment(type, flags, buf, at, end);
-        return false;
-      case FrameType.Settings:
-        this.onSettings(flags, buf, at, end);
+        this.onHeaderFragment(buf, at, end);
         return false;
       case FrameType.RstStream: {
+        const streamId = frameStreamId(buf, at);
         const stream = this.streams.get(streamId);
         if (stream !== undefined) this.streams.close(stream);
         // A stream the relay already closed at the client: the client has its answer.
@@ -187,6 +182,7 @@ export class UpstreamSide implements FrameSink {
         this.onGoaway(buf.readUInt32BE(at + FRAME_HEADER_LENGTH) & 0x7fff_ffff);
         return true;
       case FrameType.WindowUpdate: {
+        const streamId = frameStreamId(buf, at);
         const increment = buf.readUInt32BE(at + FRAME_HEADER_LENGTH) & 0x7fff_ffff;
         if (streamId === 0) this.flow.upstreamGranted(increment);
         else this.flow.upstreamGrantedOn(this.streams.get(streamId), increment);
@@ -211,13 +207,9 @@ export class UpstreamSide implements FrameSink {
     this.streams.closeIfEnded(stream);
   }
 
-  private onHeaderFragment(
-    type: number,
-    flags: number,
-    buf: Buffer,
-    at: number,
-    end: number,
-  ): void {
+  private onHeaderFragment(buf: Buffer, at: number, end: number): void {
+    const type = frameType(buf, at);
+    const flags = frameFlags(buf, at);
     const block = this.block;
     let start = at + FRAME_HEADER_LENGTH;
     if (type !== FrameType.Continuation) {
@@ -231,15 +223,10 @@ export class UpstreamSide implements FrameSink {
       if (type === FrameType.PushPromise)
         this.streams.promised(buf.readUInt32BE(start - 4) & 0x7fff_ffff);
     }
-    block.add(buf, start, end);
-    if (block.length > MAX_RESPONSE_BLOCK) {
+    const added = block.addFragment(buf, start, end, flags, MAX_RESPONSE_BLOCK);
+    if (added === Added.TooLarge)
       this.relay.upstreamProtocolError('response header block too large');
-      return;
-    }
-    if (flags & Flag.EndHeaders) {
-      block.complete();
-      this.onHeaderBlock(block);
-    }
+    else if (added === Added.Complete) this.onHeaderBlock(block);
   }
 
   private onHeaderBlock(block: HeaderBlock): void {

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
+import { SessionBook } from '../../../src/demo/fake-apiserver/pod-streams.js';
 import {
   createStreamingHandlers,
   type StreamingOptions,
@@ -16,7 +17,6 @@ import type {
   StreamContext,
   StreamKind,
   StreamSession,
-  StreamTransport,
   UserInfo,
 } from '../../../src/demo/fake-apiserver/types.js';
 
@@ -63,7 +63,7 @@ export async function startStreamingTestServer(
   options: StreamingOptions = {},
 ): Promise<StreamingTestServer> {
   const handlers = createStreamingHandlers(options);
-  const sessions: StreamSession[] = [];
+  const book = new SessionBook();
   const log = new TestPodLog();
   let nextRequestId = 1;
 
@@ -86,37 +86,8 @@ export async function startStreamingTestServer(
       upgrade: req.headers.upgrade ?? null,
       receivedAt: Date.now(),
     };
-    return {
-      request,
-      user: TEST_USER,
-      namespace: match[1] as string,
-      pod: match[2] as string,
-      kind,
-      logs: log,
-      openSession(transport: StreamTransport): StreamSession {
-        const session: StreamSession = {
-          id: sessions.length + 1,
-          requestId: request.id,
-          kind,
-          transport,
-          namespace: match[1] as string,
-          pod: match[2] as string,
-          user: TEST_USER,
-          startedAt: Date.now(),
-          endedAt: null,
-          endedBy: null,
-          bytesIn: 0,
-          bytesOut: 0,
-        };
-        sessions.push(session);
-        return session;
-      },
-      endSession(session, endedBy) {
-        if (session.endedAt !== null) return;
-        session.endedAt = Date.now();
-        session.endedBy = endedBy;
-      },
-    };
+    const pod = { namespace: match[1] as string, name: match[2] as string };
+    return book.contextFor(request, TEST_USER, pod, kind, log);
   };
 
   const server: Server = createServer((req, res) => {
@@ -144,7 +115,7 @@ export async function startStreamingTestServer(
 
   return {
     port: (server.address() as AddressInfo).port,
-    sessions,
+    sessions: book.sessions,
     log,
     until(done, timeoutMs = 10_000, what = 'condition') {
       return new Promise((resolve, reject) => {
