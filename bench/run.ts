@@ -104,8 +104,10 @@ async function main(): Promise<number> {
   // Before pinning: nproc counts the cores this process may use.
   const machine = describeMachine();
   pinSelfToLoadCore();
+  // --quick leaves out the workers scenario too: on 2 cores it measures the load side.
+  const skipped = options.quick ? new Set([...ON_DEMAND, 'workers']) : ON_DEMAND;
   const selected = new Set(
-    only.length > 0 ? only : Object.keys(SCENARIOS).filter((id) => !ON_DEMAND.has(id)),
+    only.length > 0 ? only : Object.keys(SCENARIOS).filter((id) => !skipped.has(id)),
   );
   const build =
     proxyRev === null ? workingTreeBuild(proxyNode) : buildRevision(proxyRev, proxyNode);

@@ -123,7 +123,7 @@ export async function requestRound(
     path: LOAD_PATH,
     ...LOAD_SHAPE[protocol],
     warmupMs: ctx.options.quick ? 300 : 1_000,
-    durationMs: ctx.options.quick ? 1_500 : 5_000,
+    durationMs: ctx.options.quick ? 1_000 : 5_000,
     maxRequests: 2_000_000,
   };
   const { result, window } = await runHttpLoad(config, pidsOf(peer));
