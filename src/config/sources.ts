@@ -151,6 +151,19 @@ export function loadConfig(settings: Settings): Config {
   throw new ConfigErrors(problems.map((err) => settings.relabel(err)));
 }
 
+/** The Config of a `--config` file and no flags, as `kube-crl-proxy --config=PATH` loads it. */
+export function loadConfigFile(path: string): Config {
+  return loadConfig(
+    gatherSettings({
+      argv: [],
+      parsed: { config: path },
+      positionals: [],
+      ownFlags: {},
+      commands: [],
+    }),
+  );
+}
+
 /**
  * Each flag token as typed, without its `=value`, and its value: after `=`, or the next token
  * when that is not a flag; null when there is none. None after `--`.

@@ -12,9 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
-import { defaultArgs, resolveConfig } from '../config/config.js';
-import { readConfigFile } from '../config/sources.js';
-import { ConfigErrors } from '../errors.js';
+import { loadConfigFile } from '../config/sources.js';
 import { createLogger } from '../log.js';
 import { readCertificateFields } from '../pki/certificate.js';
 import { startSingle } from '../run/single.js';
@@ -122,12 +120,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   );
   const logFile = join(dir, 'proxy.log');
   // The proxy reads the file the demo's check-cert line names, as an operator's would.
-  const read = readConfigFile(configFile);
-  if (read.problems.length > 0) throw new ConfigErrors(read.problems);
-  const proxy = await startSingle(
-    resolveConfig({ ...defaultArgs(), ...read.values }),
-    createLogger('info', logFile),
-  );
+  const proxy = await startSingle(loadConfigFile(configFile), createLogger('info', logFile));
   const server = `https://127.0.0.1:${proxy.address.port}`;
   const users = people.map((p, i): DemoUser => {
     const cert = certs[i] as IssuedCert;
