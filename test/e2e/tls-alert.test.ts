@@ -486,9 +486,7 @@ function refusedHandshake(port: number, behaviour: Behaviour): Promise<string> {
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) =>
-      done(
-        /_ALERT_CERTIFICATE_REVOKED$/.test(err.code ?? '') ? 'alert' : (err.code ?? err.message),
-      ),
+      done(REVOKED_ALERT_CODE.test(err.code ?? '') ? 'alert' : (err.code ?? err.message)),
     );
     socket.on('close', () => done('closed without the alert'));
   });
